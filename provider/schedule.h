@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * When to refresh a certificate's response next: pure arithmetic on the
+ * policy, the current time, the held response's validity and the count of
+ * consecutive failures. No I/O, no locks, no globals, no clock: the caller
+ * passes time and randomness in, so the rules are tested with a table.
+ *
+ * With a usable response and no failure: refresh when refresh_margin
+ * percent of its validity is left (Ferron: 25%), pulled earlier by up to
+ * refresh_jitter, then clamped to [now + refresh_min, now + refresh_max].
+ * After failures: retry_base * 2^(failures-1) capped at retry_max, plus up
+ * to a quarter of that as jitter. Without a usable response and no failure:
+ * now. In every case, never later than nextUpdate - clock_skew while a
+ * response is held, and never earlier than now.
+ */
+#ifndef STP_SCHEDULE_H
+#define STP_SCHEDULE_H
+
+#include <stdint.h>
+#include <time.h>
+
+struct stp_sched_params {
+    int margin_pct;  /* percent of validity left when a refresh is due */
+    long jitter;     /* s, maximum */
+    long min_delay;  /* s */
+    long max_delay;  /* s */
+    long retry_base; /* s */
+    long retry_max;  /* s */
+    long skew;       /* s */
+};
+
+struct stp_sched_in {
+    time_t now;
+    int have_response; /* a verified response is held (may be revoked) */
+    time_t this_update;
+    time_t next_update; /* effective (nextUpdate or thisUpdate + cache_ttl) */
+    unsigned failures;  /* consecutive failed attempts */
+    uint32_t random;    /* uniform random bits, for jitter */
+};
+
+/* The time of the next attempt. Pure; any thread. */
+time_t stp_sched_next(const struct stp_sched_params *p,
+                      const struct stp_sched_in *in);
+
+/* The backoff delay after <failures> consecutive failures (>= 1). */
+long stp_sched_backoff(const struct stp_sched_params *p, unsigned failures);
+
+#endif

@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Fetch -> verify -> store for one certificate (see update.h).
+ */
+#include "update.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include "clock.h"
+#include "fetch.h"
+#include "log.h"
+
+void stp_sched_params_of(const struct stp_policy *p,
+                         struct stp_sched_params *out)
+{
+    out->margin_pct = p->refresh_margin;
+    out->jitter = p->refresh_jitter;
+    out->min_delay = p->refresh_min;
+    out->max_delay = p->refresh_max;
+    out->retry_base = p->retry_base;
+    out->retry_max = p->retry_max;
+    out->skew = p->clock_skew;
+}
+
+static void verify_opts_of(const struct stp_policy *p,
+                           const struct stp_certpol *cp, time_t now,
+                           STACK_OF(X509) *extra, struct stp_verify_opts *o)
+{
+    o->now = now;
+    o->skew = p->clock_skew;
+    o->cache_ttl = cp->cache_ttl;
+    o->skip_verify = cp->skip_verify;
+    o->extra_trust = extra;
+}
+
+static int load_verified_cp(const struct stp_policy *p,
+                            const struct stp_certpol *cp, struct stp_store *st,
+                            const struct stp_certinfo *ci,
+                            STACK_OF(X509) *extra, time_t now,
+                            unsigned char **der, size_t *len,
+                            struct stp_verdict *out, struct stp_err *err)
+{
+    struct stp_verify_opts vo;
+
+    if (!stp_store_read(st, ci->id_hex, ".der", p->max_response_size, der, len,
+                        err))
+        return 0;
+    verify_opts_of(p, cp, now, extra, &vo);
+    if (!stp_verify_response(*der, *len, ci->leaf, ci->issuer, &vo, out, err)) {
+        OPENSSL_free(*der);
+        *der = NULL;
+        *len = 0;
+        return 0;
+    }
+    return 1;
+}
+
+int stp_load_verified(const struct stp_policy *policy, struct stp_store *st,
+                      const struct stp_certinfo *ci,
+                      STACK_OF(X509) *extra_trust, time_t now,
+                      unsigned char **der, size_t *len, struct stp_verdict *out,
+                      struct stp_err *err)
+{
+    struct stp_certpol cp;
+
+    stp_policy_resolve(policy, ci->id, ci->leaf, &cp);
+    return load_verified_cp(policy, &cp, st, ci, extra_trust, now, der, len,
+                            out, err);
+}
+
+static time_t next_time(const struct stp_policy *p, time_t now, int have,
+                        const struct stp_verdict *v, unsigned failures)
+{
+    struct stp_sched_params sp;
+    struct stp_sched_in in;
+
+    stp_sched_params_of(p, &sp);
+    memset(&in, 0, sizeof(in));
+    in.now = now;
+    in.have_response = have;
+    if (have) {
+        in.this_update = v->this_update;
+        in.next_update = v->next_update;
+    }
+    in.failures = failures;
+    if (RAND_bytes((unsigned char *)&in.random, sizeof(in.random)) != 1)
+        in.random = 0;
+    return stp_sched_next(&sp, &in);
+}
+
+/* The leaf and its issuer as PEM, so the CLI can show and re-verify. */
+static void store_chain(struct stp_store *st, const struct stp_certinfo *ci)
+{
+    BIO *mem = BIO_new(BIO_s_mem());
+    BUF_MEM *bm = NULL;
+    struct stp_err e;
+
+    if (mem != NULL && PEM_write_bio_X509(mem, ci->leaf)
+        && PEM_write_bio_X509(mem, ci->issuer) && BIO_get_mem_ptr(mem, &bm) > 0
+        && !stp_store_write(st, ci->id_hex, ".pem",
+                            (const unsigned char *)bm->data, bm->length, &e))
+        STP_LOG_WARN("store", "%s: %s", ci->ident, e.msg);
+    BIO_free(mem);
+}
+
+static int fetch_verified(const struct stp_policy *p,
+                          const struct stp_certpol *cp,
+                          const struct stp_certinfo *ci, const char *url,
+                          STACK_OF(X509) *extra, unsigned char **der,
+                          size_t *len, struct stp_verdict *v,
+                          struct stp_err *err)
+{
+    struct stp_fetch_opts fo;
+    struct stp_verify_opts vo;
+    OCSP_REQUEST *req = OCSP_REQUEST_new();
+    OCSP_CERTID *id = stp_certinfo_certid(ci);
+    int ok = 0;
+
+    if (req == NULL || id == NULL || !OCSP_request_add0_id(req, id)) {
+        OCSP_CERTID_free(id);
+        OCSP_REQUEST_free(req);
+        return stp_err_set(err, STP_E_INTERNAL, 0, "cannot build request");
+    }
+    fo.timeout_ms = cp->timeout * 1000;
+    fo.connect_timeout_ms =
+        (p->connect_timeout < cp->timeout ? p->connect_timeout : cp->timeout)
+        * 1000;
+    fo.max_size = p->max_response_size;
+    if (stp_fetch(url, req, &fo, der, len, err)) {
+        verify_opts_of(p, cp, stp_now(), extra, &vo);
+        ok = stp_verify_response(*der, *len, ci->leaf, ci->issuer, &vo, v, err);
+        if (!ok) {
+            OPENSSL_free(*der);
+            *der = NULL;
+        }
+    }
+    OCSP_REQUEST_free(req);
+    return ok;
+}
+
+static void record(struct stp_store *st, const struct stp_certinfo *ci,
+                   struct stp_state *s, const char *url)
+{
+    struct stp_err e;
+
+    snprintf(s->url, sizeof(s->url), "%s", url);
+    snprintf(s->subject, sizeof(s->subject), "%s", ci->subject);
+    snprintf(s->serial, sizeof(s->serial), "%s", ci->serial);
+    if (!stp_store_write_state(st, ci->id_hex, s, &e))
+        STP_LOG_WARN("store", "%s: %s", ci->ident, e.msg);
+}
+
+/* Under the lock: decide, fetch, compare, write. */
+static int cycle(const struct stp_policy *p, const struct stp_certpol *cp,
+                 struct stp_store *st, const struct stp_certinfo *ci,
+                 STACK_OF(X509) *extra, const struct stp_update_opts *o,
+                 struct stp_update_result *res, struct stp_err *err)
+{
+    struct stp_verdict old, fresh;
+    struct stp_state state;
+    struct stp_err e;
+    unsigned char *der = NULL;
+    size_t len = 0;
+    time_t now = stp_now();
+    int have_old, ok = 0;
+
+    stp_store_read_state(st, ci->id_hex, &state);
+    have_old =
+        load_verified_cp(p, cp, st, ci, extra, now, &der, &len, &old, &e);
+    OPENSSL_free(der);
+    der = NULL;
+    if (!have_old && e.detail != ENOENT)
+        STP_LOG_WARN("store", "%s: stored response rejected: %s", ci->ident,
+                     e.msg);
+    if (have_old && !o->force && next_time(p, now, 1, &old, 0) > now) {
+        res->verdict = old;
+        res->have_verdict = res->reused = 1;
+        res->next_refresh = next_time(p, now, 1, &old, 0);
+        return 1;
+    }
+    res->fetched = 1;
+    state.last_attempt = now;
+    if (fetch_verified(p, cp, ci, res->url, extra, &der, &len, &fresh, err)) {
+        if (have_old && fresh.this_update < old.this_update)
+            stp_err_set(err, STP_E_OLDER, 0,
+                        "responder sent a response older than the stored one "
+                        "(thisUpdate %lds earlier); keeping the stored one",
+                        (long)(old.this_update - fresh.this_update));
+        else
+            ok = stp_store_write(st, ci->id_hex, ".der", der, len, err);
+    }
+    OPENSSL_free(der);
+    if (ok) {
+        store_chain(st, ci);
+        res->verdict = fresh;
+        res->have_verdict = res->stored = 1;
+        state.failures = 0;
+        state.last_success = now;
+        state.last_error[0] = '\0';
+    } else {
+        state.failures++;
+        snprintf(state.last_error, sizeof(state.last_error), "%s: %s",
+                 stp_code_name(err->code), err->msg);
+        if (have_old) {
+            res->verdict = old;
+            res->have_verdict = 1;
+        }
+    }
+    res->next_refresh =
+        next_time(p, now, res->have_verdict, &res->verdict, state.failures);
+    state.next_attempt = res->next_refresh;
+    record(st, ci, &state, res->url);
+    return ok;
+}
+
+int stp_update_cert(const struct stp_policy *policy, struct stp_store *st,
+                    const struct stp_certinfo *ci, STACK_OF(X509) *extra_trust,
+                    const struct stp_update_opts *opts,
+                    struct stp_update_result *res, struct stp_err *err)
+{
+    struct stp_certpol cp;
+    const char *url;
+    int lock, ok;
+
+    memset(res, 0, sizeof(*res));
+    stp_err_clear(err);
+    stp_policy_resolve(policy, ci->id, ci->leaf, &cp);
+    url = opts->url != NULL          ? opts->url
+          : cp.responder_url != NULL ? cp.responder_url
+                                     : ci->url;
+    if (url == NULL)
+        return stp_err_set(err, STP_E_NO_URL, 0,
+                           "%s: no OCSP responder URL in the certificate "
+                           "(not applicable)",
+                           ci->ident);
+    if (!stp_url_usable(url))
+        return stp_err_set(err, STP_E_BAD_URL, 0,
+                           "%s: responder URL '%s' is not http(s)", ci->ident,
+                           url);
+    if (ci->issuer == NULL)
+        return stp_err_set(err, STP_E_NO_ISSUER, 0,
+                           "%s: issuer certificate not found (give the chain "
+                           "or --issuer)",
+                           ci->ident);
+    snprintf(res->url, sizeof(res->url), "%s", url);
+    lock = stp_store_lock(st, ci->id_hex, opts->lock_wait_ms, err);
+    if (lock < 0)
+        return 0;
+    ok = cycle(policy, &cp, st, ci, extra_trust, opts, res, err);
+    stp_store_unlock(lock);
+    if (ok && res->stored)
+        STP_LOG_INFO("refresh",
+                     "%s: stored %s response from %s, next "
+                     "refresh in %lds",
+                     ci->ident, stp_cert_status_name(res->verdict.status), url,
+                     (long)(res->next_refresh - stp_now()));
+    else if (!ok)
+        STP_LOG_WARN("refresh", "%s: %s", ci->ident, err->msg);
+    return ok;
+}

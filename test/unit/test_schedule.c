@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Table test of the refresh schedule (provider/schedule.h).
+ */
+#include "schedule.h"
+
+#include "stp_test.h"
+
+#define H 3600L
+#define D 86400L
+
+static const struct stp_sched_params P = { .margin_pct = 25,
+                                           .jitter = 300,
+                                           .min_delay = 60,
+                                           .max_delay = D,
+                                           .retry_base = 60,
+                                           .retry_max = H,
+                                           .skew = 300 };
+
+struct row {
+    const char *name;
+    int have;
+    long this_ago; /* thisUpdate = now - this_ago */
+    long next_in;  /* nextUpdate = now + next_in */
+    unsigned fails;
+    unsigned rnd;
+    long want; /* expected delay from now */
+};
+
+static const struct row rows[] = {
+    { "cold store: now", 0, 0, 0, 0, 7, 0 },
+    /* 4 days valid, 1 elapsed: 25% left at 3 days from thisUpdate -> 2d */
+    { "4d response: capped by max delay 1d", 1, D, 3 * D, 0, 0, D },
+    /* 8h valid, fresh: refresh at 6h; jitter 0 */
+    { "8h response: at 25% left", 1, 0, 8 * H, 0, 0, 6 * H },
+    { "8h response: jitter pulls earlier", 1, 0, 8 * H, 0, 300, 6 * H - 300 },
+    { "jitter is modulo max+1", 1, 0, 8 * H, 0, 301, 6 * H },
+    /* margin already passed: min delay */
+    { "inside margin: min delay", 1, 7 * H, H, 0, 0, 60 },
+    /* nearly expired: min delay would pass nextUpdate - skew -> capped */
+    { "near expiry: capped at next-skew", 1, 8 * H, 200, 0, 0, 0 },
+    { "near expiry 400s: min delay fits", 1, 8 * H, 400, 0, 0, 60 },
+    { "near expiry 330s: next-skew beats min", 1, 8 * H, 330, 0, 0, 30 },
+    /* failures: backoff 60, 120, 240 ... capped at 1h; jitter <= delay/4 */
+    { "1 failure, cold: base", 0, 0, 0, 1, 0, 60 },
+    { "2 failures, cold", 0, 0, 0, 2, 0, 120 },
+    { "3 failures, cold, jitter 15", 0, 0, 0, 3, 15, 255 },
+    { "10 failures: capped", 0, 0, 0, 10, 0, H },
+    { "40 failures: no overflow", 0, 0, 0, 40, 0, H },
+    /* failure while holding a response: never past next - skew */
+    { "failure, response 10min left", 1, 8 * H, 600, 8, 0, 300 },
+    { "failure, response days left", 1, D, 3 * D, 3, 0, 240 },
+};
+
+int main(void)
+{
+    const time_t now = 1800000000;
+    size_t i;
+
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        const struct row *r = &rows[i];
+        struct stp_sched_in in = { .now = now,
+                                   .have_response = r->have,
+                                   .this_update = now - r->this_ago,
+                                   .next_update = now + r->next_in,
+                                   .failures = r->fails,
+                                   .random = r->rnd };
+        long got = (long)(stp_sched_next(&P, &in) - now);
+
+        if (got != r->want)
+            fprintf(stderr, "row '%s'\n", r->name);
+        ASSERT_EQ(got, r->want);
+    }
+    ASSERT_EQ(stp_sched_backoff(&P, 1), 60);
+    ASSERT_EQ(stp_sched_backoff(&P, 7), H);
+    STP_TEST_MAIN_END();
+}

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Store directory (provider/store.h): atomic replace, caps, refusal of
+ * symlinks and FIFOs, the per-certificate lock across processes, sidecar
+ * state and listing.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "stp_test.h"
+
+static const char ID1[] =
+    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+static const char ID2[] =
+    "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+
+static char dir[256];
+
+static void path_of(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/%s", dir, name);
+}
+
+static void test_rw(struct stp_store *st)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    struct stp_err err;
+
+    ASSERT_EQ(stp_store_read(st, ID1, ".der", 100, &data, &len, &err), 0);
+    ASSERT_EQ(err.detail, ENOENT);
+    ASSERT_OK(stp_store_write(st, ID1, ".der", (const unsigned char *)"abc", 3,
+                              &err));
+    ASSERT_OK(stp_store_read(st, ID1, ".der", 100, &data, &len, &err));
+    ASSERT_EQ(len, 3);
+    ASSERT_TRUE(memcmp(data, "abc", 3) == 0);
+    OPENSSL_free(data);
+    /* replace */
+    ASSERT_OK(stp_store_write(st, ID1, ".der", (const unsigned char *)"defgh",
+                              5, &err));
+    ASSERT_OK(stp_store_read(st, ID1, ".der", 100, &data, &len, &err));
+    ASSERT_EQ(len, 5);
+    OPENSSL_free(data);
+    /* the cap */
+    ASSERT_EQ(stp_store_read(st, ID1, ".der", 4, &data, &len, &err), 0);
+    ASSERT_EQ(err.code, STP_E_TOO_LARGE);
+    /* ids that are not 64 hex digits never reach the file system */
+    ASSERT_EQ(
+        stp_store_read(st, "../../etc/passwd", "", 100, &data, &len, &err), 0);
+    ASSERT_EQ(
+        stp_store_write(st, "ABC", ".der", (const unsigned char *)"x", 1, &err),
+        0);
+}
+
+static void test_hostile(struct stp_store *st)
+{
+    char p[512], q[512];
+    unsigned char *data = NULL;
+    size_t len = 0;
+    struct stp_err err;
+    struct stat sb;
+
+    /* a symlink at the target name is never followed on read ... */
+    path_of(p, sizeof(p), "victim");
+    ASSERT_OK(
+        stp_store_write(st, ID2, ".pem", (const unsigned char *)"x", 1, &err));
+    path_of(q, sizeof(q), ID2);
+    strcat(q, ".der");
+    ASSERT_EQ(symlink(p, q), 0);
+    ASSERT_EQ(stp_store_read(st, ID2, ".der", 100, &data, &len, &err), 0);
+    ASSERT_EQ(err.code, STP_E_STORE);
+    /* ... and replaced, not written through, on write */
+    ASSERT_OK(stp_store_write(st, ID2, ".der", (const unsigned char *)"new", 3,
+                              &err));
+    ASSERT_EQ(lstat(q, &sb), 0);
+    ASSERT_TRUE(S_ISREG(sb.st_mode));
+    ASSERT_EQ(stat(p, &sb), -1);
+    /* a FIFO must not block the reader */
+    path_of(q, sizeof(q), ID2);
+    strcat(q, ".state");
+    ASSERT_EQ(mkfifo(q, 0600), 0);
+    ASSERT_EQ(stp_store_read(st, ID2, ".state", 100, &data, &len, &err), 0);
+    ASSERT_CONTAINS(err.msg, "not a regular file");
+    unlink(q);
+}
+
+static void test_lock(struct stp_store *st)
+{
+    struct stp_err err;
+    int fd = stp_store_lock(st, ID1, 0, &err), status = 0;
+    pid_t pid;
+
+    ASSERT_TRUE(fd >= 0);
+    pid = fork();
+    if (pid == 0) {
+        struct stp_store *st2 = NULL;
+        int fd2;
+
+        if (!stp_store_open(dir, 0, &st2, &err))
+            _exit(3);
+        fd2 = stp_store_lock(st2, ID1, 100, &err);
+        _exit(fd2 < 0 && err.code == STP_E_BUSY ? 0 : 1);
+    }
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    stp_store_unlock(fd);
+    fd = stp_store_lock(st, ID1, 0, &err);
+    ASSERT_TRUE(fd >= 0);
+    stp_store_unlock(fd);
+}
+
+static void count_id(void *arg, const char *id)
+{
+    (void)id;
+    (*(int *)arg)++;
+}
+
+static void test_state(struct stp_store *st)
+{
+    struct stp_state s, r;
+    struct stp_err err;
+    int n = 0;
+
+    memset(&s, 0, sizeof(s));
+    s.last_attempt = 1800000000;
+    s.last_success = 1799990000;
+    s.failures = 3;
+    snprintf(s.last_error, sizeof(s.last_error), "http: line\nbreak");
+    snprintf(s.url, sizeof(s.url), "http://127.0.0.1:1/");
+    ASSERT_EQ(stp_store_read_state(st, ID1, &r), 0);
+    ASSERT_OK(stp_store_write_state(st, ID1, &s, &err));
+    ASSERT_OK(stp_store_read_state(st, ID1, &r));
+    ASSERT_EQ(r.last_attempt, s.last_attempt);
+    ASSERT_EQ(r.last_success, s.last_success);
+    ASSERT_EQ(r.failures, 3);
+    ASSERT_STREQ(r.last_error, "http: line break");
+    ASSERT_STREQ(r.url, s.url);
+    /* ID1 (der + state) and ID2 (der) */
+    ASSERT_EQ(stp_store_list(st, count_id, &n, &err), 2);
+    ASSERT_EQ(n, 2);
+}
+
+int main(void)
+{
+    struct stp_store *st = NULL;
+    struct stp_err err;
+    char sub[300];
+
+    snprintf(dir, sizeof(dir), "/tmp/stp_store_test.XXXXXX");
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    snprintf(sub, sizeof(sub), "%s/a/b", dir);
+    ASSERT_EQ(stp_store_open(sub, 0, &st, &err), 0);
+    ASSERT_CONTAINS(err.msg, sub);
+    ASSERT_OK(stp_store_open(sub, 1, &st, &err));
+    stp_store_close(st);
+    ASSERT_OK(stp_store_open(dir, 0, &st, &err));
+    test_rw(st);
+    test_hostile(st);
+    test_lock(st);
+    test_state(st);
+    stp_store_close(st);
+    {
+        char cmd[400];
+
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        ASSERT_EQ(system(cmd), 0);
+    }
+    STP_TEST_MAIN_END();
+}
