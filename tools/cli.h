@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Shared pieces of the ocspstaple CLI: exit statuses, policy loading and
+ * time formatting. Each subcommand lives in its own file.
+ */
+#ifndef STP_CLI_H
+#define STP_CLI_H
+
+#include <time.h>
+
+#include "policy.h"
+
+/* Exit statuses, documented in README.md. */
+#define CLI_EXIT_GOOD    0 /* every certificate good / command succeeded */
+#define CLI_EXIT_ERROR   1 /* a fetch, verification, store or config error */
+#define CLI_EXIT_USAGE   2 /* bad command line */
+#define CLI_EXIT_REVOKED 3 /* a certificate is revoked */
+#define CLI_EXIT_UNKNOWN 4 /* the responder does not know a certificate */
+#define CLI_EXIT_NO_URL  5 /* a certificate names no OCSP responder */
+
+/*
+ * Loads the policy: from the ocspstaple section of <conf_file> when given
+ * (every problem printed to stderr), else the defaults. Returns NULL after
+ * printing the problems.
+ */
+struct stp_policy *cli_load_policy(const char *conf_file);
+
+/* "2026-11-21T12:00:00Z" into <buf> (>= 21 bytes); "-" for 0. */
+const char *cli_time(time_t t, char *buf, size_t len);
+
+/* "3d4h", "12m", "expired" into <buf>. */
+const char *cli_left(time_t until, time_t now, char *buf, size_t len);
+
+int cli_status(int argc, char **argv);
+int cli_check(int argc, char **argv);
+
+#endif

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `ocspstaple check`: lints the ocspstaple section of an openssl.cnf the way
+ * the provider will read it, plus what only the host can tell (provider
+ * order, module file, store directory, files named by keys). Also home of
+ * cli_load_policy(), which the other subcommands use for --conf.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "cli.h"
+#include "conf.h"
+#include "policy.h"
+
+struct diag_ctx {
+    const char *prefix;
+    int problems;
+};
+
+static void diag_print(void *arg, const char *msg)
+{
+    struct diag_ctx *d = arg;
+
+    fprintf(stderr, "%s%s\n", d->prefix, msg);
+    d->problems++;
+}
+
+/* Section keys are reported with the file and section they come from. */
+static struct stp_policy *parse_conf(const struct stp_conf *c,
+                                     struct diag_ctx *d)
+{
+    char prefix[1024];
+    const char *saved = d->prefix;
+    struct stp_policy *pol;
+
+    snprintf(prefix, sizeof(prefix), "%s%s [%s]: ", saved, c->file,
+             c->self->section);
+    d->prefix = prefix;
+    pol = stp_policy_parse(c->kv, c->nkv, diag_print, d);
+    d->prefix = saved;
+    return pol;
+}
+
+struct stp_policy *cli_load_policy(const char *conf_file)
+{
+    struct diag_ctx d = { "ocspstaple: ", 0 };
+    struct stp_conf *c = NULL;
+    struct stp_policy *pol;
+
+    if (conf_file == NULL)
+        return stp_policy_new_default();
+    if (!stp_conf_load(conf_file, &c, diag_print, &d))
+        return NULL;
+    pol = parse_conf(c, &d);
+    stp_conf_free(c);
+    return pol;
+}
+
+static void problem(struct diag_ctx *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void problem(struct diag_ctx *d, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "%s", d->prefix);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    d->problems++;
+}
+
+/* A providers section disables the implicit default provider. */
+static void check_order(const struct stp_conf *c, struct diag_ctx *d)
+{
+    size_t i;
+
+    for (i = 0; i < c->nproviders; i++) {
+        const struct stp_conf_provider *p = &c->providers[i];
+
+        if (p == c->self)
+            break;
+        if ((strcmp(p->name, "default") == 0 || strcmp(p->name, "fips") == 0)
+            && p->activate)
+            return;
+    }
+    problem(d,
+            "%s: no 'default' provider is activated before %s in the "
+            "providers section: every TLS program on the host would fail "
+            "(\"no ciphers\"); add 'default = default_sect' with "
+            "'activate = 1' before it",
+            c->file, c->self->name);
+}
+
+static void check_module(const struct stp_conf *c, struct diag_ctx *d)
+{
+    if (!c->self->activate)
+        problem(d, "%s: provider %s has no 'activate = 1': it will not load",
+                c->file, c->self->name);
+    if (c->self->module != NULL && c->self->module[0] == '/'
+        && access(c->self->module, R_OK) != 0)
+        problem(d, "%s: module '%s': %s", c->file, c->self->module,
+                strerror(errno));
+}
+
+static void check_files(const struct stp_policy *pol, struct diag_ctx *d)
+{
+    struct stat sb;
+
+    if (stat(pol->store_dir, &sb) != 0)
+        printf("note: store_dir '%s' does not exist yet (ocspstaple fetch "
+               "creates it)\n",
+               pol->store_dir);
+    else if (!S_ISDIR(sb.st_mode))
+        problem(d, "store_dir '%s': not a directory", pol->store_dir);
+    else if (access(pol->store_dir, W_OK) != 0)
+        printf("note: store_dir '%s' is not writable by this user; the "
+               "servers' worker user must be able to write it\n",
+               pol->store_dir);
+    if (pol->ca_file != NULL && access(pol->ca_file, R_OK) != 0)
+        problem(d, "ca_file '%s': %s", pol->ca_file, strerror(errno));
+}
+
+int cli_check(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "conf", required_argument, NULL, 'c' }, { NULL, 0, NULL, 0 }
+    };
+    struct diag_ctx d = { "ocspstaple check: ", 0 };
+    struct stp_conf *c = NULL;
+    struct stp_policy *pol = NULL;
+    char *file = NULL;
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+        if (ch != 'c')
+            return CLI_EXIT_USAGE;
+        OPENSSL_free(file);
+        file = OPENSSL_strdup(optarg);
+    }
+    if (file == NULL)
+        file = stp_conf_default_file();
+    if (file == NULL || !stp_conf_load(file, &c, diag_print, &d)) {
+        OPENSSL_free(file);
+        return CLI_EXIT_ERROR;
+    }
+    check_order(c, &d);
+    check_module(c, &d);
+    pol = parse_conf(c, &d);
+    if (pol != NULL)
+        check_files(pol, &d);
+    if (d.problems == 0)
+        printf("%s: [%s] OK: %zu keys, mode %s, store_dir %s, %zu "
+               "per-certificate override(s)\n",
+               file, c->self->section, c->nkv,
+               stp_mode_name(pol->defaults.mode), pol->store_dir, pol->ncerts);
+    else
+        fprintf(stderr, "%s: %d problem(s)\n", file, d.problems);
+    stp_policy_free(pol);
+    stp_conf_free(c);
+    OPENSSL_free(file);
+    return d.problems == 0 ? 0 : CLI_EXIT_ERROR;
+}

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `ocspstaple status`: one row per certificate in a store directory, from
+ * the response file (re-verified against the stored leaf and issuer when
+ * they are there) and the sidecar state.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ocsp.h>
+#include <openssl/pem.h>
+
+#include "certinfo.h"
+#include "cli.h"
+#include "clock.h"
+#include "store.h"
+#include "verify.h"
+
+const char *cli_time(time_t t, char *buf, size_t len)
+{
+    struct tm tm;
+
+    if (t == 0 || gmtime_r(&t, &tm) == NULL
+        || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, len, "-");
+    return buf;
+}
+
+const char *cli_left(time_t until, time_t now, char *buf, size_t len)
+{
+    long s = (long)(until - now);
+
+    if (until == 0)
+        snprintf(buf, len, "-");
+    else if (s <= 0)
+        snprintf(buf, len, "expired");
+    else if (s >= 86400)
+        snprintf(buf, len, "%ldd%ldh", s / 86400, s % 86400 / 3600);
+    else if (s >= 3600)
+        snprintf(buf, len, "%ldh%ldm", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, len, "%ldm%lds", s / 60, s % 60);
+    return buf;
+}
+
+struct row {
+    char id[65];
+    char status[48]; /* good / revoked / unknown / invalid:<code> / none */
+    int verified;
+    struct stp_verdict v;
+    int have_v;     /* valid now */
+    int have_times; /* r->v holds the times (valid or expired) */
+    struct stp_state s;
+};
+
+struct status_ctx {
+    struct stp_store *st;
+    const struct stp_policy *pol;
+    int json;
+    int rows;
+    int problems;
+    time_t now;
+};
+
+/* Verifies against the stored chain; falls back to decoding only. */
+static void evaluate(struct status_ctx *c, struct row *r)
+{
+    unsigned char *der = NULL, *pem = NULL;
+    size_t len = 0, pemlen = 0;
+    STACK_OF(X509) *chain = NULL;
+    struct stp_certinfo *ci = NULL;
+    struct stp_err err;
+
+    if (!stp_store_read(c->st, r->id, ".der", c->pol->max_response_size, &der,
+                        &len, &err)) {
+        snprintf(r->status, sizeof(r->status), "none");
+        return;
+    }
+    if (stp_store_read(c->st, r->id, ".pem", 65536, &pem, &pemlen, NULL)) {
+        BIO *b = BIO_new_mem_buf(pem, (int)pemlen);
+        X509 *x;
+
+        chain = sk_X509_new_null();
+        while (b != NULL && chain != NULL
+               && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+            if (!sk_X509_push(chain, x))
+                X509_free(x);
+        BIO_free(b);
+        ERR_clear_error();
+    }
+    if (sk_X509_num(chain) >= 2
+        && stp_certinfo_new(sk_X509_value(chain, 0), chain, &ci, &err)
+        && strcmp(ci->id_hex, r->id) == 0 && ci->issuer != NULL) {
+        struct stp_verify_opts vo = { c->now, c->pol->clock_skew,
+                                      c->pol->defaults.cache_ttl,
+                                      c->pol->defaults.skip_verify, NULL };
+
+        r->verified = 1;
+        r->have_v = stp_verify_response(der, len, ci->leaf, ci->issuer, &vo,
+                                        &r->v, &err);
+        if (!r->have_v) {
+            snprintf(r->status, sizeof(r->status), "%s%s",
+                     err.code == STP_E_EXPIRED ? "" : "invalid:",
+                     stp_code_name(err.code));
+            /* an expired response still tells when it expired */
+            r->have_times = err.code == STP_E_EXPIRED
+                            && stp_peek_response(der, len, NULL, &r->v, NULL);
+        }
+    } else {
+        r->have_v = stp_peek_response(der, len, NULL, &r->v, &err);
+        if (!r->have_v)
+            snprintf(r->status, sizeof(r->status), "invalid:%s",
+                     stp_code_name(err.code));
+    }
+    if (r->have_v)
+        r->have_times = 1;
+    if (r->have_v)
+        snprintf(r->status, sizeof(r->status), "%s%s",
+                 stp_cert_status_name(r->v.status),
+                 r->verified ? "" : "(unverified)");
+    stp_certinfo_free(ci);
+    sk_X509_pop_free(chain, X509_free);
+    OPENSSL_free(der);
+    OPENSSL_free(pem);
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s != '\0'; s++) {
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", *s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
+
+static void print_row(struct status_ctx *c, const struct row *r)
+{
+    char t1[32], t2[32], left[32];
+
+    cli_time(r->have_times ? r->v.this_update : 0, t1, sizeof(t1));
+    cli_time(r->have_times ? r->v.next_update : 0, t2, sizeof(t2));
+    cli_left(r->have_times ? r->v.next_update : 0, c->now, left, sizeof(left));
+    if (!c->json) {
+        printf("%-12.12s  %-32.32s  %-18.18s  %-18s  %-20s  %-20s  %-8s  %s\n",
+               r->id, r->s.subject[0] ? r->s.subject : "-",
+               r->s.serial[0] ? r->s.serial : "-", r->status, t1, t2, left,
+               r->s.last_error[0] ? r->s.last_error : "-");
+        return;
+    }
+    printf("%s\n  {\"id\": ", c->rows > 1 ? "," : "");
+    json_str(r->id);
+    printf(", \"subject\": ");
+    json_str(r->s.subject);
+    printf(", \"serial\": ");
+    json_str(r->s.serial);
+    printf(", \"status\": ");
+    json_str(r->status);
+    printf(", \"verified\": %s, \"this_update\": ",
+           r->verified ? "true" : "false");
+    json_str(t1);
+    printf(", \"next_update\": ");
+    json_str(t2);
+    printf(", \"seconds_left\": %lld, \"failures\": %u, \"last_error\": ",
+           r->have_times ? (long long)(r->v.next_update - c->now) : 0LL,
+           r->s.failures);
+    json_str(r->s.last_error);
+    printf(", \"url\": ");
+    json_str(r->s.url);
+    printf("}");
+}
+
+static void on_id(void *arg, const char *id)
+{
+    struct status_ctx *c = arg;
+    struct row r;
+
+    memset(&r, 0, sizeof(r));
+    memcpy(r.id, id, sizeof(r.id));
+    stp_store_read_state(c->st, id, &r.s);
+    evaluate(c, &r);
+    if (!r.have_v || r.s.failures > 0)
+        c->problems++;
+    c->rows++;
+    print_row(c, &r);
+}
+
+int cli_status(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "store-dir", required_argument, NULL, 'd' },
+        { "conf", required_argument, NULL, 'c' },
+        { "json", no_argument, NULL, 'j' },
+        { NULL, 0, NULL, 0 }
+    };
+    struct status_ctx c = { 0 };
+    const char *dir = NULL, *conf = NULL;
+    struct stp_policy *pol;
+    struct stp_err err;
+    int ch, n;
+
+    while ((ch = getopt_long(argc, argv, "d:c:j", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 'c':
+            conf = optarg;
+            break;
+        case 'j':
+            c.json = 1;
+            break;
+        default:
+            return CLI_EXIT_USAGE;
+        }
+    }
+    pol = cli_load_policy(conf);
+    if (pol == NULL)
+        return CLI_EXIT_ERROR;
+    c.pol = pol;
+    c.now = stp_now();
+    if (!stp_store_open(dir != NULL ? dir : pol->store_dir, 0, &c.st, &err)) {
+        fprintf(stderr, "ocspstaple: %s\n", err.msg);
+        stp_policy_free(pol);
+        return CLI_EXIT_ERROR;
+    }
+    if (c.json)
+        printf("[");
+    else
+        printf("%-12s  %-32s  %-18s  %-18s  %-20s  %-20s  %-8s  %s\n", "ID",
+               "SUBJECT", "SERIAL", "STATUS", "THIS UPDATE", "NEXT UPDATE",
+               "LEFT", "LAST ERROR");
+    n = stp_store_list(c.st, on_id, &c, &err);
+    if (c.json)
+        printf("%s]\n", c.rows > 0 ? "\n" : "");
+    if (n < 0)
+        fprintf(stderr, "ocspstaple: %s\n", err.msg);
+    stp_store_close(c.st);
+    stp_policy_free(pol);
+    return n < 0 ? CLI_EXIT_ERROR : 0;
+}
