@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+#
+# lib.sh: helpers sourced by the integration tests (which run under
+# `set -euo pipefail`): a per-test temporary directory $T with cleanup of
+# registered pids, the loopback test OCSP responder, the throwaway PKI, waits
+# bounded by polling, and assertions. Environment: STP_RESPONDER, STP_SUPPORT,
+# STP_KEEP=1 (keep $T of a failed test), STP_WAIT (stp_wait_for limit, s).
+
+STP_SUPPORT=${STP_SUPPORT:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
+STP_PIDS=()
+
+# stp_ok MSG: a progress line.
+stp_ok() {
+    printf 'ok - %s\n' "$*"
+}
+
+# stp_fail MSG: report a failure and end the test.
+stp_fail() {
+    printf 'FAIL: %s\n' "$*" >&2
+    exit 1
+}
+
+# stp_need TOOL...: skip the test (exit 77) unless every tool is available.
+stp_need() {
+    local tool missing=()
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "SKIP: missing tool(s): ${missing[*]}" >&2
+        exit 77
+    fi
+}
+
+# stp_register_pid PID: stop PID when the test exits.
+stp_register_pid() {
+    STP_PIDS+=("$1")
+}
+
+# stp_stop_pid PID: SIGTERM, wait up to ~3 s, then SIGKILL. By pid only.
+stp_stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 60; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    echo "warning: pid $pid ignored SIGTERM for 3 s; sending SIGKILL" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+_stp_on_exit() {
+    local rc=$? i
+    set +e
+    for ((i = ${#STP_PIDS[@]} - 1; i >= 0; i--)); do
+        stp_stop_pid "${STP_PIDS[i]}"
+    done
+    if [ -n "${T:-}" ] && [ -d "$T" ]; then
+        if [ "$rc" -ne 0 ] && [ "${STP_KEEP:-0}" = 1 ]; then
+            echo "kept $T (exit status $rc)" >&2
+        else
+            rm -rf "$T"
+        fi
+    fi
+    exit "$rc"
+}
+
+# stp_setup: create $T and install the cleanup trap.
+stp_setup() {
+    T=$(mktemp -d "${TMPDIR:-/tmp}/stp-it.XXXXXX")
+    export T
+    trap _stp_on_exit EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+# stp_wait_for CMD...: poll CMD every 50 ms until it succeeds; give up after
+# STP_WAIT seconds (default 5, whole seconds) and return 1.
+stp_wait_for() {
+    local limit=${STP_WAIT:-5} i
+    for ((i = 0; i <= limit * 20; i++)); do
+        if "$@"; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "stp_wait_for: still failing after ${limit} s: $*" >&2
+    return 1
+}
+
+# stp_start_responder DIR [ARGS...]: start the test OCSP responder serving
+# DIR (the PKI may come later) on 127.0.0.1; sets RESPONDER_PORT/RESPONDER_PID.
+# Its stderr goes to DIR/responder.stderr, its temp files to DIR.
+stp_start_responder() {
+    local dir=$1 i
+    shift
+    [ -n "${STP_RESPONDER:-}" ] || stp_fail "STP_RESPONDER is not set"
+    mkdir -p "$dir"
+    rm -f "$dir/responder.port"
+    TMPDIR=$dir "$STP_RESPONDER" --dir "$dir" --port-file "$dir/responder.port" \
+        --log "$dir/responder.log" "$@" </dev/null >>"$dir/responder.stderr" 2>&1 &
+    RESPONDER_PID=$!
+    stp_register_pid "$RESPONDER_PID"
+    for ((i = 0; i < 100; i++)); do
+        if [ -s "$dir/responder.port" ]; then
+            RESPONDER_PORT=$(<"$dir/responder.port")
+            [[ $RESPONDER_PORT =~ ^[0-9]+$ ]] ||
+                stp_fail "bad port file $dir/responder.port"
+            export RESPONDER_PORT RESPONDER_PID
+            return 0
+        fi
+        if ! kill -0 "$RESPONDER_PID" 2>/dev/null; then
+            cat "$dir/responder.stderr" >&2
+            stp_fail "the responder exited during startup"
+        fi
+        sleep 0.05
+    done
+    stp_fail "the responder wrote no $dir/responder.port within 5 s"
+}
+
+# stp_mkpki DIR PORT: build the test PKI (see mkpki.sh).
+stp_mkpki() {
+    bash "$STP_SUPPORT/mkpki.sh" "$1" "$2" || stp_fail "mkpki.sh $1 $2 failed"
+}
+
+# stp_responder_requests DIR: the number of requests the responder logged.
+stp_responder_requests() {
+    local n=0
+    if [ -f "$1/responder.log" ]; then
+        n=$(wc -l <"$1/responder.log")
+    fi
+    echo $((n))
+}
+
+# stp_responder_mode DIR MODE: switch the responder's fault mode.
+stp_responder_mode() {
+    printf '%s\n' "$2" >"$1/responder.mode.tmp"
+    mv -f "$1/responder.mode.tmp" "$1/responder.mode"
+}
+
+# stp_assert_eq GOT WANT MSG
+stp_assert_eq() {
+    [ "$1" = "$2" ] || stp_fail "$3: got '$1', want '$2'"
+}
+
+_stp_show() {
+    echo "--- $1 (last 20 lines):" >&2
+    tail -n 20 "$1" >&2 || true
+}
+
+# stp_assert_file_contains FILE REGEX MSG (extended regex, grep -E)
+stp_assert_file_contains() {
+    [ -f "$1" ] || stp_fail "$3: no file $1"
+    if ! grep -Eq -- "$2" "$1"; then
+        _stp_show "$1"
+        stp_fail "$3: /$2/ not found in $1"
+    fi
+}
+
+# stp_assert_file_lacks FILE REGEX MSG (a missing file lacks everything)
+stp_assert_file_lacks() {
+    if [ -f "$1" ] && grep -Eq -- "$2" "$1"; then
+        _stp_show "$1"
+        stp_fail "$3: /$2/ found in $1"
+    fi
+}
