@@ -15,8 +15,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#define GET_LIMIT 255 /* RFC 5019 5: GET for encoded requests under 255 bytes \
-                       */
+/* RFC 5019 5: GET for requests under 255 bytes once encoded */
+#define GET_LIMIT 255
 
 struct curl_api {
     CURLcode (*global_init)(long flags);

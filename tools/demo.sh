@@ -21,7 +21,7 @@ T=$(mktemp -d /tmp/ocspstaple-demo.XXXXXX)
 RPID=
 cleanup() {
     [ -n "$RPID" ] && kill "$RPID" 2>/dev/null && wait "$RPID" 2>/dev/null
-    [ "${KEEP:-0}" = 1 ] && echo "demo: kept $T" || rm -rf "$T"
+    if [ "${KEEP:-0}" = 1 ]; then echo "demo: kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
 

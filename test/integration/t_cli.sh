@@ -5,7 +5,7 @@
 # `openssl ocsp` responder logic (test/support/ocsp_responder.c) on
 # 127.0.0.1, with a PKI built for this run. One scenario per ctest case.
 set -euo pipefail
-# shellcheck source=../support/lib.sh
+# shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
 
 stp_need openssl sha256sum cmp

@@ -2,8 +2,9 @@
 /*
  * ocsp_responder: a loopback-only HTTP front for the real `openssl ocsp`
  * responder, used by the integration tests. Each GET or POST request is
- * answered by running `openssl ocsp -index ... -reqin REQ -respout RESP`; a mode
- * file, re-read per connection, switches to fault behaviours (see modes[]).
+ * answered by running `openssl ocsp -index ... -reqin REQ -respout RESP`; a
+ * mode file, re-read per connection, switches to fault behaviours (see
+ * modes[]).
  */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
@@ -28,15 +29,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_CONNS 32
-#define MAX_HEAD 16384              /* request line + headers */
-#define MAX_BODY 65536              /* POST body */
-#define MAX_IN (MAX_HEAD + MAX_BODY)
-#define MAX_RESP (1024 * 1024)      /* openssl's DER response */
-#define CHILD_TIMEOUT_MS 10000      /* bound on one `openssl ocsp` run */
-#define DRAIN_MS 1000               /* linger after the answer before close */
-#define SLOW_GAP_MS 200             /* "slow" mode: one byte per gap */
-#define NO_DEADLINE INT64_MAX
+#define MAX_CONNS        32
+#define MAX_HEAD         16384 /* request line + headers */
+#define MAX_BODY         65536 /* POST body */
+#define MAX_IN           (MAX_HEAD + MAX_BODY)
+#define MAX_RESP         (1024 * 1024) /* openssl's DER response */
+#define CHILD_TIMEOUT_MS 10000         /* bound on one `openssl ocsp` run */
+#define DRAIN_MS         1000 /* linger after the answer before close */
+#define SLOW_GAP_MS      200  /* "slow" mode: one byte per gap */
+#define NO_DEADLINE      INT64_MAX
 
 #define CT_OCSP "application/ocsp-response"
 
@@ -45,7 +46,7 @@ enum cstate { C_FREE, C_READ, C_WRITE, C_HANG, C_DRAIN };
 struct config {
     char *index, *ca, *rsigner, *rkey, *mode_file, *replay_file;
     const char *port_file, *pid_file, *log_file, *openssl;
-    const char *validity_opt, *validity;    /* "-ndays" / "-nmin", number */
+    const char *validity_opt, *validity; /* "-ndays" / "-nmin", number */
     long port, lifetime_s, timeout_s;
 };
 
@@ -57,8 +58,8 @@ struct conn {
     size_t inlen;
     unsigned char *out;
     size_t outlen, outoff;
-    int64_t deadline;           /* state timeout, ms on the monotonic clock */
-    int64_t next_write;         /* "slow" mode: when the next byte is due */
+    int64_t deadline;   /* state timeout, ms on the monotonic clock */
+    int64_t next_write; /* "slow" mode: when the next byte is due */
 };
 
 /* A parsed HTTP request. status != 0: answer with that HTTP error. */
@@ -83,27 +84,27 @@ struct mode;
 typedef int (*respond_fn)(struct server *s, struct conn *c,
                           const struct mode *m, const struct request *rq);
 
-#define MODE_AT_ACCEPT 0x1      /* acts on accept, before reading anything */
+#define MODE_AT_ACCEPT 0x1 /* acts on accept, before reading anything */
 
 struct mode {
     const char *name;
     respond_fn respond;
     unsigned int flags;
-    int status;                 /* HTTP status of a fixed answer */
-    const unsigned char *body;  /* fixed answer body */
+    int status;                /* HTTP status of a fixed answer */
+    const unsigned char *body; /* fixed answer body */
     size_t bodylen;
-    int64_t write_gap_ms;       /* > 0: trickle one byte per gap */
+    int64_t write_gap_ms; /* > 0: trickle one byte per gap */
 };
 
 static volatile sig_atomic_t g_stop;
-static int g_sigpipe[2] = { -1, -1 };   /* self-pipe: wakes poll() */
+static int g_sigpipe[2] = { -1, -1 }; /* self-pipe: wakes poll() */
 
-static int respond_ocsp(struct server *s, struct conn *c,
-                        const struct mode *m, const struct request *rq);
-static int respond_fixed(struct server *s, struct conn *c,
-                         const struct mode *m, const struct request *rq);
-static int respond_hang(struct server *s, struct conn *c,
-                        const struct mode *m, const struct request *rq);
+static int respond_ocsp(struct server *s, struct conn *c, const struct mode *m,
+                        const struct request *rq);
+static int respond_fixed(struct server *s, struct conn *c, const struct mode *m,
+                         const struct request *rq);
+static int respond_hang(struct server *s, struct conn *c, const struct mode *m,
+                        const struct request *rq);
 static int respond_replay(struct server *s, struct conn *c,
                           const struct mode *m, const struct request *rq);
 
@@ -118,8 +119,10 @@ static const unsigned char garbage[] =
 _Static_assert(sizeof(garbage) == 64 + 1, "garbage mode body is 64 bytes");
 #define OCSP_ERR_LEN sizeof(der_malformed)
 
-#define FIXED(name, status, der) \
-    { name, respond_fixed, 0, status, der, sizeof(der), 0 }
+#define FIXED(name, status, der)                            \
+    {                                                       \
+        name, respond_fixed, 0, status, der, sizeof(der), 0 \
+    }
 
 /*
  * Fault modes, selected by the first word of the mode file. A new mode is one
@@ -339,15 +342,24 @@ static const struct mode *read_mode(const struct server *s)
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 431: return "Request Header Fields Too Large";
-    default: return "Internal Server Error";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Payload Too Large";
+    case 431:
+        return "Request Header Fields Too Large";
+    default:
+        return "Internal Server Error";
     }
 }
 
@@ -360,9 +372,9 @@ static int http_reply(struct conn *c, int status, const char *ctype,
 
     n = snprintf(head, sizeof(head),
                  "HTTP/1.0 %d %s\r\n%s%s%sContent-Length: %zu\r\n"
-                 "Connection: close\r\n\r\n", status, reason(status),
-                 ctype ? "Content-Type: " : "", ctype ? ctype : "",
-                 ctype ? "\r\n" : "", len);
+                 "Connection: close\r\n\r\n",
+                 status, reason(status), ctype ? "Content-Type: " : "",
+                 ctype ? ctype : "", ctype ? "\r\n" : "", len);
     free(c->out);
     c->out = malloc((size_t)n + len);
     if (c->out == NULL)
@@ -375,8 +387,8 @@ static int http_reply(struct conn *c, int status, const char *ctype,
     return status;
 }
 
-static int respond_fixed(struct server *s, struct conn *c,
-                         const struct mode *m, const struct request *rq)
+static int respond_fixed(struct server *s, struct conn *c, const struct mode *m,
+                         const struct request *rq)
 {
     (void)s;
     (void)rq;
@@ -384,8 +396,8 @@ static int respond_fixed(struct server *s, struct conn *c,
                       m->bodylen);
 }
 
-static int respond_hang(struct server *s, struct conn *c,
-                        const struct mode *m, const struct request *rq)
+static int respond_hang(struct server *s, struct conn *c, const struct mode *m,
+                        const struct request *rq)
 {
     (void)s;
     (void)m;
@@ -444,12 +456,12 @@ static int wait_child(pid_t pid, int64_t ms, int *status)
 static int run_openssl(const struct server *s)
 {
     const struct config *cf = &s->cfg;
-    const char *argv[] = {
-        cf->openssl, "ocsp", "-index", cf->index, "-CA", cf->ca,
-        "-rsigner", cf->rsigner, "-rkey", cf->rkey,
-        "-reqin", s->reqpath, "-respout", s->resppath,
-        cf->validity_opt, cf->validity, NULL
-    };
+    const char *argv[] = { cf->openssl,  "ocsp",      "-index",
+                           cf->index,    "-CA",       cf->ca,
+                           "-rsigner",   cf->rsigner, "-rkey",
+                           cf->rkey,     "-reqin",    s->reqpath,
+                           "-respout",   s->resppath, cf->validity_opt,
+                           cf->validity, NULL };
     int status;
     pid_t pid = fork();
 
@@ -512,8 +524,8 @@ static int der_is_sequence(const unsigned char *buf, size_t len)
 }
 
 /* Runs the real responder on the request; answers with its DER. */
-static int respond_ocsp(struct server *s, struct conn *c,
-                        const struct mode *m, const struct request *rq)
+static int respond_ocsp(struct server *s, struct conn *c, const struct mode *m,
+                        const struct request *rq)
 {
     const unsigned char *err = der_internal;
     unsigned char *resp;
@@ -534,7 +546,7 @@ static int respond_ocsp(struct server *s, struct conn *c,
     ok = fd >= 0 && write_all(fd, rq->der, rq->derlen);
     ok = (fd >= 0 && close(fd) == 0) && ok;
     if (ok && !run_openssl(s)) {
-        err = der_malformed;    /* the PKI is there: blame the request */
+        err = der_malformed; /* the PKI is there: blame the request */
         ok = 0;
     }
     resp = ok ? read_file(s->resppath, &len) : NULL;
@@ -765,7 +777,7 @@ static void conn_answer(struct server *s, struct conn *c, struct request *rq)
     free(rq->der);
     rq->der = NULL;
     if (c->st == C_HANG) {
-        c->deadline = NO_DEADLINE;  /* until the client leaves or lifetime */
+        c->deadline = NO_DEADLINE; /* until the client leaves or lifetime */
         return;
     }
     if (c->out == NULL) {
@@ -964,8 +976,8 @@ static int serve(struct server *s)
             break;
         }
         nfd = build_pollset(s, pfd, who, now, &wake);
-        r = poll(pfd, (nfds_t)nfd, wake - now > INT_MAX ? INT_MAX
-                                                       : (int)(wake - now));
+        r = poll(pfd, (nfds_t)nfd,
+                 wake - now > INT_MAX ? INT_MAX : (int)(wake - now));
         if (r < 0 && errno != EINTR) {
             complain_errno("poll", NULL);
             return 0;
@@ -979,11 +991,11 @@ static int serve(struct server *s)
             if (c == NULL && pfd[i].fd == s->lfd)
                 accept_conns(s);
             else if (c == NULL)
-                continue;       /* the signal pipe: g_stop is set */
+                continue; /* the signal pipe: g_stop is set */
             else if (c->st == C_WRITE && (re & POLLOUT))
                 conn_write(s, c);
             else if (c->st == C_WRITE)
-                conn_close(c);  /* POLLERR/POLLHUP: the client left */
+                conn_close(c); /* POLLERR/POLLHUP: the client left */
             else
                 conn_read(s, c);
         }
@@ -1007,8 +1019,8 @@ static int install_signals(void)
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     return sigaction(SIGTERM, &sa, NULL) == 0
-        && sigaction(SIGINT, &sa, NULL) == 0
-        && sigaction(SIGHUP, &sa, NULL) == 0;
+           && sigaction(SIGINT, &sa, NULL) == 0
+           && sigaction(SIGHUP, &sa, NULL) == 0;
 }
 
 static int open_listener(struct server *s)
@@ -1093,7 +1105,8 @@ static void usage(void)
           "  [--ndays N | --nmin N] [--lifetime S] [--timeout S]\n"
           "  [--mode-file F] [--replay-file F] [--openssl PATH]\n"
           "Listens on 127.0.0.1 only. DIR defaults: index.txt int.pem"
-          " ocsp.pem ocsp.key responder.mode\n", stderr);
+          " ocsp.pem ocsp.key responder.mode\n",
+          stderr);
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -1102,14 +1115,22 @@ static int parse_args(int argc, char **argv, struct opts *o)
         const char *name;
         const char **dst;
     } tab[] = {
-        { "--dir", &o->dir }, { "--index", &o->index }, { "--ca", &o->ca },
-        { "--rsigner", &o->rsigner }, { "--rkey", &o->rkey },
-        { "--mode-file", &o->mode_file }, { "--openssl", &o->openssl },
+        { "--dir", &o->dir },
+        { "--index", &o->index },
+        { "--ca", &o->ca },
+        { "--rsigner", &o->rsigner },
+        { "--rkey", &o->rkey },
+        { "--mode-file", &o->mode_file },
+        { "--openssl", &o->openssl },
         { "--replay-file", &o->replay_file },
-        { "--port", &o->port }, { "--port-file", &o->port_file },
-        { "--pid-file", &o->pid_file }, { "--log", &o->log },
-        { "--ndays", &o->ndays }, { "--nmin", &o->nmin },
-        { "--lifetime", &o->lifetime }, { "--timeout", &o->timeout },
+        { "--port", &o->port },
+        { "--port-file", &o->port_file },
+        { "--pid-file", &o->pid_file },
+        { "--log", &o->log },
+        { "--ndays", &o->ndays },
+        { "--nmin", &o->nmin },
+        { "--lifetime", &o->lifetime },
+        { "--timeout", &o->timeout },
     };
     const size_t ntab = sizeof(tab) / sizeof(tab[0]);
     int i;
@@ -1190,9 +1211,9 @@ static int build_config(const struct opts *o, struct config *cf)
     cf->validity_opt = o->nmin ? "-nmin" : "-ndays";
     cf->validity = o->nmin ? o->nmin : o->ndays ? o->ndays : "1";
     return parse_number(o->port, "--port", 0, 65535, &cf->port)
-        && parse_number(o->lifetime, "--lifetime", 1, 86400, &cf->lifetime_s)
-        && parse_number(o->timeout, "--timeout", 1, 3600, &cf->timeout_s)
-        && parse_number(cf->validity, cf->validity_opt, 1, 10000000, &v);
+           && parse_number(o->lifetime, "--lifetime", 1, 86400, &cf->lifetime_s)
+           && parse_number(o->timeout, "--timeout", 1, 3600, &cf->timeout_s)
+           && parse_number(cf->validity, cf->validity_opt, 1, 10000000, &v);
 }
 
 /* ---- main ------------------------------------------------------------- */
@@ -1204,8 +1225,8 @@ static int start(struct server *s)
     if (!install_signals() || !setup_tmp(s))
         return 0;
     if (cf->log_file != NULL) {
-        s->logfd = open(cf->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                        0644);
+        s->logfd =
+            open(cf->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (s->logfd < 0) {
             complain_errno("cannot open", cf->log_file);
             return 0;
@@ -1230,8 +1251,8 @@ int main(int argc, char **argv)
     size_t i;
     int ok = 0;
 
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0
-                      || strcmp(argv[1], "-h") == 0)) {
+    if (argc == 2
+        && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage();
         return 0;
     }
