@@ -762,3 +762,8 @@ void stp_policy_free(struct stp_policy *policy)
     OPENSSL_free(policy->certs);
     OPENSSL_free(policy);
 }
+
+const char *stp_policy_key(size_t i)
+{
+    return i < K_COUNT ? keys[i].name : NULL;
+}

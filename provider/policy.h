@@ -137,6 +137,12 @@ stp_policy_resolve(const struct stp_policy *policy,
 int stp_policy_program_allowed(const struct stp_policy *policy,
                                const char *progname);
 
+/*
+ * The name of the <i>-th top-level key (0, 1, ...), or NULL past the last
+ * one. Lets the provider ask the core for every key by name.
+ */
+const char *stp_policy_key(size_t i);
+
 /* Name of a mode ("auto", ...). */
 const char *stp_mode_name(enum stp_mode mode);
 

@@ -1,0 +1,484 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * SSL_CTX / SSL ex_data hooks, context examination and the status callback
+ * (see hook.h). The status callback never does I/O, never blocks (but for a
+ * cold Must-Staple certificate, bounded by must_staple_wait), and never logs
+ * above DEBUG but once per certificate.
+ */
+#include "hook.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
+
+#include "cache.h"
+#include "clock.h"
+#include "log.h"
+#include "metrics.h"
+#include "refresh.h"
+#include "runtime.h"
+
+struct ctxstate {
+    SSL_CTX *ctx;
+    int examined;                  /* under list_lock */
+    _Atomic(stp_status_cb) app_cb; /* the application's own callback */
+    atomic_int installed;          /* ours is set on the context */
+    struct ctxstate *prev, *next;  /* under list_lock */
+};
+
+static int ctx_idx = -1;
+static int ssl_idx = -1;
+static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ctxstate *head;
+static atomic_int pending; /* contexts created since the last walk */
+static __thread int in_hook;
+
+static long (*real_ctrl)(SSL_CTX *, int, long, void *);
+static long (*real_cbctrl)(SSL_CTX *, int, void (*)(void));
+static pthread_once_t real_once = PTHREAD_ONCE_INIT;
+
+static int status_cb(SSL *s, void *arg);
+
+/* libssl's functions, whatever is interposed in front of them. */
+static void resolve_real(void)
+{
+    void *h = dlopen("libssl.so.3", RTLD_NOW | RTLD_NOLOAD);
+    void *sym;
+
+    if (h != NULL) {
+        sym = dlsym(h, "SSL_CTX_ctrl");
+        memcpy(&real_ctrl, &sym, sizeof(sym));
+        sym = dlsym(h, "SSL_CTX_callback_ctrl");
+        memcpy(&real_cbctrl, &sym, sizeof(sym));
+        dlclose(h);
+    }
+    if (real_ctrl == NULL || real_cbctrl == NULL) {
+        sym = dlsym(RTLD_NEXT, "SSL_CTX_ctrl");
+        memcpy(&real_ctrl, &sym, sizeof(sym));
+        sym = dlsym(RTLD_NEXT, "SSL_CTX_callback_ctrl");
+        memcpy(&real_cbctrl, &sym, sizeof(sym));
+    }
+}
+
+long stp_real_ctx_ctrl(SSL_CTX *ctx, int cmd, long larg, void *parg)
+{
+    pthread_once(&real_once, resolve_real);
+    return real_ctrl != NULL ? real_ctrl(ctx, cmd, larg, parg) : 0;
+}
+
+long stp_real_ctx_callback_ctrl(SSL_CTX *ctx, int cmd, void (*fp)(void))
+{
+    pthread_once(&real_once, resolve_real);
+    return real_cbctrl != NULL ? real_cbctrl(ctx, cmd, fp) : 0;
+}
+
+static struct ctxstate *state_of(SSL_CTX *ctx)
+{
+    return ctx != NULL && ctx_idx >= 0 ? SSL_CTX_get_ex_data(ctx, ctx_idx)
+                                       : NULL;
+}
+
+/* ---- certificates ------------------------------------------------------ */
+
+static void push_all(STACK_OF(X509) *dst, STACK_OF(X509) *src)
+{
+    int i;
+
+    for (i = 0; i < sk_X509_num(src); i++)
+        sk_X509_push(dst, sk_X509_value(src, i));
+}
+
+/* Issuer candidates: the chain, extra chain certs, the verify store, ca_file.
+ */
+static STACK_OF(X509) *candidates(SSL_CTX *ctx, STACK_OF(X509) *chain)
+{
+    STACK_OF(X509) *c = sk_X509_new_null(), *extra = NULL;
+    STACK_OF(X509_OBJECT) *objs;
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    int i;
+
+    if (c == NULL)
+        return NULL;
+    push_all(c, chain);
+    stp_real_ctx_ctrl(ctx, SSL_CTRL_GET_EXTRA_CHAIN_CERTS, 0, &extra);
+    push_all(c, extra);
+    objs = store != NULL ? X509_STORE_get0_objects(store) : NULL;
+    for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+        X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+
+        if (x != NULL)
+            sk_X509_push(c, x);
+    }
+    push_all(c, stp_runtime_trust());
+    return c;
+}
+
+static struct stp_rec *make_rec(SSL_CTX *ctx, X509 *leaf, STACK_OF(X509) *chain)
+{
+    const struct stp_policy *p = stp_runtime_policy();
+    STACK_OF(X509) *cand = candidates(ctx, chain);
+    struct stp_certinfo *ci = NULL;
+    struct stp_rec *rec;
+    struct stp_err err;
+    int must;
+
+    if (cand == NULL || !stp_certinfo_new(leaf, cand, &ci, &err)) {
+        sk_X509_free(cand);
+        return NULL;
+    }
+    sk_X509_free(cand);
+    rec = OPENSSL_zalloc(sizeof(*rec));
+    if (rec == NULL) {
+        stp_certinfo_free(ci);
+        return NULL;
+    }
+    rec->ci = ci;
+    stp_policy_resolve(p, ci->id, leaf, &rec->pol);
+    must = ci->must_staple || rec->pol.mode == STP_MODE_ALWAYS;
+    rec->staple =
+        rec->pol.mode != STP_MODE_NEVER && (must || rec->pol.staple_all);
+    rec->must = rec->staple && must;
+    rec->refuse_revoked =
+        rec->pol.mode == STP_MODE_MUST || rec->pol.mode == STP_MODE_ALWAYS;
+    atomic_init(&rec->loading, 1);
+    atomic_init(&rec->refused_logged, 0);
+    return rec;
+}
+
+/* Registers <leaf>; returns its record (new or existing) or NULL. */
+static struct stp_rec *register_cert(SSL_CTX *ctx, X509 *leaf,
+                                     STACK_OF(X509) *chain, int *is_new)
+{
+    struct stp_rec *rec = stp_cache_find(leaf);
+
+    *is_new = 0;
+    if (rec != NULL)
+        return rec;
+    rec = make_rec(ctx, leaf, chain);
+    if (rec == NULL)
+        return NULL;
+    rec = stp_cache_insert(rec, leaf, is_new);
+    if (rec != NULL && *is_new)
+        STP_LOG_INFO("hook",
+                     "%s: tracking certificate %.12s in %s "
+                     "(must-staple %s, mode %s, %s, responder %s)",
+                     rec->ci->ident, rec->ci->id_hex, stp_runtime_program(),
+                     rec->ci->must_staple ? "yes" : "no",
+                     stp_mode_name(rec->pol.mode),
+                     rec->staple ? "stapled" : "not stapled",
+                     rec->pol.responder_url ? rec->pol.responder_url
+                     : rec->ci->url         ? rec->ci->url
+                                            : "none");
+    return rec;
+}
+
+/* Every certificate with a key, without touching the context's current
+ * certificate: a throwaway SSL carries a copy of the context's slots. */
+static void discover(SSL_CTX *ctx)
+{
+    SSL *tmp = SSL_new(ctx);
+    int rv, is_new;
+
+    if (tmp == NULL) {
+        ERR_clear_error();
+        return;
+    }
+    for (rv = SSL_set_current_cert(tmp, SSL_CERT_SET_FIRST); rv > 0;
+         rv = SSL_set_current_cert(tmp, SSL_CERT_SET_NEXT)) {
+        STACK_OF(X509) *chain = NULL;
+        X509 *x = SSL_get_certificate(tmp);
+
+        SSL_get0_chain_certs(tmp, &chain);
+        if (x != NULL)
+            register_cert(ctx, x, chain, &is_new);
+    }
+    SSL_free(tmp);
+    ERR_clear_error();
+}
+
+/* ---- installing the callback ------------------------------------------- */
+
+static int server_capable(SSL_CTX *ctx)
+{
+    const SSL_METHOD *m = SSL_CTX_get_ssl_method(ctx);
+
+    return m != TLS_client_method() && m != DTLS_client_method();
+}
+
+static void install(struct ctxstate *cs)
+{
+    stp_status_cb cur = NULL;
+
+    stp_real_ctx_ctrl(cs->ctx, SSL_CTRL_GET_TLSEXT_STATUS_REQ_CB, 0, &cur);
+    if (cur == status_cb) {
+        atomic_store(&cs->installed, 1);
+        return;
+    }
+    if (cur != NULL && stp_runtime_route() == STP_ROUTE_PROVIDER) {
+        STP_LOG_DEBUG("hook",
+                      "an SSL_CTX of %s has its own status "
+                      "callback: left alone",
+                      stp_runtime_program());
+        return;
+    }
+    if (cur != NULL && atomic_load(&cs->app_cb) == NULL)
+        atomic_store(&cs->app_cb, cur);
+    stp_real_ctx_callback_ctrl(cs->ctx, SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB,
+                               (void (*)(void))status_cb);
+    atomic_store(&cs->installed, 1);
+}
+
+/* Under list_lock. */
+static void examine(struct ctxstate *cs)
+{
+    cs->examined = 1;
+    if (!server_capable(cs->ctx))
+        return;
+    install(cs);
+    discover(cs->ctx);
+}
+
+static void walk(void)
+{
+    struct ctxstate *cs;
+
+    pthread_mutex_lock(&list_lock);
+    atomic_store(&pending, 0);
+    for (cs = head; cs != NULL; cs = cs->next)
+        if (!cs->examined)
+            examine(cs);
+    pthread_mutex_unlock(&list_lock);
+}
+
+static void on_ssl_new(void)
+{
+    if (in_hook)
+        return;
+    if (atomic_load(&pending) > 0) {
+        in_hook = 1;
+        if (stp_runtime_active()) {
+            walk();
+            stp_refresh_preload();
+        } else {
+            atomic_store(&pending, 0);
+        }
+        in_hook = 0;
+    }
+    stp_refresh_ensure();
+}
+
+/* ---- ex_data callbacks ------------------------------------------------- */
+
+static void ctx_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                    long argl, void *argp)
+{
+    struct ctxstate *cs;
+
+    (void)ptr;
+    (void)argl;
+    (void)argp;
+    cs = OPENSSL_zalloc(sizeof(*cs));
+    if (cs == NULL)
+        return;
+    cs->ctx = parent;
+    if (!CRYPTO_set_ex_data(ad, idx, cs)) {
+        OPENSSL_free(cs);
+        return;
+    }
+    pthread_mutex_lock(&list_lock);
+    cs->next = head;
+    if (head != NULL)
+        head->prev = cs;
+    head = cs;
+    pthread_mutex_unlock(&list_lock);
+    atomic_fetch_add(&pending, 1);
+}
+
+static void ctx_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                     long argl, void *argp)
+{
+    struct ctxstate *cs = ptr;
+
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (cs == NULL)
+        return;
+    pthread_mutex_lock(&list_lock);
+    if (cs->prev != NULL)
+        cs->prev->next = cs->next;
+    else if (head == cs)
+        head = cs->next;
+    if (cs->next != NULL)
+        cs->next->prev = cs->prev;
+    pthread_mutex_unlock(&list_lock);
+    OPENSSL_free(cs);
+}
+
+static void ssl_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                    long argl, void *argp)
+{
+    (void)parent;
+    (void)ptr;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    on_ssl_new();
+}
+
+int stp_hook_register(void)
+{
+    ctx_idx = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, NULL, ctx_new,
+                                      NULL, ctx_free);
+    if (ctx_idx < 0)
+        return 0;
+    ssl_idx = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, ssl_new,
+                                      NULL, NULL);
+    return ssl_idx >= 0;
+}
+
+void stp_hook_after_fork(void)
+{
+    pthread_mutex_init(&list_lock, NULL);
+}
+
+/* ---- the status callback ----------------------------------------------- */
+
+static int staple_ours(SSL *s)
+{
+    X509 *leaf = SSL_get_certificate(s);
+    struct stp_rec *rec;
+    unsigned char *der = NULL;
+    size_t len = 0;
+    int status = -1, is_new = 0;
+    enum stp_copy_result r;
+
+    if (leaf == NULL || !stp_runtime_active())
+        return SSL_TLSEXT_ERR_NOACK;
+    rec = stp_cache_find(leaf);
+    if (rec == NULL) {
+        STACK_OF(X509) *chain = NULL;
+
+        SSL_get0_chain_certs(s, &chain);
+        rec = register_cert(SSL_get_SSL_CTX(s), leaf, chain, &is_new);
+        if (is_new)
+            stp_refresh_wake();
+    }
+    if (rec == NULL || !rec->staple) {
+        stp_metric_inc(STP_M_STAPLES_NONE);
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+    r = stp_cache_copy(rec, stp_now(), &der, &len, &status);
+    if (r == STP_COPY_NONE && rec->must && atomic_load(&rec->loading)) {
+        stp_cache_wait(rec, stp_runtime_policy()->must_staple_wait_ms);
+        r = stp_cache_copy(rec, stp_now(), &der, &len, &status);
+    }
+    if (r != STP_COPY_OK) {
+        stp_metric_inc(r == STP_COPY_EXPIRED ? STP_M_STAPLES_EXPIRED
+                                             : STP_M_STAPLES_NONE);
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+    if (status == V_OCSP_CERTSTATUS_REVOKED && rec->refuse_revoked) {
+        OPENSSL_free(der);
+        stp_metric_inc(STP_M_HANDSHAKES_REFUSED);
+        if (atomic_exchange(&rec->refused_logged, 1) == 0)
+            STP_LOG_ERR("hook",
+                        "%s: certificate is revoked: refusing "
+                        "handshakes that select it (mode %s)",
+                        rec->ci->ident, stp_mode_name(rec->pol.mode));
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    if (SSL_set_tlsext_status_ocsp_resp(s, der, (long)len) != 1) {
+        OPENSSL_free(der);
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+    stp_metric_inc(STP_M_STAPLES_SERVED);
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static int status_cb(SSL *s, void *arg)
+{
+    struct ctxstate *cs = state_of(SSL_get_SSL_CTX(s));
+    stp_status_cb app = cs != NULL ? atomic_load(&cs->app_cb) : NULL;
+    unsigned char *p = NULL;
+    int rc;
+
+    if (app != NULL) {
+        rc = app(s, arg);
+        if (!SSL_is_server(s) || rc == SSL_TLSEXT_ERR_ALERT_FATAL)
+            return rc;
+        if (SSL_get_tlsext_status_ocsp_resp(s, &p) > 0) {
+            stp_metric_inc(STP_M_APP_STAPLED);
+            return rc;
+        }
+    } else if (!SSL_is_server(s)) {
+        return 1; /* a client context: accept, as if no callback were set */
+    }
+    return staple_ours(s);
+}
+
+/* ---- interposer support and the explicit route ------------------------- */
+
+int stp_hook_capture_set(SSL_CTX *ctx, stp_status_cb cb)
+{
+    struct ctxstate *cs = state_of(ctx);
+
+    if (cs == NULL || cb == status_cb)
+        return 0;
+    atomic_store(&cs->app_cb, cb);
+    return atomic_load(&cs->installed);
+}
+
+int stp_hook_capture_get(SSL_CTX *ctx, stp_status_cb *out)
+{
+    struct ctxstate *cs = state_of(ctx);
+
+    if (cs == NULL || !atomic_load(&cs->installed))
+        return 0;
+    *out = atomic_load(&cs->app_cb);
+    return 1;
+}
+
+int stp_hook_attach(SSL_CTX *ctx)
+{
+    struct ctxstate *cs;
+    int created = 0;
+
+    if (stp_runtime_register(STP_ROUTE_API) == 0 || !stp_runtime_active())
+        return 0;
+    cs = state_of(ctx);
+    if (cs == NULL) {
+        /* created before the hooks were registered */
+        cs = OPENSSL_zalloc(sizeof(*cs));
+        if (cs == NULL || !SSL_CTX_set_ex_data(ctx, ctx_idx, cs)) {
+            OPENSSL_free(cs);
+            return 0;
+        }
+        cs->ctx = ctx;
+        created = 1;
+    }
+    in_hook = 1;
+    pthread_mutex_lock(&list_lock);
+    if (created) {
+        cs->next = head;
+        if (head != NULL)
+            head->prev = cs;
+        head = cs;
+    }
+    install(cs);
+    discover(ctx);
+    cs->examined = 1;
+    pthread_mutex_unlock(&list_lock);
+    stp_refresh_preload();
+    in_hook = 0;
+    stp_refresh_ensure();
+    return atomic_load(&cs->installed);
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Process-wide counters (Ferron's fetches/stapled gauges, haproxy's
+ * stapled/failed counters). Lock-free atomics: the status callback bumps
+ * them on every handshake. Read by name through the provider's parameters
+ * ("metric.<name>") and ocspstaple_metric().
+ */
+#ifndef STP_METRICS_H
+#define STP_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+enum stp_metric {
+    STP_M_STAPLES_SERVED = 0, /* handshakes that got our staple */
+    STP_M_STAPLES_NONE,       /* status requested, nothing to staple */
+    STP_M_STAPLES_EXPIRED,    /* held staple was at/past nextUpdate */
+    STP_M_HANDSHAKES_REFUSED, /* revoked certificate refused (must/always) */
+    STP_M_APP_STAPLED,        /* the application's own callback stapled */
+    STP_M_FETCH_OK,
+    STP_M_FETCH_FAIL,
+    STP_M_FETCH_SKIPPED, /* certificate names no responder */
+    STP_M_STORE_LOAD,    /* responses taken from the store directory */
+    STP_M_CERTS,         /* certificates tracked (gauge) */
+    STP_M_REFRESHERS,    /* refresher threads started in this process */
+    STP_M_COUNT
+};
+
+extern _Atomic uint64_t stp_metrics[STP_M_COUNT];
+
+static inline void stp_metric_inc(enum stp_metric m)
+{
+    atomic_fetch_add_explicit(&stp_metrics[m], 1, memory_order_relaxed);
+}
+
+/* Name of a metric, e.g. "staples_served". */
+const char *stp_metric_name(enum stp_metric m);
+
+/* Looks a metric up by name. Returns 1 and sets *<value>, or 0. */
+int stp_metric_get(const char *name, uint64_t *value);
+
+#endif

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The refresher: one background thread per serving process, started on
+ * first need (never in a constructor, in provider init, or in a parent
+ * before it forks its workers; a fork child starts its own on its first
+ * SSL_new). It keeps every tracked certificate's staple fresh: it takes
+ * what another process stored, fetches when a response is due (through the
+ * store lock, so one process per host fetches a certificate), backs off
+ * after failures, and drops a staple at its nextUpdate.
+ */
+#ifndef STP_REFRESH_H
+#define STP_REFRESH_H
+
+/* Starts the thread if certificates are tracked and it is not running.
+ * Cheap when running (one atomic load). Any thread. */
+void stp_refresh_ensure(void);
+
+/* Wakes the thread to look at new certificates now. Any thread. */
+void stp_refresh_wake(void);
+
+/*
+ * Reads the stored response of every certificate not yet read, in the
+ * calling thread: a warm store staples from the first handshake. Called
+ * at the first SSL_new of a process (never from the status callback).
+ */
+void stp_refresh_preload(void);
+
+/* In a fork child: no thread runs any more; reinitialise the locks. */
+void stp_refresh_after_fork(void);
+
+#endif
