@@ -17,6 +17,9 @@
 #define CLI_EXIT_REVOKED 3 /* a certificate is revoked */
 #define CLI_EXIT_UNKNOWN 4 /* the responder does not know a certificate */
 #define CLI_EXIT_NO_URL  5 /* a certificate names no OCSP responder */
+/* probe only */
+#define CLI_EXIT_NO_STAPLE  6 /* no staple while --require-staple */
+#define CLI_EXIT_BAD_STAPLE 7 /* a staple that does not verify */
 
 /*
  * Loads the policy: from the ocspstaple section of <conf_file> when given
@@ -33,5 +36,13 @@ const char *cli_left(time_t until, time_t now, char *buf, size_t len);
 
 int cli_status(int argc, char **argv);
 int cli_check(int argc, char **argv);
+
+/*
+ * `ocspstaple probe HOST:PORT ...`: handshakes with a TLS server, asks for
+ * its OCSP staple and verifies it (tools/cli_probe.c). Returns the exit
+ * status: CLI_EXIT_GOOD, _REVOKED, _UNKNOWN, _NO_STAPLE, _BAD_STAPLE,
+ * _ERROR (connection, handshake or chain) or _USAGE.
+ */
+int cli_probe(int argc, char **argv);
 
 #endif

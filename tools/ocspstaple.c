@@ -5,6 +5,7 @@
  *   status          one row per stored response
  *   show FILE       decode (and with --cert/--issuer verify) a response
  *   check           lint the policy section of an openssl.cnf
+ *   probe HOST:PORT handshake with a server, verify what it staples
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -43,6 +44,18 @@ static void usage(FILE *out)
             "  check [--conf FILE]\n"
             "      Report every problem of the ocspstaple section of an "
             "openssl.cnf.\n"
+            "  probe HOST:PORT [--servername NAME] [--CAfile FILE] "
+            "[--tls1.2|--tls1.3]\n"
+            "                  [--sigalgs LIST] [--require-staple] [--json] "
+            "[--count N]\n"
+            "                  [--timeout S]\n"
+            "      Handshake with a TLS server (HOST an IP literal), verify "
+            "its OCSP\n"
+            "      staple. Exit status: 0 good or no staple, 3 revoked, 4 "
+            "unknown,\n"
+            "      6 no staple with --require-staple, 7 a staple that does "
+            "not verify,\n"
+            "      1 connection, handshake or chain error.\n"
             "  version\n");
 }
 
@@ -341,6 +354,8 @@ int main(int argc, char **argv)
         return cmd_show(argc - 1, argv + 1);
     if (strcmp(cmd, "check") == 0)
         return cli_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "probe") == 0)
+        return cli_probe(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("ocspstaple %s (%s)\n", "0.1.0",
                OpenSSL_version(OPENSSL_VERSION));
