@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/x509v3.h>
 
 #include "clock.h"
 #include "metrics.h"
@@ -302,4 +303,21 @@ size_t stp_cache_snapshot(struct stp_rec ***out)
         n = 0;
     pthread_rwlock_unlock(&tab_lock);
     return n;
+}
+
+X509 *stp_cache_find_issuer(X509 *leaf)
+{
+    X509 *found = NULL;
+    size_t i;
+
+    pthread_rwlock_rdlock(&tab_lock);
+    for (i = 0; found == NULL && i < nrecs; i++) {
+        X509 *c = recs[i]->ci->issuer;
+
+        if (c != NULL && X509_check_issued(c, leaf) == X509_V_OK
+            && X509_up_ref(c))
+            found = c;
+    }
+    pthread_rwlock_unlock(&tab_lock);
+    return found;
 }

@@ -24,7 +24,8 @@
 struct stp_staple;
 
 struct stp_rec {
-    /* Immutable once inserted. */
+    /* Immutable once inserted, but for ci->issuer, which the refresher may
+     * fill in later (nothing else reads it). */
     struct stp_certinfo *ci;
     struct stp_certpol pol; /* effective policy; strings borrowed */
     int staple;             /* the policy staples this certificate */
@@ -39,6 +40,7 @@ struct stp_rec {
     unsigned failures;
     int done; /* not applicable: no responder */
     int exit_sent;
+    int issuer_logged;
     atomic_int refused_logged;
     atomic_int preloaded; /* the store was read once synchronously */
 };
@@ -107,6 +109,13 @@ void stp_cache_wait(struct stp_rec *rec, long ms);
  * caller frees with OPENSSL_free(). Returns the count.
  */
 size_t stp_cache_snapshot(struct stp_rec ***out);
+
+/*
+ * An issuer for <leaf> among the issuers of the tracked certificates (in
+ * SNI setups a context often lacks the chain that a sibling carries).
+ * Returns a new reference, or NULL. Any thread.
+ */
+X509 *stp_cache_find_issuer(X509 *leaf);
 
 /* Fields of the held staple, for logs: 1 and *<v>, or 0 if none. */
 int stp_cache_verdict(struct stp_rec *rec, struct stp_verdict *v);

@@ -119,6 +119,20 @@ static void after_attempt(struct stp_rec *rec, int ok,
     stp_cache_loaded(rec);
 }
 
+/* The refresher alone writes ci->issuer, and only while it is NULL. */
+static int have_issuer(struct stp_rec *rec)
+{
+    if (rec->ci->issuer == NULL)
+        rec->ci->issuer = stp_cache_find_issuer(rec->ci->leaf);
+    if (rec->ci->issuer == NULL && !rec->issuer_logged) {
+        rec->issuer_logged = 1;
+        STP_LOG_WARN("refresh", "%s: issuer certificate not found in the "
+                     "server's chain, its verify store or ca_file: cannot "
+                     "staple it", rec->ci->ident);
+    }
+    return rec->ci->issuer != NULL;
+}
+
 static void refresh_one(struct stp_rec *rec, time_t now)
 {
     const struct stp_policy *p = stp_runtime_policy();
@@ -130,6 +144,11 @@ static void refresh_one(struct stp_rec *rec, time_t now)
 
     if (st == NULL) {
         rec->next = now + p->retry_base;
+        stp_cache_loaded(rec);
+        return;
+    }
+    if (!have_issuer(rec)) {
+        rec->next = now + p->retry_max;
         stp_cache_loaded(rec);
         return;
     }

@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# t_s_server.sh SCENARIO [ROUTE]: an unmodified `openssl s_server` staples
+# through the hook, with the policy in an openssl.cnf (ROUTE provider: OpenSSL
+# loads ocspstaple.so; preload: LD_PRELOAD=libocspstaple.so; both), checked
+# with `ocspstaple probe`, which verifies every staple it receives (signature,
+# CertID of the leaf it got, freshness). The responder counts its requests.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../support/lib.sh
+source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/hook.sh
+source "$STP_SUPPORT/hook.sh"
+
+stp_need openssl sha256sum
+stp_hook_need
+stp_setup
+P=$T/pki
+mkdir -p "$P"
+stp_start_responder "$P"
+stp_mkpki "$P" "$RESPONDER_PORT"
+SCEN=${1:?scenario}
+ROUTE=${2:-preload}
+CONF=$T/stp.cnf
+
+requests() { stp_responder_requests "$P"; }
+
+# serve LEAF [s_server args...]: starts s_server with LEAF under $ROUTE.
+serve() {
+    local leaf=$1
+    shift
+    # shellcheck disable=SC2046
+    stp_start_s_server "$T/s_server.out" env $(stp_route_env "$ROUTE" "$CONF") \
+        openssl s_server -www -accept 127.0.0.1:0 -cert "$P/$leaf.pem" \
+        -key "$P/$leaf.key" -cert_chain "$P/int.pem" "$@"
+    PORT=$S_SERVER_PORT
+}
+
+stop() {
+    stp_stop_pid "$S_SERVER_PID"
+    stp_forget_pid "$S_SERVER_PID"
+}
+
+warm() {
+    "$STP_CLI" fetch "$P/$1.chain.pem" --store-dir "$T/store" >&2 || true
+}
+
+expect_probe() {
+    [ "$RC" -eq "$1" ] || stp_fail "$2: probe exit $RC, wanted $1: $PROBE"
+}
+
+case $SCEN in
+cold)
+    stp_conf "$CONF" "$ROUTE"
+    serve good
+    stp_wait_staple "$PORT" --CAfile "$P/root.pem"
+    expect_probe 0 "cold store: good staple"
+    echo "$PROBE" | grep -q "status=good verified=yes" || stp_fail "not verified good"
+    stp_assert_eq "$(requests)" 1 "one responder request"
+    stp_assert_eq "$(stp_refreshers "$S_SERVER_PID")" 1 "one refresher thread"
+    [ -s "$T/store/$(stp_id good).der" ] || stp_fail "nothing stored"
+    stp_assert_file_contains "$T/hook.log" "tracking certificate" "discovered"
+    stp_no_errors "$T/hook.log"
+    ;;
+warm)
+    warm good
+    stp_conf "$CONF" "$ROUTE"
+    serve good
+    # the very first handshake is stapled, with no new request
+    stp_probe "$PORT" --require-staple --CAfile "$P/root.pem"
+    expect_probe 0 "first handshake with a warm store"
+    stp_assert_eq "$(requests)" 1 "no request beyond the CLI's"
+    stp_no_errors "$T/hook.log"
+    ;;
+restart)
+    stp_conf "$CONF" "$ROUTE"
+    serve ecdsa
+    stp_wait_staple "$PORT"
+    stop
+    serve ecdsa
+    stp_probe "$PORT" --require-staple
+    expect_probe 0 "first handshake after a restart"
+    stp_assert_eq "$(requests)" 1 "no new request after a restart"
+    ;;
+tls12)
+    stp_conf "$CONF" "$ROUTE"
+    serve good
+    stp_wait_staple "$PORT" --tls1.2
+    expect_probe 0 "TLS 1.2"
+    stp_probe "$PORT" --tls1.3 --require-staple
+    expect_probe 0 "TLS 1.3"
+    ;;
+dual)
+    # one SSL_CTX with an RSA and an ECDSA certificate
+    stp_conf "$CONF" "$ROUTE"
+    serve good -dcert "$P/ecdsa.pem" -dkey "$P/ecdsa.key" \
+        -dcert_chain "$P/int.pem"
+    stp_wait_staple "$PORT" --sigalgs "ECDSA+SHA256" --tls1.2
+    echo "$PROBE" | grep -q "cert_key=EC" || stp_fail "ECDSA leaf not selected"
+    stp_wait_staple "$PORT" --sigalgs "RSA-PSS+SHA256:RSA+SHA256" --tls1.2
+    echo "$PROBE" | grep -q "cert_key=RSA" || stp_fail "RSA leaf not selected"
+    stp_probe "$PORT" --sigalgs "ECDSA+SHA256" --require-staple
+    expect_probe 0 "ECDSA staple verified against the ECDSA leaf (TLS 1.3)"
+    stp_assert_eq "$(requests)" 2 "one request per certificate"
+    ;;
+sni)
+    # a second SSL_CTX chosen by SNI (libssl switches contexts mid-handshake)
+    stp_conf "$CONF" "$ROUTE"
+    # (s_server gives the second context no chain: the hook finds the
+    # issuer through the first one's)
+    cat "$P/int.pem" "$P/root.pem" >"$T/cas.pem"
+    serve good -servername ecdsa.test -cert2 "$P/ecdsa.pem" \
+        -key2 "$P/ecdsa.key"
+    stp_wait_staple "$PORT" --servername ecdsa.test --CAfile "$T/cas.pem"
+    echo "$PROBE" | grep -q "CN=ecdsa.test" || stp_fail "SNI context not used"
+    stp_wait_staple "$PORT" --servername good.test
+    echo "$PROBE" | grep -q "CN=good.test" || stp_fail "default context not used"
+    ;;
+muststaple)
+    # cold store: the first handshake waits (bounded) for the first fetch
+    stp_conf "$CONF" "$ROUTE" "staple_all = no"
+    serve muststaple
+    stp_probe "$PORT" --require-staple
+    expect_probe 0 "the first Must-Staple handshake is stapled"
+    stp_assert_eq "$(requests)" 1 "one request"
+    ;;
+notmuststaple)
+    # staple_all = no: a certificate without Must-Staple is not stapled
+    stp_conf "$CONF" "$ROUTE" "staple_all = no"
+    serve good
+    stp_probe "$PORT"
+    expect_probe 0 "handshake"
+    echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled with staple_all=no"
+    stp_assert_eq "$(requests)" 0 "no request"
+    ;;
+noaia)
+    stp_conf "$CONF" "$ROUTE"
+    serve noaia
+    stp_probe "$PORT"
+    expect_probe 0 "handshake without a staple"
+    sleep 0.5 # let the refresher look at it
+    stp_probe "$PORT"
+    echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled without a URL"
+    stp_assert_eq "$(requests)" 0 "no request"
+    stp_assert_file_contains "$T/hook.log" "no OCSP URL" "said at debug level"
+    stp_no_errors "$T/hook.log"
+    ;;
+revoked_auto)
+    stp_conf "$CONF" "$ROUTE"
+    serve revoked
+    stp_wait_staple "$PORT"
+    expect_probe 3 "auto mode staples the revoked response"
+    ;;
+revoked_must)
+    warm revoked
+    stp_conf "$CONF" "$ROUTE" "mode = must"
+    serve revoked
+    stp_probe "$PORT"
+    expect_probe 1 "must mode refuses a revoked certificate"
+    stp_probe "$PORT"
+    expect_probe 1 "and keeps refusing"
+    stp_assert_eq "$(grep -c "certificate is revoked: refusing" "$T/hook.log")" 1 \
+        "logged once, not per handshake"
+    ;;
+revoked_exit)
+    warm revoked
+    stp_conf "$CONF" "$ROUTE" "mode = always" "revoked_action = exit"
+    serve revoked
+    # the first connection makes the process track its certificates
+    stp_probe "$PORT"
+    expect_probe 1 "always mode refuses a revoked certificate"
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$S_SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$S_SERVER_PID" 2>/dev/null && stp_fail "server still running"
+    stp_forget_pid "$S_SERVER_PID"
+    stp_assert_file_contains "$T/hook.log" "revoked_action exit" "says why"
+    ;;
+expired)
+    # the stored response is valid one day; the server lives two days later
+    warm good
+    stp_conf "$CONF" "$ROUTE"
+    export OCSPSTAPLE_FAKE_TIME=$(($(date +%s) + 2 * 86400))
+    serve good
+    stp_probe "$PORT"
+    echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled an expired response"
+    refetched() { [ "$(requests)" -ge 2 ]; }
+    stp_wait_for refetched || stp_fail "no refetch"
+    stp_probe "$PORT"
+    echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled a response already expired"
+    stp_assert_file_contains "$T/hook.log" "expired" "rejection logged"
+    ;;
+appcb)
+    # s_server's own -status_file callback keeps priority over ours
+    warm good
+    cp "$T/store/$(stp_id good).der" "$T/app.der"
+    t0=$(date +%s)
+    while [ "$(date +%s)" -eq "$t0" ]; do sleep 0.1; done
+    "$STP_CLI" fetch "$P/good.chain.pem" --store-dir "$T/store" --force >&2
+    stp_conf "$CONF" "$ROUTE"
+    serve good -status_file "$T/app.der"
+    stp_probe "$PORT" --require-staple
+    expect_probe 0 "the application's staple"
+    want=$("$STP_CLI" show "$T/app.der" | sed -n 's/.*This Update: //p' | head -1)
+    got=$(TZ=UTC date -d "$(echo "$PROBE" | sed -n 's/.*this_update=\([^ ]*\).*/\1/p')" \
+        '+%b %e %H:%M:%S %Y GMT')
+    stp_assert_eq "$got" "$want" "the staple is the application's file"
+    ;;
+both)
+    # the preload hook and the provider in one process: one copy of the state
+    ROUTE=both
+    stp_conf "$CONF" provider
+    serve good
+    stp_wait_staple "$PORT"
+    stp_assert_eq "$(stp_refreshers "$S_SERVER_PID")" 1 "one refresher thread"
+    stp_assert_eq "$(requests)" 1 "one request"
+    stp_assert_file_contains "$T/hook.log" "provider stands down" "provider yields"
+    ;;
+badconf)
+    # a broken section never breaks TLS: the module stays passive
+    stp_conf "$CONF" "$ROUTE" "cache_tll = 5"
+    serve good
+    stp_probe "$PORT"
+    expect_probe 0 "TLS still works"
+    echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled while passive"
+    stp_assert_file_contains "$T/hook.log" "unknown key 'cache_tll'" "names the key"
+    stp_assert_file_contains "$T/hook.log" "stays passive" "says it is passive"
+    stp_assert_eq "$(requests)" 0 "no request"
+    ;;
+never)
+    stp_conf "$CONF" "$ROUTE" "mode = never"
+    serve muststaple
+    stp_probe "$PORT"
+    echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled in mode never"
+    stp_assert_eq "$(requests)" 0 "no request"
+    ;;
+skipprog)
+    stp_conf "$CONF" "$ROUTE" "skip_programs = openssl"
+    serve good
+    stp_probe "$PORT"
+    echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled in a skipped program"
+    stp_assert_file_contains "$T/hook.log" "program 'openssl' is outside" "says why"
+    ;;
+*)
+    stp_fail "unknown scenario $SCEN"
+    ;;
+esac
+stp_ok "$SCEN $ROUTE"
