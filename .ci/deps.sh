@@ -6,7 +6,8 @@
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config openssl libssl-dev libcurl4-openssl-dev
-      ca-certificates curl gnutls-bin clang llvm shellcheck procps)
+      ca-certificates curl gnutls-bin clang llvm shellcheck procps strace
+      nginx apache2 haproxy lighttpd stunnel4)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -15,6 +16,13 @@ for p in "${PKGS[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
+    # Installing a server must not start it (on port 80, on every address):
+    # the tests start their own instances on 127.0.0.1.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
