@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# t_bystander.sh ROUTE: a process that never serves TLS pays nothing for a
+# system-wide openssl.cnf that loads ocspstaple (or for LD_PRELOAD): `openssl
+# version` and a client-only `openssl s_client -status` start no thread,
+# open nothing in the store directory and never map libcurl. strace proves
+# it, and also proves that the module was loaded (so the test can fail).
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../support/lib.sh
+source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/hook.sh
+source "$STP_SUPPORT/hook.sh"
+
+stp_need openssl strace
+stp_hook_need
+stp_setup
+ROUTE=${1:-provider}
+P=$T/pki
+mkdir -p "$P"
+stp_mkpki "$P" 9 >/dev/null # no responder needed: nothing may be fetched
+stp_conf "$T/stp.cnf" "$ROUTE"
+
+# traced NAME CMD...: runs CMD under $ROUTE, tracing file opens and thread
+# creation into $T/NAME.trace.
+traced() {
+    local name=$1
+    shift
+    # shellcheck disable=SC2046
+    timeout 20 env $(stp_route_env "$ROUTE" "$T/stp.cnf") \
+        strace -f -qq -e trace=openat,open,clone,clone3 -o "$T/$name.trace" \
+        "$@" </dev/null >"$T/$name.out" 2>&1 || true
+}
+
+check() {
+    local trace=$T/$1.trace
+    [ -s "$trace" ] || stp_fail "$1: no trace"
+    stp_assert_file_contains "$trace" "libocspstaple.so" "$1: the module is loaded"
+    stp_assert_file_lacks "$trace" "CLONE_THREAD" "$1: no thread"
+    stp_assert_file_lacks "$trace" "libcurl" "$1: libcurl not loaded"
+    stp_assert_file_lacks "$trace" "$T/store" "$1: nothing opened in the store"
+    [ ! -e "$T/store" ] || stp_fail "$1: the store directory was created"
+}
+
+traced version openssl version
+stp_assert_file_contains "$T/version.out" "OpenSSL 3" "openssl version ran"
+check version
+
+# a plain server (no hook) for the client to talk to
+stp_start_s_server "$T/srv.out" env OPENSSL_CONF=/dev/null \
+    openssl s_server -www -accept 127.0.0.1:0 -cert "$P/good.pem" \
+    -key "$P/good.key"
+traced client openssl s_client -connect "127.0.0.1:$S_SERVER_PORT" \
+    -status -servername good.test
+stp_assert_file_contains "$T/client.out" "CONNECTED" "the client connected"
+check client
+stp_ok "bystander $ROUTE"
