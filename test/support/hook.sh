@@ -36,15 +36,27 @@ stp_conf() {
 # stp_route_env ROUTE CONF: prints the env assignments that put a server
 # under ROUTE with policy CONF, for `env $(stp_route_env ...) server ...`.
 # The log goes to $T/hook.log.
+# In a sanitizer build, STP_SANITIZER_PRELOAD (the runtime) goes first in
+# LD_PRELOAD, and leak checking of the host (not ours to fix) is off.
 stp_route_env() {
-    local route=$1 conf=$2
+    local route=$1 conf=$2 rt=${STP_SANITIZER_PRELOAD:-}
     printf 'OCSPSTAPLE_DEBUG=level:debug,file:%s\n' "$T/hook.log"
+    if [ -n "$rt" ]; then
+        printf 'ASAN_OPTIONS=detect_leaks=0\n'
+    fi
     case $route in
-    provider) printf 'OPENSSL_CONF=%s\n' "$conf" ;;
-    preload) printf 'LD_PRELOAD=%s\nOCSPSTAPLE_CONF=%s\nOPENSSL_CONF=/dev/null\n' \
-        "$STP_HOOK" "$conf" ;;
-    both) printf 'LD_PRELOAD=%s\nOCSPSTAPLE_CONF=%s\nOPENSSL_CONF=%s\n' \
-        "$STP_HOOK" "$conf" "$conf" ;;
+    provider)
+        printf 'OPENSSL_CONF=%s\n' "$conf"
+        if [ -n "$rt" ]; then printf 'LD_PRELOAD=%s\n' "$rt"; fi
+        ;;
+    preload | both)
+        printf 'LD_PRELOAD=%s\nOCSPSTAPLE_CONF=%s\n' "${rt:+$rt:}$STP_HOOK" "$conf"
+        if [ "$route" = both ]; then
+            printf 'OPENSSL_CONF=%s\n' "$conf"
+        else
+            printf 'OPENSSL_CONF=/dev/null\n'
+        fi
+        ;;
     *) stp_fail "unknown route $route" ;;
     esac
 }
