@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The certificate table (provider/cache.h): insert and alias, copy only
+ * while valid, never replace a staple by an older one, expiry, the bounded
+ * wait, and concurrent copies while a writer publishes.
+ */
+#include "cache.h"
+
+#include <pthread.h>
+
+#include <openssl/crypto.h>
+
+#include "clock.h"
+#include "stp_test.h"
+#include "test_pki.h"
+
+static struct stp_rec *new_rec(X509 *leaf, X509 *issuer)
+{
+    STACK_OF(X509) *cand = sk_X509_new_null();
+    struct stp_rec *rec = OPENSSL_zalloc(sizeof(*rec));
+    struct stp_err err;
+
+    sk_X509_push(cand, issuer);
+    stp_certinfo_new(leaf, cand, &rec->ci, &err);
+    sk_X509_free(cand);
+    rec->staple = 1;
+    atomic_init(&rec->loading, 1);
+    return rec;
+}
+
+static struct stp_verdict verdict(time_t this_update, time_t next_update)
+{
+    struct stp_verdict v = {
+        V_OCSP_CERTSTATUS_GOOD, -1, 0, 0, this_update, next_update, 1
+    };
+
+    return v;
+}
+
+static void test_insert(const struct tp_pki *pki)
+{
+    struct stp_rec *a, *b;
+    int is_new;
+
+    a = stp_cache_insert(new_rec(pki->leaf.cert, pki->ca.cert), pki->leaf.cert,
+                         &is_new);
+    ASSERT_NOT_NULL(a);
+    ASSERT_EQ(is_new, 1);
+    ASSERT_TRUE(stp_cache_find(pki->leaf.cert) == a);
+    /* a second X509 object with the same DER maps to the same record */
+    {
+        X509 *copy = X509_dup(pki->leaf.cert);
+
+        b = stp_cache_insert(new_rec(copy, pki->ca.cert), copy, &is_new);
+        ASSERT_TRUE(b == a);
+        ASSERT_EQ(is_new, 0);
+        ASSERT_TRUE(stp_cache_find(copy) == a);
+        X509_free(copy); /* the table keeps its own reference */
+    }
+    ASSERT_NULL(stp_cache_find(pki->leaf2.cert));
+}
+
+static void test_copy(const struct tp_pki *pki, time_t now)
+{
+    struct stp_rec *rec = stp_cache_find(pki->leaf.cert);
+    struct stp_verdict v1 = verdict(now - 100, now + 100);
+    struct stp_verdict v0 = verdict(now - 200, now + 100);
+    unsigned char *der;
+    size_t len;
+    int status;
+
+    ASSERT_EQ(stp_cache_copy(rec, now, &der, &len, &status), STP_COPY_NONE);
+    ASSERT_OK(stp_cache_publish(rec, (const unsigned char *)"new", 3, &v1));
+    /* an older response never replaces a newer one */
+    ASSERT_EQ(stp_cache_publish(rec, (const unsigned char *)"old", 3, &v0), 0);
+    ASSERT_EQ(stp_cache_copy(rec, now, &der, &len, &status), STP_COPY_OK);
+    ASSERT_EQ(len, 3);
+    ASSERT_TRUE(memcmp(der, "new", 3) == 0);
+    ASSERT_EQ(status, V_OCSP_CERTSTATUS_GOOD);
+    OPENSSL_free(der);
+    /* never at or past nextUpdate */
+    ASSERT_EQ(stp_cache_copy(rec, now + 100, &der, &len, &status),
+              STP_COPY_EXPIRED);
+    ASSERT_NULL(der);
+    stp_cache_expire(rec, now + 99);
+    ASSERT_EQ(stp_cache_copy(rec, now, &der, &len, &status), STP_COPY_OK);
+    OPENSSL_free(der);
+    stp_cache_expire(rec, now + 100);
+    ASSERT_EQ(stp_cache_copy(rec, now, &der, &len, &status), STP_COPY_NONE);
+}
+
+static void test_wait(const struct tp_pki *pki)
+{
+    struct stp_rec *rec = stp_cache_find(pki->leaf.cert);
+    long long t0 = stp_monotonic_ms();
+
+    /* loading and empty: waits for the bound */
+    stp_cache_wait(rec, 150);
+    ASSERT_TRUE(stp_monotonic_ms() - t0 >= 140);
+    /* loaded: does not wait */
+    stp_cache_loaded(rec);
+    t0 = stp_monotonic_ms();
+    stp_cache_wait(rec, 5000);
+    ASSERT_TRUE(stp_monotonic_ms() - t0 < 1000);
+}
+
+struct race {
+    struct stp_rec *rec;
+    time_t now;
+    int bad;
+};
+
+static void *reader(void *arg)
+{
+    struct race *r = arg;
+    unsigned char *der;
+    size_t len;
+    int i, status;
+
+    for (i = 0; i < 20000; i++) {
+        if (stp_cache_copy(r->rec, r->now, &der, &len, &status)
+            == STP_COPY_OK) {
+            if (len != 4 || der[0] != der[3])
+                r->bad++;
+            OPENSSL_free(der);
+        }
+    }
+    return NULL;
+}
+
+static void test_race(const struct tp_pki *pki, time_t now)
+{
+    struct race r = { stp_cache_find(pki->leaf.cert), now, 0 };
+    pthread_t t[2];
+    int i;
+
+    pthread_create(&t[0], NULL, reader, &r);
+    pthread_create(&t[1], NULL, reader, &r);
+    for (i = 0; i < 2000; i++) {
+        unsigned char buf[4];
+        struct stp_verdict v = verdict(now - 50 + i, now + 1000);
+
+        memset(buf, 'a' + i % 26, sizeof(buf));
+        stp_cache_publish(r.rec, buf, sizeof(buf), &v);
+    }
+    pthread_join(t[0], NULL);
+    pthread_join(t[1], NULL);
+    ASSERT_EQ(r.bad, 0);
+}
+
+int main(void)
+{
+    struct tp_pki pki;
+    time_t now = time(NULL);
+
+    stp_cache_init();
+    ASSERT_OK(tp_pki_new(&pki));
+    test_insert(&pki);
+    test_copy(&pki, now);
+    test_wait(&pki);
+    test_race(&pki, now);
+    tp_pki_free(&pki);
+    STP_TEST_MAIN_END();
+}
