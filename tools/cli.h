@@ -36,6 +36,7 @@ const char *cli_left(time_t until, time_t now, char *buf, size_t len);
 
 int cli_status(int argc, char **argv);
 int cli_check(int argc, char **argv);
+int cli_refresh(int argc, char **argv);
 
 /*
  * `ocspstaple probe HOST:PORT ...`: handshakes with a TLS server, asks for

@@ -36,6 +36,9 @@ static void usage(FILE *out)
             "revoked,\n"
             "      4 unknown, 5 no OCSP URL, 1 error (the worst of all "
             "CERTs).\n"
+            "  refresh [--store-dir DIR] [--conf FILE] [--force]\n"
+            "      Refresh every stored response that is due (for fetch = "
+            "no, from a timer).\n"
             "  status [--store-dir DIR] [--conf FILE] [--json]\n"
             "      One row per stored response.\n"
             "  show FILE [--cert FILE --issuer FILE]\n"
@@ -352,6 +355,8 @@ int main(int argc, char **argv)
         return cli_status(argc - 1, argv + 1);
     if (strcmp(cmd, "show") == 0)
         return cmd_show(argc - 1, argv + 1);
+    if (strcmp(cmd, "refresh") == 0)
+        return cli_refresh(argc - 1, argv + 1);
     if (strcmp(cmd, "check") == 0)
         return cli_check(argc - 1, argv + 1);
     if (strcmp(cmd, "probe") == 0)

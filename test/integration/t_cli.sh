@@ -211,6 +211,22 @@ older)
     stp_assert_file_contains "$ERR" "older than the stored one" "says why"
     cmp -s "$T/r2.der" "$S/$(id good).der" || stp_fail "the newer response was replaced"
     ;;
+refresh)
+    fetch good
+    fetch ecdsa
+    cli refresh --store-dir "$S"
+    stp_assert_eq "$RC" 0 "refresh exit"
+    stp_assert_file_contains "$OUT" "good.test: good \\(stored response not due\\)" "good not due"
+    stp_assert_file_contains "$OUT" "2 certificate\\(s\\), 0 failed" "summary"
+    stp_assert_eq "$(requests)" 2 "nothing due: no request"
+    cli refresh --store-dir "$S" --force
+    stp_assert_eq "$(requests)" 4 "--force fetches both"
+    stp_assert_file_contains "$OUT" "ecdsa.test: good \\(fetched\\)" "fetched"
+    rm "$S/$(id ecdsa).pem"
+    cli refresh --store-dir "$S"
+    stp_assert_eq "$RC" 1 "a certificate without its chain is a failure"
+    stp_assert_file_contains "$OUT" "skipped: no usable" "says why"
+    ;;
 *)
     stp_fail "unknown scenario $1"
     ;;

@@ -228,6 +228,20 @@ badconf)
     stp_assert_file_contains "$T/hook.log" "stays passive" "says it is passive"
     stp_assert_eq "$(requests)" 0 "no request"
     ;;
+fetchno)
+    # fetch = no: the server only takes what the CLI put in the store
+    warm good
+    stp_conf "$CONF" "$ROUTE" "fetch = no"
+    serve good
+    stp_probe "$PORT" --require-staple
+    expect_probe 0 "stapled from the store"
+    serve ecdsa
+    stp_probe "$PORT"
+    echo "$PROBE" | grep -q "stapled=no" || stp_fail "fetched with fetch = no"
+    # nothing to wait for: give a refresher the time it would need to fetch
+    sleep 1
+    stp_assert_eq "$(requests)" 1 "the servers sent no request"
+    ;;
 never)
     stp_conf "$CONF" "$ROUTE" "mode = never"
     serve muststaple

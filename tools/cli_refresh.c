@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `ocspstaple refresh`: one refresh pass over a store directory, for hosts
+ * that run their servers with `fetch = no` (from a timer). Each certificate
+ * is known by the leaf and issuer stored beside its response (<id>.pem); a
+ * response is fetched only when it is due by the policy's schedule (or
+ * always with --force), through the same per-certificate lock the servers
+ * use.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "certinfo.h"
+#include "cli.h"
+#include "store.h"
+#include "update.h"
+
+struct refresh_ctx {
+    const struct stp_policy *pol;
+    struct stp_store *st;
+    int force;
+    int total;
+    int failed;
+};
+
+static STACK_OF(X509) *stored_chain(struct stp_store *st, const char *id)
+{
+    unsigned char *pem = NULL;
+    size_t len = 0;
+    STACK_OF(X509) *chain = NULL;
+    BIO *b;
+    X509 *x;
+
+    if (!stp_store_read(st, id, ".pem", 65536, &pem, &len, NULL))
+        return NULL;
+    b = BIO_new_mem_buf(pem, (int)len);
+    chain = sk_X509_new_null();
+    while (b != NULL && chain != NULL
+           && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+        if (!sk_X509_push(chain, x))
+            X509_free(x);
+    ERR_clear_error();
+    BIO_free(b);
+    OPENSSL_free(pem);
+    return chain;
+}
+
+static void refresh_id(void *arg, const char *id)
+{
+    struct refresh_ctx *c = arg;
+    struct stp_update_opts uo = { NULL, c->force,
+                                  c->pol->defaults.timeout * 1000 };
+    STACK_OF(X509) *chain = stored_chain(c->st, id);
+    struct stp_certinfo *ci = NULL;
+    struct stp_update_result res;
+    struct stp_err err;
+
+    c->total++;
+    if (sk_X509_num(chain) < 1
+        || !stp_certinfo_new(sk_X509_value(chain, 0), chain, &ci, &err)
+        || strcmp(ci->id_hex, id) != 0) {
+        printf("%.12s: skipped: no usable %s.pem beside the response\n", id,
+               id);
+        c->failed++;
+    } else if (!stp_update_cert(c->pol, c->st, ci, NULL, &uo, &res, &err)) {
+        printf("%.12s: %s: %s: %s\n", id, ci->ident, stp_code_name(err.code),
+               err.msg);
+        c->failed++;
+    } else {
+        printf("%.12s: %s: %s (%s)\n", id, ci->ident,
+               stp_cert_status_name(res.verdict.status),
+               res.reused ? "stored response not due" : "fetched");
+    }
+    stp_certinfo_free(ci);
+    sk_X509_pop_free(chain, X509_free);
+}
+
+int cli_refresh(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "store-dir", required_argument, NULL, 'd' },
+        { "conf", required_argument, NULL, 'c' },
+        { "force", no_argument, NULL, 'f' },
+        { NULL, 0, NULL, 0 }
+    };
+    struct refresh_ctx c = { 0 };
+    const char *dir = NULL, *conf = NULL;
+    struct stp_policy *pol;
+    struct stp_err err;
+    int ch, n;
+
+    while ((ch = getopt_long(argc, argv, "d:c:f", opts, NULL)) != -1) {
+        if (ch == 'd')
+            dir = optarg;
+        else if (ch == 'c')
+            conf = optarg;
+        else if (ch == 'f')
+            c.force = 1;
+        else
+            return CLI_EXIT_USAGE;
+    }
+    pol = cli_load_policy(conf);
+    if (pol == NULL)
+        return CLI_EXIT_ERROR;
+    c.pol = pol;
+    if (!stp_store_open(dir != NULL ? dir : pol->store_dir, 0, &c.st, &err)) {
+        fprintf(stderr, "ocspstaple: %s\n", err.msg);
+        stp_policy_free(pol);
+        return CLI_EXIT_ERROR;
+    }
+    n = stp_store_list(c.st, refresh_id, &c, &err);
+    if (n < 0)
+        fprintf(stderr, "ocspstaple: %s\n", err.msg);
+    printf("%d certificate(s), %d failed\n", c.total, c.failed);
+    stp_store_close(c.st);
+    stp_policy_free(pol);
+    return n < 0 || c.failed > 0 ? CLI_EXIT_ERROR : 0;
+}
