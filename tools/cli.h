@@ -34,6 +34,9 @@ const char *cli_time(time_t t, char *buf, size_t len);
 /* "3d4h", "12m", "expired" into <buf>. */
 const char *cli_left(time_t until, time_t now, char *buf, size_t len);
 
+/* Prints <s> as a JSON string literal (quotes and escapes included). */
+void cli_json_str(const char *s);
+
 int cli_status(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_refresh(int argc, char **argv);

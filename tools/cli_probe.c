@@ -655,16 +655,9 @@ struct tally {
 
 static void json_str(const char *key, const char *s)
 {
-    printf("\"%s\": \"", key);
-    for (; *s != '\0'; s++) {
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", *s);
-        else
-            putchar(*s);
-    }
-    printf("\", ");
+    printf("\"%s\": ", key);
+    cli_json_str(s);
+    printf(", ");
 }
 
 static double per_second(const struct tally *t)

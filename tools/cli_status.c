@@ -127,7 +127,7 @@ static void evaluate(struct status_ctx *c, struct row *r)
     OPENSSL_free(pem);
 }
 
-static void json_str(const char *s)
+void cli_json_str(const char *s)
 {
     putchar('"');
     for (; *s != '\0'; s++) {
@@ -156,24 +156,24 @@ static void print_row(struct status_ctx *c, const struct row *r)
         return;
     }
     printf("%s\n  {\"id\": ", c->rows > 1 ? "," : "");
-    json_str(r->id);
+    cli_json_str(r->id);
     printf(", \"subject\": ");
-    json_str(r->s.subject);
+    cli_json_str(r->s.subject);
     printf(", \"serial\": ");
-    json_str(r->s.serial);
+    cli_json_str(r->s.serial);
     printf(", \"status\": ");
-    json_str(r->status);
+    cli_json_str(r->status);
     printf(", \"verified\": %s, \"this_update\": ",
            r->verified ? "true" : "false");
-    json_str(t1);
+    cli_json_str(t1);
     printf(", \"next_update\": ");
-    json_str(t2);
+    cli_json_str(t2);
     printf(", \"seconds_left\": %lld, \"failures\": %u, \"last_error\": ",
            r->have_times ? (long long)(r->v.next_update - c->now) : 0LL,
            r->s.failures);
-    json_str(r->s.last_error);
+    cli_json_str(r->s.last_error);
     printf(", \"url\": ");
-    json_str(r->s.url);
+    cli_json_str(r->s.url);
     printf("}");
 }
 
