@@ -99,7 +99,7 @@ static void after_attempt(struct stp_rec *rec, int ok,
         rec->failures = 0;
         rec->next = res->next_refresh;
     } else if (err->code == STP_E_BUSY) {
-        rec->next = now + 1; /* another process fetches: take its file */
+        rec->next = now + 1; /* the other fetch outlived its timeout */
         return;
     } else if (err->code == STP_E_NO_URL) {
         rec->done = 1;
@@ -126,9 +126,11 @@ static int have_issuer(struct stp_rec *rec)
         rec->ci->issuer = stp_cache_find_issuer(rec->ci->leaf);
     if (rec->ci->issuer == NULL && !rec->issuer_logged) {
         rec->issuer_logged = 1;
-        STP_LOG_WARN("refresh", "%s: issuer certificate not found in the "
+        STP_LOG_WARN("refresh",
+                     "%s: issuer certificate not found in the "
                      "server's chain, its verify store or ca_file: cannot "
-                     "staple it", rec->ci->ident);
+                     "staple it",
+                     rec->ci->ident);
     }
     return rec->ci->issuer != NULL;
 }
@@ -136,7 +138,9 @@ static int have_issuer(struct stp_rec *rec)
 static void refresh_one(struct stp_rec *rec, time_t now)
 {
     const struct stp_policy *p = stp_runtime_policy();
-    struct stp_update_opts uo = { NULL, 0, 0 };
+    /* Wait for a process that is fetching this certificate: its file is
+     * then taken at once (this is the refresher, not a handshake). */
+    struct stp_update_opts uo = { NULL, 0, rec->pol.timeout * 1000 + 1000 };
     struct stp_update_result res;
     struct stp_err err;
     struct stp_store *st = store_or_log();

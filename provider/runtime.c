@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -29,9 +30,40 @@ static atomic_int active = -1;
 static STACK_OF(X509) *trust;
 static struct stp_store *store;
 
+/*
+ * Taken when the hooks are registered (a constructor, or provider init
+ * during the application's configuration): servers such as nginx rewrite
+ * argv[0] and clear the environment of their workers afterwards.
+ */
+static char program[64];
+static char *conf_env;         /* $OCSPSTAPLE_CONF */
+static char *openssl_conf_env; /* $OPENSSL_CONF */
+
+static void capture_process(void)
+{
+    char exe[4096];
+    const char *base = program_invocation_short_name;
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    const char *v;
+
+    if (n > 0) {
+        exe[n] = '\0';
+        base = strrchr(exe, '/') != NULL ? strrchr(exe, '/') + 1 : exe;
+    }
+    n = (ssize_t)strlen(base);
+    if (n >= (ssize_t)sizeof(program))
+        n = sizeof(program) - 1;
+    memcpy(program, base, (size_t)n);
+    program[n] = '\0';
+    v = secure_getenv("OCSPSTAPLE_CONF");
+    conf_env = v != NULL && *v != '\0' ? strdup(v) : NULL;
+    v = secure_getenv("OPENSSL_CONF");
+    openssl_conf_env = v != NULL && *v != '\0' ? strdup(v) : NULL;
+}
+
 const char *stp_runtime_program(void)
 {
-    return program_invocation_short_name;
+    return program[0] != '\0' ? program : program_invocation_short_name;
 }
 
 static void after_fork_child(void)
@@ -50,6 +82,7 @@ int stp_runtime_register(enum stp_route r)
     if (atomic_load(&route) != STP_ROUTE_NONE) {
         rc = 2;
     } else {
+        capture_process();
         stp_log_init();
         stp_cache_init();
         if (!stp_hook_register()) {
@@ -126,7 +159,8 @@ static int set_policy_from_file(const char *file, const char *name,
 void stp_runtime_configure(const char *provider_name, const struct stp_kv *kv,
                            size_t n)
 {
-    char *file = stp_conf_default_file();
+    char *file = openssl_conf_env != NULL ? OPENSSL_strdup(openssl_conf_env)
+                                          : stp_conf_default_file();
 
     pthread_mutex_lock(&rt_lock);
     if (policy_state == 0
@@ -139,10 +173,10 @@ void stp_runtime_configure(const char *provider_name, const struct stp_kv *kv,
 /* Preload and API routes; under rt_lock. */
 static void load_policy(void)
 {
-    const char *env = secure_getenv("OCSPSTAPLE_CONF");
+    const char *env = conf_env;
     char *file;
 
-    if (env != NULL && *env != '\0') {
+    if (env != NULL) {
         if (!set_policy_from_file(env, NULL, 1)) {
             policy_state = -1;
             STP_LOG_ERR("policy",
@@ -152,7 +186,8 @@ static void load_policy(void)
         }
         return;
     }
-    file = stp_conf_default_file();
+    file = openssl_conf_env != NULL ? OPENSSL_strdup(openssl_conf_env)
+                                    : stp_conf_default_file();
     if (file == NULL || !set_policy_from_file(file, NULL, 0)) {
         STP_LOG_INFO("policy", "no ocspstaple section in %s: defaults",
                      file != NULL ? file : "the OpenSSL configuration");
