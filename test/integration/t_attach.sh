@@ -11,7 +11,8 @@ source "$STP_SUPPORT/lib.sh"
 source "$STP_SUPPORT/hook.sh"
 
 stp_need openssl
-stp_hook_need
+# (no stp_hook_need: this host is ours, so sanitizer builds run it as is)
+[ -f "${STP_HOOK:-}" ] || { echo "SKIP: no hook" >&2; exit 77; }
 [ -x "${STP_ATTACH_SERVER:-}" ] || { echo "SKIP: no attach server" >&2; exit 77; }
 stp_setup
 P=$T/pki

@@ -1,0 +1,342 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# t_apache.sh SCENARIO ROUTE: the real, unmodified Apache httpd (apache2,
+# mod_ssl) with its own stapling off (no SSLStaplingCache) staples through
+# the hook (ROUTE provider: OPENSSL_CONF loads ocspstaple.so; preload:
+# LD_PRELOAD=libocspstaple.so with OCSPSTAPLE_CONF). The master runs as
+# root in its own session (prefork signals its whole process group when it
+# stops), its children as www-data sharing one store. Two name-based
+# virtual hosts: good.test (RSA) and revoked.test (ECDSA, revoked). Every
+# staple is checked by `ocspstaple probe`; the responder counts its
+# requests. Scenarios:
+#   cold          prefork, StartServers 4: four connections held open at once
+#                 make four children meet the certificates together; then
+#                 every handshake is stapled, after exactly one responder
+#                 request per certificate
+#   warm          store filled by `ocspstaple fetch`: the first handshake
+#                 after start is stapled, no new request
+#   revoked_must  mode = must, store warmed with the revoked certificate:
+#                 handshakes for revoked.test are refused, good.test keeps
+#                 working (stapled)
+#   event         mpm_event (threads): cold store, every handshake stapled
+#                 after exactly one request per certificate
+# Every scenario ends by stopping httpd (no child may survive); the hook
+# logs no ERROR (but the refusal of revoked_must) and httpd's error log no
+# warning or error (but AH01882, see below).
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../support/lib.sh
+source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/hook.sh
+source "$STP_SUPPORT/hook.sh"
+
+SCEN=${1:?scenario}
+ROUTE=${2:-provider}
+RUN_USER=www-data
+MODULES=/usr/lib/apache2/modules
+
+stp_need apache2 setsid openssl sha256sum ss pgrep ps timeout
+for m in mod_mpm_prefork mod_mpm_event mod_ssl mod_socache_shmcb mod_authz_core; do
+    [ -f "$MODULES/$m.so" ] || {
+        echo "SKIP: no $MODULES/$m.so" >&2
+        exit 77
+    }
+done
+id -u "$RUN_USER" >/dev/null 2>&1 || {
+    echo "SKIP: no user $RUN_USER" >&2
+    exit 77
+}
+[ "$(id -u)" -eq 0 ] || {
+    echo "SKIP: httpd's master must run as root to switch to $RUN_USER" >&2
+    exit 77
+}
+stp_hook_need
+APACHE=$(command -v apache2)
+stp_setup
+# the children (www-data) reach the store through $T
+chmod 711 "$T"
+P=$T/pki
+A=$T/apache
+CONF=$T/stp.cnf
+mkdir -p "$P" "$A/run" "$A/htdocs" "$T/store"
+chown "$RUN_USER:" "$T/store"
+stp_start_responder "$P"
+stp_mkpki "$P" "$RESPONDER_PORT"
+
+requests() { stp_responder_requests "$P"; }
+
+expect_probe() {
+    [ "$RC" -eq "$1" ] || stp_fail "$2: probe exit $RC, wanted $1: $PROBE"
+}
+
+expect_line() {
+    grep -q -- "$1" <<<"$PROBE" || stp_fail "$2: '$1' not in: $PROBE"
+}
+
+# warm NAME: fill the store with ocspstaple fetch, as root, then hand the
+# files to the children's user.
+warm() {
+    "$STP_CLI" fetch "$P/$1.chain.pem" --store-dir "$T/store" >&2 ||
+        true # revoked: exit 3, but stored
+    [ -s "$T/store/$(stp_id "$1").der" ] || stp_fail "ocspstaple fetch $1 stored nothing"
+    chown -R "$RUN_USER:" "$T/store"
+}
+
+MPM=prefork
+CHILDREN=4
+vhost() {
+    cat <<EOF
+<VirtualHost 127.0.0.1:$PORT>
+    ServerName $1.test
+    SSLEngine on
+    SSLCertificateFile $P/$1.chain.pem
+    SSLCertificateKeyFile $P/$1.key
+</VirtualHost>
+EOF
+}
+
+write_conf() {
+    {
+        cat <<EOF
+ServerRoot "$A"
+DefaultRuntimeDir "$A/run"
+PidFile "$A/httpd.pid"
+ErrorLog "$A/error.log"
+LogLevel info
+ServerName good.test
+Listen 127.0.0.1:$PORT
+User $RUN_USER
+Group $(id -gn "$RUN_USER")
+LoadModule mpm_${MPM}_module $MODULES/mod_mpm_$MPM.so
+LoadModule authz_core_module $MODULES/mod_authz_core.so
+LoadModule socache_shmcb_module $MODULES/mod_socache_shmcb.so
+LoadModule ssl_module $MODULES/mod_ssl.so
+DocumentRoot "$A/htdocs"
+<Directory />
+    Require all granted
+</Directory>
+SSLSessionCache shmcb:$A/run/ssl_scache(512000)
+SSLProtocol -all +TLSv1.2 +TLSv1.3
+EOF
+        if [ "$MPM" = prefork ]; then
+            cat <<EOF
+StartServers $CHILDREN
+MinSpareServers $CHILDREN
+MaxSpareServers 8
+ServerLimit 8
+MaxRequestWorkers 8
+EOF
+        else
+            cat <<EOF
+StartServers $CHILDREN
+ServerLimit $CHILDREN
+ThreadsPerChild 8
+ThreadLimit 8
+MinSpareThreads 8
+MaxSpareThreads 16
+MaxRequestWorkers $((CHILDREN * 8))
+EOF
+        fi
+        vhost good
+        vhost revoked
+    } >"$A/httpd.conf"
+}
+
+# up: the master wrote its pid file, listens on $PORT alone and runs its
+# first children.
+up() {
+    [ -s "$A/httpd.pid" ] && [ "$(<"$A/httpd.pid")" = "$HTTPD_PID" ] &&
+        stp_port_owned "$PORT" "$HTTPD_PID" &&
+        [ "$(stp_nchildren "$HTTPD_PID")" -ge "$CHILDREN" ]
+}
+
+up_or_gone() {
+    ! kill -0 "$HTTPD_PID" 2>/dev/null || up
+}
+
+# start: httpd in the foreground, in a session of its own, under $ROUTE,
+# on a free port (another one if a parallel test took it first).
+start() {
+    local try
+    for ((try = 1; try <= 3; try++)); do
+        PORT=$(stp_free_port)
+        write_conf
+        rm -f "$A/httpd.pid"
+        # shellcheck disable=SC2046
+        env $(stp_route_env "$ROUTE" "$CONF") setsid "$APACHE" -d "$A" \
+            -f "$A/httpd.conf" -DFOREGROUND </dev/null >>"$A/stderr" 2>&1 &
+        HTTPD_PID=$!
+        stp_register_pid "$HTTPD_PID"
+        stp_wait_for up_or_gone || true
+        if up; then
+            echo "httpd $HTTPD_PID ($MPM): $(stp_nchildren "$HTTPD_PID") children on 127.0.0.1:$PORT" >&2
+            return 0
+        fi
+        echo "httpd did not come up on port $PORT (try $try)" >&2
+        _stp_show "$A/stderr"
+        _stp_show "$A/error.log"
+        stp_stop_pid "$HTTPD_PID"
+        stp_forget_pid "$HTTPD_PID"
+    done
+    stp_fail "httpd did not start"
+}
+
+# stop: SIGTERM to the master, which stops its children; none may survive.
+stop() {
+    stp_stop_pid "$HTTPD_PID"
+    stp_forget_pid "$HTTPD_PID"
+    stp_assert_no_server "$APACHE" "$T"
+}
+
+# hooked: the children track the certificates under the policy in $CONF.
+hooked() {
+    stp_assert_file_lacks "$T/hook.log" "no ocspstaple section|stays passive|/var/cache/ocspstaple" \
+        "the children use the policy in $CONF and its store_dir"
+    stp_assert_file_contains "$T/hook.log" "tracking certificate" \
+        "the children track the certificates"
+}
+
+# tracking: how many processes met the certificates.
+tracking() {
+    stp_log_pids "$T/hook.log" "tracking certificate" | wc -l
+}
+
+tracking_all() {
+    [ "$(tracking)" -ge "$1" ]
+}
+
+# all_stapled PROBE_ARGS...: 20 handshakes in a row get a verified staple.
+all_stapled() {
+    stp_probe "$PORT" "$@" --require-staple --count 20
+    grep -q "handshakes=20 stapled=20 verified=20" <<<"$PROBE"
+}
+
+# every_child PROBE_ARGS...: with a cold store, the children that lost the
+# race for the store lock take the winner's file at their next pass, about
+# a second later: wait (bounded) until every handshake is stapled.
+every_child() {
+    stp_wait_for all_stapled "$@" || stp_fail "not every child staples: $*"
+}
+
+verified() {
+    expect_line "status=good verified=yes" "$1: a good, verified staple"
+    expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
+}
+
+CA=(--CAfile "$P/root.pem")
+GOOD=(--servername good.test "${CA[@]}")
+ERRORS_OK=
+
+case $SCEN in
+cold)
+    stp_conf "$CONF" "$ROUTE"
+    start
+    # four connections held open at once, each with the first byte of a
+    # TLS record (httpd's listener defers the accept until data arrives):
+    # a prefork child serves one connection at a time and mod_ssl creates
+    # its SSL as soon as it accepts, so four children meet the certificates
+    # together and race for the fetch
+    fds=()
+    for ((i = 0; i < CHILDREN; i++)); do
+        exec {fd}<>"/dev/tcp/127.0.0.1/$PORT" || stp_fail "cannot connect to $PORT"
+        printf '\026' >&"$fd"
+        fds+=("$fd")
+    done
+    stp_wait_for tracking_all "$CHILDREN" ||
+        stp_fail "only $(tracking) children met the certificates"
+    for fd in "${fds[@]}"; do
+        exec {fd}>&-
+    done
+    hooked
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    verified good.test
+    t0=$(date +%s%N)
+    every_child "${GOOD[@]}"
+    lag_ms=$((($(date +%s%N) - t0) / 1000000))
+    stp_assert_eq "$(requests)" 2 \
+        "one responder request per certificate with $(tracking) processes"
+    stp_assert_eq "$(stp_log_pids "$T/hook.log" "refresher started" | wc -l)" "$(tracking)" \
+        "a refresher in every child that met the certificates"
+    # both stored and two requests: exactly one request per certificate
+    [ -s "$T/store/$(stp_id good).der" ] || stp_fail "good.test not stored"
+    [ -s "$T/store/$(stp_id revoked).der" ] || stp_fail "revoked.test not stored"
+    stp_ok "$(tracking) children met the certificate, $(requests) responder request(s), all stapled ${lag_ms} ms after the first staple"
+    ;;
+warm)
+    warm good
+    warm revoked
+    stp_conf "$CONF" "$ROUTE"
+    start
+    stp_probe "$PORT" "${GOOD[@]}" --require-staple
+    hooked
+    expect_probe 0 "the first handshake with a warm store is stapled"
+    verified good.test
+    stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
+    expect_probe 0 "the first handshake of every child is stapled"
+    stp_assert_eq "$(requests)" 2 "no request beyond the CLI's"
+    stp_ok "$(tracking) children served, $(requests) responder request(s)"
+    ;;
+revoked_must)
+    warm good
+    warm revoked
+    stp_conf "$CONF" "$ROUTE" "mode = must"
+    start
+    for ((i = 0; i < 3; i++)); do
+        stp_probe "$PORT" --servername revoked.test "${CA[@]}"
+        expect_probe 1 "mode must refuses the revoked certificate"
+        expect_line "alert internal error" "refused in the handshake, by an alert"
+        stp_probe "$PORT" "${GOOD[@]}" --require-staple
+        expect_probe 0 "the good.test virtual host keeps working"
+        verified good.test
+    done
+    hooked
+    stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
+    expect_probe 0 "good.test: every handshake stapled"
+    stp_assert_file_contains "$T/hook.log" "revoked.test: certificate is revoked: refusing" \
+        "the refusal is logged"
+    stp_assert_eq "$(requests)" 2 "no request beyond the CLI's"
+    # the refusal is the expected ERROR; mod_ssl reports the failed
+    # handshakes at info level
+    ERRORS_OK=1
+    ;;
+event)
+    MPM=event
+    CHILDREN=2
+    stp_conf "$CONF" "$ROUTE"
+    start
+    stp_probe "$PORT" "${GOOD[@]}"
+    hooked
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    verified good.test
+    every_child "${GOOD[@]}"
+    stp_wait_staple "$PORT" --servername revoked.test "${CA[@]}"
+    expect_probe 3 "revoked.test is stapled with its revoked status (mode auto)"
+    stp_assert_eq "$(requests)" 2 "one request per certificate"
+    stp_ok "$(tracking) processes served, $(requests) responder request(s)"
+    ;;
+*)
+    stp_fail "unknown scenario $SCEN"
+    ;;
+esac
+stop
+if [ -z "$ERRORS_OK" ]; then
+    stp_no_errors "$T/hook.log"
+else
+    grep " ERROR " "$T/hook.log" | grep -v "certificate is revoked: refusing" \
+        >"$T/errors" || true
+    [ ! -s "$T/errors" ] || {
+        _stp_show "$T/errors"
+        stp_fail "ERROR lines in the hook log besides the refusal"
+    }
+fi
+# (but AH01882: Debian's mod_ssl was built against a newer OpenSSL 3.0.x
+# than the libssl installed, a packaging matter)
+grep -E ':(warn|error|crit|alert|emerg)\]' "$A/error.log" | grep -v AH01882 >"$T/alarming" || true
+[ ! -s "$T/alarming" ] || {
+    _stp_show "$T/alarming"
+    stp_fail "warnings or errors in httpd's error log"
+}
+stp_assert_file_lacks "$A/stderr" '.' "nothing on httpd's stderr"
+# (httpd sends its processes' stderr, where a sanitizer reports, to the log)
+stp_assert_file_lacks "$A/error.log" 'Sanitizer|runtime error:' "no sanitizer report"
+stp_ok "apache $SCEN $ROUTE"

@@ -1,0 +1,406 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# t_nginx.sh SCENARIO ROUTE WORKERS: the real, unmodified nginx binary with
+# its own stapling off (ssl_stapling defaults to off) staples through the
+# hook (ROUTE provider: OPENSSL_CONF loads ocspstaple.so; preload:
+# LD_PRELOAD=libocspstaple.so with OCSPSTAPLE_CONF), with WORKERS worker
+# processes (1 or 4) running as www-data and sharing one store. Every staple
+# is checked by `ocspstaple probe` (signature, CertID of the leaf received,
+# freshness, and with --CAfile the chain and the host name); the responder
+# counts its requests. Scenarios:
+#   cold           a burst of concurrent first handshakes makes the workers
+#                  race for the fetch; a first staple, then (bounded wait)
+#                  every handshake stapled, after exactly one responder
+#                  request however many workers served (at least 3 of 4)
+#   warm           store filled by `ocspstaple fetch`: the first handshake
+#                  after start is stapled, no new request
+#   restart        stop, start again: first handshake stapled, no request
+#   stapling_file  `ssl_stapling on; ssl_stapling_file F;` with F older than
+#                  the store: every handshake gets nginx's own F
+#   sni            two server blocks (good.test RSA, ecdsa.test ECDSA), each
+#                  stapled with its own verified response
+#   tls            TLS 1.2 and TLS 1.3 both stapled
+#   gnutls         gnutls-cli --ocsp verifies the staple itself and accepts
+#                  it (and refuses a revoked.test stapled as revoked)
+#   programs       `programs = nginx` in the policy: the workers staple
+# Every scenario ends by stopping nginx (no worker may survive), with no
+# ERROR line in the hook log and no warning or error in nginx's error.log.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../support/lib.sh
+source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/hook.sh
+source "$STP_SUPPORT/hook.sh"
+
+SCEN=${1:?scenario}
+ROUTE=${2:-provider}
+WORKERS=${3:-1}
+RUN_USER=www-data
+
+stp_need nginx openssl sha256sum ss pgrep ps timeout
+if [ "$SCEN" = gnutls ]; then
+    stp_need gnutls-cli
+fi
+id -u "$RUN_USER" >/dev/null 2>&1 || {
+    echo "SKIP: no user $RUN_USER" >&2
+    exit 77
+}
+[ "$(id -u)" -eq 0 ] || {
+    echo "SKIP: nginx's master must run as root to switch to $RUN_USER" >&2
+    exit 77
+}
+stp_hook_need
+NGINX=$(command -v nginx)
+stp_setup
+# the workers (www-data) reach the store through $T
+chmod 711 "$T"
+P=$T/pki
+N=$T/nginx
+CONF=$T/stp.cnf
+mkdir -p "$P" "$N" "$T/store"
+chown "$RUN_USER:" "$T/store"
+stp_start_responder "$P"
+stp_mkpki "$P" "$RESPONDER_PORT"
+
+requests() { stp_responder_requests "$P"; }
+
+expect_probe() {
+    [ "$RC" -eq "$1" ] || stp_fail "$2: probe exit $RC, wanted $1: $PROBE"
+}
+
+expect_line() {
+    grep -q -- "$1" <<<"$PROBE" || stp_fail "$2: '$1' not in: $PROBE"
+}
+
+# warm NAME: fill the store with ocspstaple fetch, as root, then hand the
+# files to the workers' user.
+warm() {
+    "$STP_CLI" fetch "$P/$1.chain.pem" --store-dir "$T/store" >&2 ||
+        stp_fail "ocspstaple fetch $1"
+    chown -R "$RUN_USER:" "$T/store"
+}
+
+SNI=        # the name of a second server block's certificate, if any
+GOOD_EXTRA=  # lines for the good.test server block
+write_conf() {
+    {
+        cat <<EOF
+user $RUN_USER;
+worker_processes $WORKERS;
+daemon off;
+pid $N/nginx.pid;
+error_log $N/error.log info;
+events { worker_connections 256; }
+http {
+    access_log $N/access.log;
+    client_body_temp_path $N/tmp_body;
+    proxy_temp_path $N/tmp_proxy;
+    fastcgi_temp_path $N/tmp_fastcgi;
+    uwsgi_temp_path $N/tmp_uwsgi;
+    scgi_temp_path $N/tmp_scgi;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    server {
+        # reuseport: one socket per worker, the kernel spreads connections
+        listen 127.0.0.1:$PORT ssl reuseport;
+        server_name good.test;
+        ssl_certificate $P/good.chain.pem;
+        ssl_certificate_key $P/good.key;
+        $GOOD_EXTRA
+        location / { return 200 "good\n"; }
+    }
+EOF
+        if [ -n "$SNI" ]; then
+            cat <<EOF
+    server {
+        listen 127.0.0.1:$PORT ssl;
+        server_name $SNI.test;
+        ssl_certificate $P/$SNI.chain.pem;
+        ssl_certificate_key $P/$SNI.key;
+        location / { return 200 "$SNI\n"; }
+    }
+EOF
+        fi
+        echo "}"
+    } >"$N/nginx.conf"
+}
+
+# up: the master wrote its pid file, listens on $PORT (alone: see
+# stp_port_owned) and runs all its workers.
+up() {
+    [ -s "$N/nginx.pid" ] && [ "$(<"$N/nginx.pid")" = "$NGX_PID" ] &&
+        stp_port_owned "$PORT" "$NGX_PID" &&
+        [ "$(stp_nchildren "$NGX_PID")" -eq "$WORKERS" ]
+}
+
+up_or_gone() {
+    ! kill -0 "$NGX_PID" 2>/dev/null || up
+}
+
+# start: nginx in the foreground (daemon off) under $ROUTE, on a free port
+# (another one if a parallel test took it first).
+start() {
+    local try
+    for ((try = 1; try <= 3; try++)); do
+        PORT=$(stp_free_port)
+        write_conf
+        rm -f "$N/nginx.pid"
+        # shellcheck disable=SC2046
+        env $(stp_route_env "$ROUTE" "$CONF") "$NGINX" -p "$N/" \
+            -c "$N/nginx.conf" -e "$N/error.log" </dev/null >>"$N/stderr" 2>&1 &
+        NGX_PID=$!
+        stp_register_pid "$NGX_PID"
+        stp_wait_for up_or_gone || true
+        if up; then
+            echo "nginx $NGX_PID: $WORKERS worker(s) on 127.0.0.1:$PORT" >&2
+            return 0
+        fi
+        echo "nginx did not come up on port $PORT (try $try)" >&2
+        _stp_show "$N/stderr"
+        _stp_show "$N/error.log"
+        stp_stop_pid "$NGX_PID"
+        stp_forget_pid "$NGX_PID"
+    done
+    stp_fail "nginx did not start"
+}
+
+# stop: SIGTERM to the master, which stops its workers; none may survive.
+stop() {
+    stp_stop_pid "$NGX_PID"
+    stp_forget_pid "$NGX_PID"
+    stp_assert_no_server "$NGINX" "$T"
+}
+
+# burst N: N concurrent handshakes (whatever their outcome): with several
+# workers, several of them meet the certificate at the same time.
+burst() {
+    local i pids=()
+    for ((i = 0; i < $1; i++)); do
+        timeout 20 "$STP_CLI" probe "127.0.0.1:$PORT" --timeout 5 \
+            --servername good.test >/dev/null 2>&1 &
+        pids+=("$!")
+    done
+    for i in "${pids[@]}"; do
+        wait "$i" || true
+    done
+}
+
+# hooked: after the first handshakes, the workers track the certificate
+# under the policy in $CONF (not some default one).
+hooked() {
+    stp_assert_file_lacks "$T/hook.log" "no ocspstaple section|stays passive|/var/cache/ocspstaple" \
+        "the workers use the policy in $CONF and its store_dir"
+    stp_assert_file_contains "$T/hook.log" "tracking certificate" \
+        "the workers track the certificate"
+}
+
+# served: how many processes met the certificate (each one logs its
+# "tracking certificate" once).
+served() {
+    stp_log_pids "$T/hook.log" "tracking certificate" | wc -l
+}
+
+# all_stapled PROBE_ARGS...: 20 handshakes in a row get a verified staple
+# (good or revoked).
+all_stapled() {
+    stp_probe "$PORT" "$@" --require-staple --count 20
+    grep -q "handshakes=20 stapled=20 verified=20" <<<"$PROBE"
+}
+
+# every_worker PROBE_ARGS...: with a cold store, the workers that lost the
+# race for the store lock take the winner's file at their next pass, about
+# a second later: wait (bounded) until every handshake is stapled.
+every_worker() {
+    stp_wait_for all_stapled "$@" || stp_fail "not every worker staples: $*"
+}
+
+# gnutls NAME: one gnutls-cli --ocsp handshake with NAME (SNI and host
+# name check); output in $T/gnutls.NAME, exit status in RC.
+gnutls() {
+    set +e
+    timeout 20 gnutls-cli --ocsp --x509cafile "$P/root.pem" --sni-hostname "$1" \
+        --verify-hostname "$1" -p "$PORT" 127.0.0.1 </dev/null >"$T/gnutls.$1" 2>&1
+    RC=$?
+    set -e
+    echo "gnutls-cli $1: rc=$RC" >&2
+    _stp_show "$T/gnutls.$1"
+}
+
+# verified NAME: the last probe got NAME's good, verified staple.
+verified() {
+    expect_line "status=good verified=yes" "$1: a good, verified staple"
+    expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
+}
+
+CA=(--CAfile "$P/root.pem")
+GOOD=(--servername good.test "${CA[@]}")
+
+case $SCEN in
+cold)
+    stp_conf "$CONF" "$ROUTE"
+    start
+    burst $((2 * WORKERS))
+    hooked
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    expect_probe 0 "cold store: a staple arrives"
+    verified good.test
+    t0=$(date +%s%N)
+    every_worker "${GOOD[@]}"
+    lag_ms=$((($(date +%s%N) - t0) / 1000000))
+    expect_probe 0 "20 handshakes stapled, good"
+    stp_assert_eq "$(requests)" 1 "one responder request with $WORKERS worker(s)"
+    n=$(served)
+    if [ "$WORKERS" -eq 1 ]; then
+        stp_assert_eq "$n" 1 "one process served"
+    elif [ "$n" -lt 3 ]; then
+        stp_fail "only $n of $WORKERS workers served handshakes"
+    fi
+    stp_assert_eq "$(stp_log_pids "$T/hook.log" "refresher started" | wc -l)" "$n" \
+        "a refresher in every worker that served"
+    [ -s "$T/store/$(stp_id good).der" ] || stp_fail "nothing stored"
+    stp_ok "$n worker(s) served, $(requests) responder request(s), all stapled ${lag_ms} ms after the first staple"
+    ;;
+warm)
+    warm good
+    stp_conf "$CONF" "$ROUTE"
+    start
+    stp_probe "$PORT" "${GOOD[@]}" --require-staple
+    hooked
+    expect_probe 0 "the first handshake with a warm store is stapled"
+    verified good.test
+    stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
+    expect_probe 0 "the first handshake of every worker is stapled"
+    stp_assert_eq "$(requests)" 1 "no request beyond the CLI's"
+    stp_ok "$(served) worker(s) served, $(requests) responder request(s)"
+    ;;
+restart)
+    stp_conf "$CONF" "$ROUTE"
+    start
+    burst 1
+    hooked
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    stop
+    start
+    stp_probe "$PORT" "${GOOD[@]}" --require-staple
+    expect_probe 0 "the first handshake after a restart is stapled"
+    verified good.test
+    stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
+    expect_probe 0 "every worker staples after a restart"
+    stp_assert_eq "$(requests)" 1 "no new request after a restart"
+    ;;
+stapling_file)
+    # nginx's own stapling with a fixed file: its callback wins (preload:
+    # ours is chained behind it; provider: ours leaves the context alone)
+    warm good
+    cp "$T/store/$(stp_id good).der" "$T/app.der"
+    t0=$(date +%s)
+    next_second() { [ "$(date +%s)" -gt "$t0" ]; }
+    stp_wait_for next_second
+    "$STP_CLI" fetch "$P/good.chain.pem" --store-dir "$T/store" --force >&2
+    chown -R "$RUN_USER:" "$T/store"
+    want=$(stp_file_this_update "$T/app.der")
+    held=$(stp_file_this_update "$T/store/$(stp_id good).der")
+    [ "$want" != "$held" ] || stp_fail "the file and the store hold the same thisUpdate"
+    GOOD_EXTRA="ssl_stapling on; ssl_stapling_file $T/app.der;"
+    stp_conf "$CONF" "$ROUTE"
+    start
+    burst 1
+    hooked
+    for ((i = 0; i < 4 * WORKERS; i++)); do
+        stp_probe "$PORT" "${GOOD[@]}" --require-staple
+        expect_probe 0 "a staple"
+        stp_assert_eq "$(stp_probe_this_update)" "$want" \
+            "the staple is nginx's ssl_stapling_file (the store has $held)"
+    done
+    if [ "$ROUTE" = provider ]; then
+        stp_assert_file_contains "$T/hook.log" "own status callback: left alone" \
+            "the provider leaves nginx's callback alone"
+    fi
+    stp_assert_eq "$(requests)" 2 "no request beyond the CLI's"
+    ;;
+sni)
+    SNI=ecdsa
+    stp_conf "$CONF" "$ROUTE"
+    start
+    burst 1
+    hooked
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    verified good.test
+    expect_line "cert_key=RSA" "good.test is the RSA certificate"
+    stp_wait_staple "$PORT" --servername ecdsa.test "${CA[@]}"
+    verified ecdsa.test
+    expect_line "cert_key=EC" "ecdsa.test is the ECDSA certificate"
+    for name in good.test ecdsa.test; do
+        every_worker --servername "$name" "${CA[@]}"
+        expect_probe 0 "$name: every handshake stapled and verified"
+        verified "$name"
+    done
+    stp_assert_eq "$(requests)" 2 "one request per certificate"
+    ;;
+tls)
+    stp_conf "$CONF" "$ROUTE"
+    start
+    burst 1
+    hooked
+    stp_wait_staple "$PORT" "${GOOD[@]}" --tls1.2
+    for v in 1.2 1.3; do
+        every_worker "${GOOD[@]}" --tls$v
+        expect_probe 0 "TLS $v: every handshake stapled"
+        verified good.test
+        expect_line "protocol=TLSv$v" "TLS $v negotiated"
+    done
+    stp_assert_eq "$(requests)" 1 "one request"
+    ;;
+gnutls)
+    # gnutls-cli --ocsp checks a stapled response itself (and would ask the
+    # responder when none is stapled: the request count tells which). Its
+    # "- Options: ... OCSP status request," means "received and verified"
+    # ("OCSP status request[ignored]" would be received and not valid). A
+    # revoked.test server block, stapled in the default mode auto, is the
+    # control: there gnutls-cli must refuse the certificate.
+    SNI=revoked
+    stp_conf "$CONF" "$ROUTE"
+    start
+    burst 1
+    hooked
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    stp_wait_staple "$PORT" --servername revoked.test "${CA[@]}"
+    expect_probe 3 "revoked.test is stapled with its revoked status"
+    every_worker "${GOOD[@]}"
+    every_worker --servername revoked.test "${CA[@]}"
+    stp_assert_eq "$(requests)" 2 "one request per certificate"
+    gnutls good.test
+    [ "$RC" -eq 0 ] || stp_fail "gnutls-cli --ocsp refused good.test (exit $RC)"
+    stp_assert_file_contains "$T/gnutls.good.test" "Options:.* OCSP status request," \
+        "gnutls-cli received and verified the staple"
+    stp_assert_file_lacks "$T/gnutls.good.test" "\\[ignored\\]|OCSP: " \
+        "gnutls-cli found the staple valid and asked no responder"
+    stp_assert_file_contains "$T/gnutls.good.test" "The certificate is trusted" \
+        "gnutls-cli trusts good.test"
+    gnutls revoked.test
+    [ "$RC" -ne 0 ] || stp_fail "gnutls-cli --ocsp accepted revoked.test"
+    stp_assert_file_contains "$T/gnutls.revoked.test" "revoked" \
+        "gnutls-cli refuses revoked.test because of the stapled status"
+    stp_assert_eq "$(requests)" 2 "gnutls-cli used the staples, asked no responder"
+    ;;
+programs)
+    # a policy limited to nginx (programs = nginx) acts in nginx's workers
+    stp_conf "$CONF" "$ROUTE" "programs = nginx"
+    start
+    burst 1
+    hooked
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    expect_probe 0 "stapled under programs = nginx"
+    ;;
+*)
+    stp_fail "unknown scenario $SCEN"
+    ;;
+esac
+stop
+stp_no_errors "$T/hook.log"
+stp_assert_file_lacks "$N/error.log" '\[(warn|error|crit|alert|emerg)\]' \
+    "nothing alarming in nginx's error.log"
+stp_assert_file_lacks "$N/stderr" 'emerg|alert|crit|error|warn' \
+    "nothing alarming on nginx's stderr"
+# (nginx sends its processes' stderr, where a sanitizer reports, to error.log)
+stp_assert_file_lacks "$N/error.log" 'Sanitizer|runtime error:' "no sanitizer report"
+stp_ok "nginx $SCEN $ROUTE, $WORKERS worker(s)"
