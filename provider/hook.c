@@ -25,7 +25,8 @@
 
 struct ctxstate {
     SSL_CTX *ctx;
-    int examined;                  /* under list_lock */
+    atomic_int examined;           /* written under list_lock */
+    int late;                      /* created after the first walk */
     _Atomic(stp_status_cb) app_cb; /* the application's own callback */
     atomic_int installed;          /* ours is set on the context */
     struct ctxstate *prev, *next;  /* under list_lock */
@@ -36,6 +37,7 @@ static int ssl_idx = -1;
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ctxstate *head;
 static atomic_int pending; /* contexts created since the last walk */
+static atomic_int walked;  /* a walk happened in this process */
 static __thread int in_hook;
 
 static long (*real_ctrl)(SSL_CTX *, int, long, void *);
@@ -236,36 +238,58 @@ static void install(struct ctxstate *cs)
 /* Under list_lock. */
 static void examine(struct ctxstate *cs)
 {
-    cs->examined = 1;
+    atomic_store(&cs->examined, 1);
     if (!server_capable(cs->ctx))
         return;
     install(cs);
     discover(cs->ctx);
 }
 
-static void walk(void)
+/*
+ * Through the provider alone, our callback is visible to the application: a
+ * context created once the process serves (HAProxy's runtime certificate
+ * updates build one on one thread while another accepts) may still be being
+ * configured, and HAProxy reads the callback back. Such a context is
+ * examined only when an SSL is created on it, which the application does
+ * only once it is configured. Under LD_PRELOAD the interposers hide ours,
+ * so every context is examined at the next SSL_new.
+ */
+static int may_examine(const struct ctxstate *cs, SSL_CTX *own)
+{
+    return !cs->late || cs->ctx == own
+           || stp_runtime_route() != STP_ROUTE_PROVIDER;
+}
+
+static void walk(SSL_CTX *own)
 {
     struct ctxstate *cs;
 
     pthread_mutex_lock(&list_lock);
     atomic_store(&pending, 0);
+    atomic_store(&walked, 1);
     for (cs = head; cs != NULL; cs = cs->next)
-        if (!cs->examined)
+        if (!atomic_load(&cs->examined) && may_examine(cs, own))
             examine(cs);
     pthread_mutex_unlock(&list_lock);
 }
 
-static void on_ssl_new(void)
+static void on_ssl_new(SSL *s)
 {
+    SSL_CTX *own = SSL_get_SSL_CTX(s);
+    struct ctxstate *cs = state_of(own);
+
     if (in_hook)
         return;
-    if (atomic_load(&pending) > 0) {
+    if (atomic_load(&pending) > 0
+        || (cs != NULL && !atomic_load(&cs->examined))) {
         in_hook = 1;
         if (stp_runtime_active()) {
-            walk();
+            walk(own);
             stp_refresh_preload();
         } else {
             atomic_store(&pending, 0);
+            if (cs != NULL)
+                atomic_store(&cs->examined, 1);
         }
         in_hook = 0;
     }
@@ -286,6 +310,7 @@ static void ctx_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     if (cs == NULL)
         return;
     cs->ctx = parent;
+    cs->late = atomic_load(&walked);
     if (!CRYPTO_set_ex_data(ad, idx, cs)) {
         OPENSSL_free(cs);
         return;
@@ -325,13 +350,12 @@ static void ctx_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 static void ssl_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
                     long argl, void *argp)
 {
-    (void)parent;
     (void)ptr;
     (void)ad;
     (void)idx;
     (void)argl;
     (void)argp;
-    on_ssl_new();
+    on_ssl_new(parent);
 }
 
 int stp_hook_register(void)
@@ -369,8 +393,11 @@ static int staple_ours(SSL *s)
 
         SSL_get0_chain_certs(s, &chain);
         rec = register_cert(SSL_get_SSL_CTX(s), leaf, chain, &is_new);
-        if (is_new)
+        if (is_new) {
+            /* a certificate set per connection (lighttpd's cert callback) */
+            stp_refresh_ensure();
             stp_refresh_wake();
+        }
     }
     if (rec == NULL || !rec->staple) {
         stp_metric_inc(STP_M_STAPLES_NONE);
@@ -475,7 +502,7 @@ int stp_hook_attach(SSL_CTX *ctx)
     }
     install(cs);
     discover(ctx);
-    cs->examined = 1;
+    atomic_store(&cs->examined, 1);
     pthread_mutex_unlock(&list_lock);
     stp_refresh_preload();
     in_hook = 0;

@@ -10,7 +10,11 @@
  * process, and whenever contexts were added since, the hook examines the
  * recorded contexts: on every one that can serve (its method is not a
  * client-only method) it installs the status callback, and it registers the
- * certificates that carry a private key. Under LD_PRELOAD the application's
+ * certificates that carry a private key. Through the provider alone, a
+ * context created after that first SSL_new is examined only when an SSL is
+ * created on it (it may still be being configured by another thread). A
+ * certificate that a context only gets per connection (lighttpd) is
+ * registered by the status callback itself and fetched in the background. Under LD_PRELOAD the application's
  * own status callback is captured and chained (ours staples only when the
  * application's staples nothing); through the provider alone a context with
  * the application's own callback is left alone.
