@@ -14,10 +14,11 @@
  * context created after that first SSL_new is examined only when an SSL is
  * created on it (it may still be being configured by another thread). A
  * certificate that a context only gets per connection (lighttpd) is
- * registered by the status callback itself and fetched in the background. Under LD_PRELOAD the application's
- * own status callback is captured and chained (ours staples only when the
- * application's staples nothing); through the provider alone a context with
- * the application's own callback is left alone.
+ * registered by the status callback itself and fetched in the background.
+ * Under LD_PRELOAD the application's own status callback is captured and
+ * chained (ours staples only when the application's staples nothing);
+ * through the provider alone a context with the application's own callback
+ * is left alone.
  */
 #ifndef STP_HOOK_H
 #define STP_HOOK_H
