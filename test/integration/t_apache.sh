@@ -63,25 +63,6 @@ chown "$RUN_USER:" "$T/store"
 stp_start_responder "$P"
 stp_mkpki "$P" "$RESPONDER_PORT"
 
-requests() { stp_responder_requests "$P"; }
-
-expect_probe() {
-    [ "$RC" -eq "$1" ] || stp_fail "$2: probe exit $RC, wanted $1: $PROBE"
-}
-
-expect_line() {
-    grep -q -- "$1" <<<"$PROBE" || stp_fail "$2: '$1' not in: $PROBE"
-}
-
-# warm NAME: fill the store with ocspstaple fetch, as root, then hand the
-# files to the children's user.
-warm() {
-    "$STP_CLI" fetch "$P/$1.chain.pem" --store-dir "$T/store" >&2 ||
-        true # revoked: exit 3, but stored
-    [ -s "$T/store/$(stp_id "$1").der" ] || stp_fail "ocspstaple fetch $1 stored nothing"
-    chown -R "$RUN_USER:" "$T/store"
-}
-
 MPM=prefork
 CHILDREN=4
 vhost() {
@@ -219,8 +200,8 @@ every_child() {
 }
 
 verified() {
-    expect_line "status=good verified=yes" "$1: a good, verified staple"
-    expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
+    stp_expect_line "status=good verified=yes" "$1: a good, verified staple"
+    stp_expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
 }
 
 CA=(--CAfile "$P/root.pem")
@@ -253,48 +234,48 @@ cold)
     t0=$(date +%s%N)
     every_child "${GOOD[@]}"
     lag_ms=$((($(date +%s%N) - t0) / 1000000))
-    stp_assert_eq "$(requests)" 2 \
+    stp_assert_eq "$(stp_requests)" 2 \
         "one responder request per certificate with $(tracking) processes"
     stp_assert_eq "$(stp_log_pids "$T/hook.log" "refresher started" | wc -l)" "$(tracking)" \
         "a refresher in every child that met the certificates"
     # both stored and two requests: exactly one request per certificate
     [ -s "$T/store/$(stp_id good).der" ] || stp_fail "good.test not stored"
     [ -s "$T/store/$(stp_id revoked).der" ] || stp_fail "revoked.test not stored"
-    stp_ok "$(tracking) children met the certificate, $(requests) responder request(s), all stapled ${lag_ms} ms after the first staple"
+    stp_ok "$(tracking) children met the certificate, $(stp_requests) responder request(s), all stapled ${lag_ms} ms after the first staple"
     ;;
 warm)
-    warm good
-    warm revoked
+    stp_warm good "$RUN_USER"
+    stp_warm revoked "$RUN_USER"
     stp_conf "$CONF" "$ROUTE"
     start
     stp_probe "$PORT" "${GOOD[@]}" --require-staple
     hooked
-    expect_probe 0 "the first handshake with a warm store is stapled"
+    stp_expect_probe 0 "the first handshake with a warm store is stapled"
     verified good.test
     stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
-    expect_probe 0 "the first handshake of every child is stapled"
-    stp_assert_eq "$(requests)" 2 "no request beyond the CLI's"
-    stp_ok "$(tracking) children served, $(requests) responder request(s)"
+    stp_expect_probe 0 "the first handshake of every child is stapled"
+    stp_assert_eq "$(stp_requests)" 2 "no request beyond the CLI's"
+    stp_ok "$(tracking) children served, $(stp_requests) responder request(s)"
     ;;
 revoked_must)
-    warm good
-    warm revoked
+    stp_warm good "$RUN_USER"
+    stp_warm revoked "$RUN_USER"
     stp_conf "$CONF" "$ROUTE" "mode = must"
     start
     for ((i = 0; i < 3; i++)); do
         stp_probe "$PORT" --servername revoked.test "${CA[@]}"
-        expect_probe 1 "mode must refuses the revoked certificate"
-        expect_line "alert internal error" "refused in the handshake, by an alert"
+        stp_expect_probe 1 "mode must refuses the revoked certificate"
+        stp_expect_line "alert internal error" "refused in the handshake, by an alert"
         stp_probe "$PORT" "${GOOD[@]}" --require-staple
-        expect_probe 0 "the good.test virtual host keeps working"
+        stp_expect_probe 0 "the good.test virtual host keeps working"
         verified good.test
     done
     hooked
     stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
-    expect_probe 0 "good.test: every handshake stapled"
+    stp_expect_probe 0 "good.test: every handshake stapled"
     stp_assert_file_contains "$T/hook.log" "revoked.test: certificate is revoked: refusing" \
         "the refusal is logged"
-    stp_assert_eq "$(requests)" 2 "no request beyond the CLI's"
+    stp_assert_eq "$(stp_requests)" 2 "no request beyond the CLI's"
     # the refusal is the expected ERROR; mod_ssl reports the failed
     # handshakes at info level
     ERRORS_OK=1
@@ -310,9 +291,9 @@ event)
     verified good.test
     every_child "${GOOD[@]}"
     stp_wait_staple "$PORT" --servername revoked.test "${CA[@]}"
-    expect_probe 3 "revoked.test is stapled with its revoked status (mode auto)"
-    stp_assert_eq "$(requests)" 2 "one request per certificate"
-    stp_ok "$(tracking) processes served, $(requests) responder request(s)"
+    stp_expect_probe 3 "revoked.test is stapled with its revoked status (mode auto)"
+    stp_assert_eq "$(stp_requests)" 2 "one request per certificate"
+    stp_ok "$(tracking) processes served, $(stp_requests) responder request(s)"
     ;;
 *)
     stp_fail "unknown scenario $SCEN"

@@ -72,21 +72,6 @@ for n in good ecdsa; do
     cat "$P/$n.pem" "$P/$n.key" "$P/int.pem" >"$H/$n.pem"
 done
 
-requests() { stp_responder_requests "$P"; }
-
-expect_probe() {
-    [ "$RC" -eq "$1" ] || stp_fail "$2: probe exit $RC, wanted $1: $PROBE"
-}
-
-expect_line() {
-    grep -q -- "$1" <<<"$PROBE" || stp_fail "$2: '$1' not in: $PROBE"
-}
-
-warm() {
-    "$STP_CLI" fetch "$P/$1.chain.pem" --store-dir "$T/store" >&2 ||
-        stp_fail "ocspstaple fetch $1"
-}
-
 CRTS="crt $H/good.pem"
 STATS= # the runtime API's port (hotupdate), chosen with the frontend's
 write_conf() {
@@ -190,8 +175,8 @@ hooked() {
 
 # verified NAME: the last probe got NAME's good, verified staple.
 verified() {
-    expect_line "status=good verified=yes" "$1: a good, verified staple"
-    expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
+    stp_expect_line "status=good verified=yes" "$1: a good, verified staple"
+    stp_expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
 }
 
 CA=(--CAfile "$P/root.pem")
@@ -203,29 +188,29 @@ cold)
     start
     serving
     stp_wait_staple "$PORT" "${GOOD[@]}"
-    expect_probe 0 "cold store: our staple arrives"
+    stp_expect_probe 0 "cold store: our staple arrives"
     verified good.test
     [ "$(stp_probe_days)" -eq 1 ] || stp_fail "not the responder's 1-day response"
     stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
-    expect_probe 0 "20 handshakes stapled"
-    expect_line "handshakes=20 stapled=20 verified=20" "every handshake stapled"
+    stp_expect_probe 0 "20 handshakes stapled"
+    stp_expect_line "handshakes=20 stapled=20 verified=20" "every handshake stapled"
     serving
     hooked
-    stp_assert_eq "$(requests)" 1 "exactly one responder request"
+    stp_assert_eq "$(stp_requests)" 1 "exactly one responder request"
     stp_assert_eq "$(stp_refreshers "$SRV_PID")" 1 "one refresher thread"
     [ -s "$T/store/$(stp_id good).der" ] || stp_fail "nothing stored"
     ;;
 warm)
     MODE=daemon
-    warm good
+    stp_warm good
     stp_conf "$CONF" "$ROUTE"
     start
     stp_probe "$PORT" "${GOOD[@]}" --require-staple
-    expect_probe 0 "the first handshake with a warm store is stapled"
+    stp_expect_probe 0 "the first handshake with a warm store is stapled"
     verified good.test
     serving
     hooked
-    stp_assert_eq "$(requests)" 1 "no request beyond the CLI's"
+    stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's"
     ;;
 mw)
     MODE=mw
@@ -234,7 +219,7 @@ mw)
     worker=$(pgrep -P "$SRV_PID" | head -n 1)
     [ -n "$worker" ] || stp_fail "the master $SRV_PID has no worker"
     stp_wait_staple "$PORT" "${GOOD[@]}"
-    expect_probe 0 "the worker staples"
+    stp_expect_probe 0 "the worker staples"
     verified good.test
     serving
     hooked
@@ -242,7 +227,7 @@ mw)
         "the worker, not the master, tracks the certificate"
     stp_assert_eq "$(stp_refreshers "$worker")" 1 "one refresher in the worker"
     stp_assert_eq "$(stp_refreshers "$SRV_PID")" 0 "no refresher in the master"
-    stp_assert_eq "$(requests)" 1 "exactly one responder request"
+    stp_assert_eq "$(stp_requests)" 1 "exactly one responder request"
     stop
     stp_alive "$worker" && stp_fail "worker $worker survived its master"
     ;;
@@ -250,12 +235,12 @@ tls12)
     stp_conf "$CONF" "$ROUTE"
     start
     stp_wait_staple "$PORT" "${GOOD[@]}" --tls1.2
-    expect_probe 0 "TLS 1.2 stapled"
+    stp_expect_probe 0 "TLS 1.2 stapled"
     verified good.test
-    expect_line "protocol=TLSv1.2" "TLS 1.2 negotiated"
+    stp_expect_line "protocol=TLSv1.2" "TLS 1.2 negotiated"
     stp_probe "$PORT" "${GOOD[@]}" --tls1.3 --require-staple
-    expect_probe 0 "TLS 1.3 stapled"
-    stp_assert_eq "$(requests)" 1 "one request"
+    stp_expect_probe 0 "TLS 1.3 stapled"
+    stp_assert_eq "$(stp_requests)" 1 "one request"
     # gnutls-cli --ocsp checks a stapled response itself, and asks the
     # responder when none is stapled (the request count tells which): its
     # "- Options: ... OCSP status request," means received and verified
@@ -276,7 +261,7 @@ tls12)
         "gnutls-cli found the staple valid and asked no responder"
     stp_assert_file_contains "$T/gnutls.out" "The certificate is trusted" \
         "gnutls-cli trusts good.test"
-    stp_assert_eq "$(requests)" 1 "gnutls-cli used the staple, asked no responder"
+    stp_assert_eq "$(stp_requests)" 1 "gnutls-cli used the staple, asked no responder"
     serving
     ;;
 hotupdate)
@@ -320,7 +305,7 @@ hotupdate)
         stp_fail "$commits commits of 150 succeeded"
     fi
     stp_probe "$PORT" "${GOOD[@]}" --require-staple
-    expect_probe 0 "a staple after the updates"
+    stp_expect_probe 0 "a staple after the updates"
     stp_assert_eq "$(stp_probe_this_update)" "$want" "still HAProxy's own response"
     stp_assert_eq "$(stp_probe_days)" 2 "HAProxy's 2-day response"
     serving
@@ -332,7 +317,7 @@ own)
     stp_own_response good "$H/good.pem.ocsp" 2
     want=$(stp_file_this_update "$H/good.pem.ocsp")
     stp_next_second
-    warm good
+    stp_warm good
     held=$(stp_file_this_update "$T/store/$(stp_id good).der")
     [ "$want" != "$held" ] || stp_fail "HAProxy's file and the store hold the same thisUpdate"
     CRTS="crt $H/good.pem crt $H/ecdsa.pem"
@@ -341,7 +326,7 @@ own)
     serving
     for v in 1.3 1.2 1.3; do
         stp_probe "$PORT" "${GOOD[@]}" --tls$v --require-staple
-        expect_probe 0 "TLS $v: a staple"
+        stp_expect_probe 0 "TLS $v: a staple"
         verified good.test
         stp_assert_eq "$(stp_probe_this_update)" "$want" \
             "TLS $v: the staple is HAProxy's good.pem.ocsp (the store has $held)"
@@ -349,7 +334,7 @@ own)
     done
     # the second certificate, without a .ocsp file: our staple
     stp_wait_staple "$PORT" --servername ecdsa.test "${CA[@]}"
-    expect_probe 0 "ecdsa.test: our staple"
+    stp_expect_probe 0 "ecdsa.test: our staple"
     verified ecdsa.test
     stp_assert_eq "$(stp_probe_days)" 1 "ecdsa.test: the responder's 1-day response"
     serving
@@ -359,7 +344,7 @@ own)
         stp_assert_file_contains "$T/hook.log" "own status callback: left alone" \
             "the provider leaves HAProxy's callback alone"
     fi
-    stp_assert_eq "$(requests)" 2 "the CLI's request and ecdsa.test's"
+    stp_assert_eq "$(stp_requests)" 2 "the CLI's request and ecdsa.test's"
     ;;
 *)
     stp_fail "unknown scenario $SCEN"
@@ -375,4 +360,4 @@ grep -v "Current worker ([0-9]*) exited with code 143 (Terminated)" "$H/stderr" 
     >"$H/stderr.checked" || true
 stp_assert_file_lacks "$H/stderr.checked" 'ALERT|EMERG|emerg|alert|Segmentation|core dumped' \
     "nothing alarming on HAProxy's stderr"
-stp_ok "haproxy $SCEN $ROUTE: $(requests) responder request(s)"
+stp_ok "haproxy $SCEN $ROUTE: $(stp_requests) responder request(s)"

@@ -51,21 +51,6 @@ echo ok >"$L/www/index.html"
 stp_start_responder "$P"
 stp_mkpki "$P" "$RESPONDER_PORT"
 
-requests() { stp_responder_requests "$P"; }
-
-expect_probe() {
-    [ "$RC" -eq "$1" ] || stp_fail "$2: probe exit $RC, wanted $1: $PROBE"
-}
-
-expect_line() {
-    grep -q -- "$1" <<<"$PROBE" || stp_fail "$2: '$1' not in: $PROBE"
-}
-
-warm() {
-    "$STP_CLI" fetch "$P/$1.chain.pem" --store-dir "$T/store" >&2 ||
-        stp_fail "ocspstaple fetch $1"
-}
-
 EXTRA=
 launch() {
     cat >"$L/lighttpd.conf" <<EOF
@@ -109,8 +94,8 @@ serving() {
 }
 
 verified() {
-    expect_line "status=good verified=yes" "$1: a good, verified staple"
-    expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
+    stp_expect_line "status=good verified=yes" "$1: a good, verified staple"
+    stp_expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
 }
 
 GOOD=(--servername good.test --CAfile "$P/root.pem")
@@ -121,21 +106,21 @@ cold)
     start
     serving
     stp_wait_staple "$PORT" "${GOOD[@]}"
-    expect_probe 0 "cold store: our staple arrives"
+    stp_expect_probe 0 "cold store: our staple arrives"
     verified good.test
     stp_probe "$PORT" "${GOOD[@]}" --tls1.2 --require-staple
-    expect_probe 0 "TLS 1.2 stapled"
-    expect_line "protocol=TLSv1.2" "TLS 1.2 negotiated"
+    stp_expect_probe 0 "TLS 1.2 stapled"
+    stp_expect_line "protocol=TLSv1.2" "TLS 1.2 negotiated"
     stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
-    expect_line "handshakes=20 stapled=20 verified=20" "every handshake stapled"
+    stp_expect_line "handshakes=20 stapled=20 verified=20" "every handshake stapled"
     serving
     stp_assert_file_contains "$T/hook.log" "tracking certificate .* in lighttpd" \
         "lighttpd's certificate is tracked"
-    stp_assert_eq "$(requests)" 1 "exactly one responder request"
+    stp_assert_eq "$(stp_requests)" 1 "exactly one responder request"
     stp_assert_eq "$(stp_refreshers "$SRV_PID")" 1 "one refresher thread"
     ;;
 warm)
-    warm good
+    stp_warm good
     stp_conf "$CONF" "$ROUTE"
     start
     # lighttpd gives its context the certificate per connection, so the hook
@@ -143,11 +128,11 @@ warm)
     # reads no file: that handshake is not stapled, the next ones are, from
     # the store (a documented limitation of per-connection certificates)
     stp_probe "$PORT" "${GOOD[@]}"
-    expect_probe 0 "the first handshake"
+    stp_expect_probe 0 "the first handshake"
     stp_wait_staple "$PORT" "${GOOD[@]}"
     verified good.test
     serving
-    stp_assert_eq "$(requests)" 1 "no request beyond the CLI's: the store served it"
+    stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's: the store served it"
     ;;
 idle)
     # the certificate is met in the status callback of the first handshake;
@@ -155,14 +140,14 @@ idle)
     stp_conf "$CONF" "$ROUTE"
     start
     stp_probe "$PORT" "${GOOD[@]}"
-    expect_probe 0 "a handshake"
-    fetched() { [ "$(requests)" -ge 1 ]; }
+    stp_expect_probe 0 "a handshake"
+    fetched() { [ "$(stp_requests)" -ge 1 ]; }
     STP_WAIT=10 stp_wait_for fetched ||
         stp_fail "no fetch within 10 s of the first handshake, with no other connection"
     stp_assert_eq "$(stp_refreshers "$SRV_PID")" 1 "one refresher thread"
     stp_wait_staple "$PORT" "${GOOD[@]}"
     verified good.test
-    stp_assert_eq "$(requests)" 1 "exactly one responder request"
+    stp_assert_eq "$(stp_requests)" 1 "exactly one responder request"
     ;;
 stapling_file)
     # lighttpd's own response, made first (thisUpdate T0, 2 days), then the
@@ -170,7 +155,7 @@ stapling_file)
     stp_own_response good "$L/good.ocsp.der" 2
     want=$(stp_file_this_update "$L/good.ocsp.der")
     stp_next_second
-    warm good
+    stp_warm good
     held=$(stp_file_this_update "$T/store/$(stp_id good).der")
     [ "$want" != "$held" ] || stp_fail "the file and the store hold the same thisUpdate"
     EXTRA="ssl.stapling-file = \"$L/good.ocsp.der\""
@@ -178,7 +163,7 @@ stapling_file)
     start
     for v in 1.3 1.2 1.3 1.2; do
         stp_probe "$PORT" "${GOOD[@]}" --tls$v --require-staple
-        expect_probe 0 "TLS $v: a staple"
+        stp_expect_probe 0 "TLS $v: a staple"
         verified good.test
         stp_assert_eq "$(stp_probe_this_update)" "$want" \
             "TLS $v: the staple is lighttpd's ssl.stapling-file (the store has $held)"
@@ -189,7 +174,7 @@ stapling_file)
         stp_assert_file_contains "$T/hook.log" "own status callback: left alone" \
             "the provider leaves lighttpd's callback alone"
     fi
-    stp_assert_eq "$(requests)" 1 "no request beyond the CLI's"
+    stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's"
     ;;
 appcb)
     # through the provider alone: lighttpd's callback is always there, so
@@ -202,12 +187,12 @@ appcb)
         "lighttpd loads the provider, which leaves its callback alone"
     for v in 1.3 1.2; do
         stp_probe "$PORT" "${GOOD[@]}" --tls$v --count 5
-        expect_probe 0 "TLS $v handshakes"
-        expect_line "handshakes=5 stapled=0" "TLS $v: nothing stapled"
-        expect_line "protocol=TLSv$v" "TLS $v negotiated"
+        stp_expect_probe 0 "TLS $v handshakes"
+        stp_expect_line "handshakes=5 stapled=0" "TLS $v: nothing stapled"
+        stp_expect_line "protocol=TLSv$v" "TLS $v negotiated"
     done
     serving
-    stp_assert_eq "$(requests)" 0 "no request"
+    stp_assert_eq "$(stp_requests)" 0 "no request"
     stp_assert_eq "$(stp_refreshers "$SRV_PID")" 0 "no refresher thread"
     ;;
 *)
@@ -218,4 +203,4 @@ stop
 stp_no_errors "$T/hook.log"
 stp_assert_file_lacks "$L/stderr" 'error|Segmentation|core dumped' \
     "nothing alarming on lighttpd's stderr"
-stp_ok "lighttpd $SCEN $ROUTE: $(requests) responder request(s)"
+stp_ok "lighttpd $SCEN $ROUTE: $(stp_requests) responder request(s)"

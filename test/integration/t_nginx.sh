@@ -62,24 +62,6 @@ chown "$RUN_USER:" "$T/store"
 stp_start_responder "$P"
 stp_mkpki "$P" "$RESPONDER_PORT"
 
-requests() { stp_responder_requests "$P"; }
-
-expect_probe() {
-    [ "$RC" -eq "$1" ] || stp_fail "$2: probe exit $RC, wanted $1: $PROBE"
-}
-
-expect_line() {
-    grep -q -- "$1" <<<"$PROBE" || stp_fail "$2: '$1' not in: $PROBE"
-}
-
-# warm NAME: fill the store with ocspstaple fetch, as root, then hand the
-# files to the workers' user.
-warm() {
-    "$STP_CLI" fetch "$P/$1.chain.pem" --store-dir "$T/store" >&2 ||
-        stp_fail "ocspstaple fetch $1"
-    chown -R "$RUN_USER:" "$T/store"
-}
-
 SNI=        # the name of a second server block's certificate, if any
 GOOD_EXTRA=  # lines for the good.test server block
 write_conf() {
@@ -227,8 +209,8 @@ gnutls() {
 
 # verified NAME: the last probe got NAME's good, verified staple.
 verified() {
-    expect_line "status=good verified=yes" "$1: a good, verified staple"
-    expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
+    stp_expect_line "status=good verified=yes" "$1: a good, verified staple"
+    stp_expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
 }
 
 CA=(--CAfile "$P/root.pem")
@@ -241,13 +223,13 @@ cold)
     burst $((2 * WORKERS))
     hooked
     stp_wait_staple "$PORT" "${GOOD[@]}"
-    expect_probe 0 "cold store: a staple arrives"
+    stp_expect_probe 0 "cold store: a staple arrives"
     verified good.test
     t0=$(date +%s%N)
     every_worker "${GOOD[@]}"
     lag_ms=$((($(date +%s%N) - t0) / 1000000))
-    expect_probe 0 "20 handshakes stapled, good"
-    stp_assert_eq "$(requests)" 1 "one responder request with $WORKERS worker(s)"
+    stp_expect_probe 0 "20 handshakes stapled, good"
+    stp_assert_eq "$(stp_requests)" 1 "one responder request with $WORKERS worker(s)"
     n=$(served)
     if [ "$WORKERS" -eq 1 ]; then
         stp_assert_eq "$n" 1 "one process served"
@@ -257,20 +239,20 @@ cold)
     stp_assert_eq "$(stp_log_pids "$T/hook.log" "refresher started" | wc -l)" "$n" \
         "a refresher in every worker that served"
     [ -s "$T/store/$(stp_id good).der" ] || stp_fail "nothing stored"
-    stp_ok "$n worker(s) served, $(requests) responder request(s), all stapled ${lag_ms} ms after the first staple"
+    stp_ok "$n worker(s) served, $(stp_requests) responder request(s), all stapled ${lag_ms} ms after the first staple"
     ;;
 warm)
-    warm good
+    stp_warm good "$RUN_USER"
     stp_conf "$CONF" "$ROUTE"
     start
     stp_probe "$PORT" "${GOOD[@]}" --require-staple
     hooked
-    expect_probe 0 "the first handshake with a warm store is stapled"
+    stp_expect_probe 0 "the first handshake with a warm store is stapled"
     verified good.test
     stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
-    expect_probe 0 "the first handshake of every worker is stapled"
-    stp_assert_eq "$(requests)" 1 "no request beyond the CLI's"
-    stp_ok "$(served) worker(s) served, $(requests) responder request(s)"
+    stp_expect_probe 0 "the first handshake of every worker is stapled"
+    stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's"
+    stp_ok "$(served) worker(s) served, $(stp_requests) responder request(s)"
     ;;
 restart)
     stp_conf "$CONF" "$ROUTE"
@@ -281,16 +263,16 @@ restart)
     stop
     start
     stp_probe "$PORT" "${GOOD[@]}" --require-staple
-    expect_probe 0 "the first handshake after a restart is stapled"
+    stp_expect_probe 0 "the first handshake after a restart is stapled"
     verified good.test
     stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
-    expect_probe 0 "every worker staples after a restart"
-    stp_assert_eq "$(requests)" 1 "no new request after a restart"
+    stp_expect_probe 0 "every worker staples after a restart"
+    stp_assert_eq "$(stp_requests)" 1 "no new request after a restart"
     ;;
 stapling_file)
     # nginx's own stapling with a fixed file: its callback wins (preload:
     # ours is chained behind it; provider: ours leaves the context alone)
-    warm good
+    stp_warm good "$RUN_USER"
     cp "$T/store/$(stp_id good).der" "$T/app.der"
     t0=$(date +%s)
     next_second() { [ "$(date +%s)" -gt "$t0" ]; }
@@ -307,7 +289,7 @@ stapling_file)
     hooked
     for ((i = 0; i < 4 * WORKERS; i++)); do
         stp_probe "$PORT" "${GOOD[@]}" --require-staple
-        expect_probe 0 "a staple"
+        stp_expect_probe 0 "a staple"
         stp_assert_eq "$(stp_probe_this_update)" "$want" \
             "the staple is nginx's ssl_stapling_file (the store has $held)"
     done
@@ -315,7 +297,7 @@ stapling_file)
         stp_assert_file_contains "$T/hook.log" "own status callback: left alone" \
             "the provider leaves nginx's callback alone"
     fi
-    stp_assert_eq "$(requests)" 2 "no request beyond the CLI's"
+    stp_assert_eq "$(stp_requests)" 2 "no request beyond the CLI's"
     ;;
 sni)
     SNI=ecdsa
@@ -325,16 +307,16 @@ sni)
     hooked
     stp_wait_staple "$PORT" "${GOOD[@]}"
     verified good.test
-    expect_line "cert_key=RSA" "good.test is the RSA certificate"
+    stp_expect_line "cert_key=RSA" "good.test is the RSA certificate"
     stp_wait_staple "$PORT" --servername ecdsa.test "${CA[@]}"
     verified ecdsa.test
-    expect_line "cert_key=EC" "ecdsa.test is the ECDSA certificate"
+    stp_expect_line "cert_key=EC" "ecdsa.test is the ECDSA certificate"
     for name in good.test ecdsa.test; do
         every_worker --servername "$name" "${CA[@]}"
-        expect_probe 0 "$name: every handshake stapled and verified"
+        stp_expect_probe 0 "$name: every handshake stapled and verified"
         verified "$name"
     done
-    stp_assert_eq "$(requests)" 2 "one request per certificate"
+    stp_assert_eq "$(stp_requests)" 2 "one request per certificate"
     ;;
 tls)
     stp_conf "$CONF" "$ROUTE"
@@ -344,11 +326,11 @@ tls)
     stp_wait_staple "$PORT" "${GOOD[@]}" --tls1.2
     for v in 1.2 1.3; do
         every_worker "${GOOD[@]}" --tls$v
-        expect_probe 0 "TLS $v: every handshake stapled"
+        stp_expect_probe 0 "TLS $v: every handshake stapled"
         verified good.test
-        expect_line "protocol=TLSv$v" "TLS $v negotiated"
+        stp_expect_line "protocol=TLSv$v" "TLS $v negotiated"
     done
-    stp_assert_eq "$(requests)" 1 "one request"
+    stp_assert_eq "$(stp_requests)" 1 "one request"
     ;;
 gnutls)
     # gnutls-cli --ocsp checks a stapled response itself (and would ask the
@@ -364,10 +346,10 @@ gnutls)
     hooked
     stp_wait_staple "$PORT" "${GOOD[@]}"
     stp_wait_staple "$PORT" --servername revoked.test "${CA[@]}"
-    expect_probe 3 "revoked.test is stapled with its revoked status"
+    stp_expect_probe 3 "revoked.test is stapled with its revoked status"
     every_worker "${GOOD[@]}"
     every_worker --servername revoked.test "${CA[@]}"
-    stp_assert_eq "$(requests)" 2 "one request per certificate"
+    stp_assert_eq "$(stp_requests)" 2 "one request per certificate"
     gnutls good.test
     [ "$RC" -eq 0 ] || stp_fail "gnutls-cli --ocsp refused good.test (exit $RC)"
     stp_assert_file_contains "$T/gnutls.good.test" "Options:.* OCSP status request," \
@@ -380,7 +362,7 @@ gnutls)
     [ "$RC" -ne 0 ] || stp_fail "gnutls-cli --ocsp accepted revoked.test"
     stp_assert_file_contains "$T/gnutls.revoked.test" "revoked" \
         "gnutls-cli refuses revoked.test because of the stapled status"
-    stp_assert_eq "$(requests)" 2 "gnutls-cli used the staples, asked no responder"
+    stp_assert_eq "$(stp_requests)" 2 "gnutls-cli used the staples, asked no responder"
     ;;
 programs)
     # a policy limited to nginx (programs = nginx) acts in nginx's workers
@@ -389,7 +371,7 @@ programs)
     burst 1
     hooked
     stp_wait_staple "$PORT" "${GOOD[@]}"
-    expect_probe 0 "stapled under programs = nginx"
+    stp_expect_probe 0 "stapled under programs = nginx"
     ;;
 *)
     stp_fail "unknown scenario $SCEN"

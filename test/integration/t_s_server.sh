@@ -23,8 +23,6 @@ SCEN=${1:?scenario}
 ROUTE=${2:-preload}
 CONF=$T/stp.cnf
 
-requests() { stp_responder_requests "$P"; }
-
 # serve LEAF [s_server args...]: starts s_server with LEAF under $ROUTE.
 serve() {
     local leaf=$1
@@ -41,35 +39,27 @@ stop() {
     stp_forget_pid "$S_SERVER_PID"
 }
 
-warm() {
-    "$STP_CLI" fetch "$P/$1.chain.pem" --store-dir "$T/store" >&2 || true
-}
-
-expect_probe() {
-    [ "$RC" -eq "$1" ] || stp_fail "$2: probe exit $RC, wanted $1: $PROBE"
-}
-
 case $SCEN in
 cold)
     stp_conf "$CONF" "$ROUTE"
     serve good
     stp_wait_staple "$PORT" --CAfile "$P/root.pem"
-    expect_probe 0 "cold store: good staple"
+    stp_expect_probe 0 "cold store: good staple"
     echo "$PROBE" | grep -q "status=good verified=yes" || stp_fail "not verified good"
-    stp_assert_eq "$(requests)" 1 "one responder request"
+    stp_assert_eq "$(stp_requests)" 1 "one responder request"
     stp_assert_eq "$(stp_refreshers "$S_SERVER_PID")" 1 "one refresher thread"
     [ -s "$T/store/$(stp_id good).der" ] || stp_fail "nothing stored"
     stp_assert_file_contains "$T/hook.log" "tracking certificate" "discovered"
     stp_no_errors "$T/hook.log"
     ;;
 warm)
-    warm good
+    stp_warm good
     stp_conf "$CONF" "$ROUTE"
     serve good
     # the very first handshake is stapled, with no new request
     stp_probe "$PORT" --require-staple --CAfile "$P/root.pem"
-    expect_probe 0 "first handshake with a warm store"
-    stp_assert_eq "$(requests)" 1 "no request beyond the CLI's"
+    stp_expect_probe 0 "first handshake with a warm store"
+    stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's"
     stp_no_errors "$T/hook.log"
     ;;
 restart)
@@ -79,16 +69,16 @@ restart)
     stop
     serve ecdsa
     stp_probe "$PORT" --require-staple
-    expect_probe 0 "first handshake after a restart"
-    stp_assert_eq "$(requests)" 1 "no new request after a restart"
+    stp_expect_probe 0 "first handshake after a restart"
+    stp_assert_eq "$(stp_requests)" 1 "no new request after a restart"
     ;;
 tls12)
     stp_conf "$CONF" "$ROUTE"
     serve good
     stp_wait_staple "$PORT" --tls1.2
-    expect_probe 0 "TLS 1.2"
+    stp_expect_probe 0 "TLS 1.2"
     stp_probe "$PORT" --tls1.3 --require-staple
-    expect_probe 0 "TLS 1.3"
+    stp_expect_probe 0 "TLS 1.3"
     ;;
 dual)
     # one SSL_CTX with an RSA and an ECDSA certificate
@@ -100,8 +90,8 @@ dual)
     stp_wait_staple "$PORT" --sigalgs "RSA-PSS+SHA256:RSA+SHA256" --tls1.2
     echo "$PROBE" | grep -q "cert_key=RSA" || stp_fail "RSA leaf not selected"
     stp_probe "$PORT" --sigalgs "ECDSA+SHA256" --require-staple
-    expect_probe 0 "ECDSA staple verified against the ECDSA leaf (TLS 1.3)"
-    stp_assert_eq "$(requests)" 2 "one request per certificate"
+    stp_expect_probe 0 "ECDSA staple verified against the ECDSA leaf (TLS 1.3)"
+    stp_assert_eq "$(stp_requests)" 2 "one request per certificate"
     ;;
 sni)
     # a second SSL_CTX chosen by SNI (libssl switches contexts mid-handshake)
@@ -121,27 +111,27 @@ muststaple)
     stp_conf "$CONF" "$ROUTE" "staple_all = no"
     serve muststaple
     stp_probe "$PORT" --require-staple
-    expect_probe 0 "the first Must-Staple handshake is stapled"
-    stp_assert_eq "$(requests)" 1 "one request"
+    stp_expect_probe 0 "the first Must-Staple handshake is stapled"
+    stp_assert_eq "$(stp_requests)" 1 "one request"
     ;;
 notmuststaple)
     # staple_all = no: a certificate without Must-Staple is not stapled
     stp_conf "$CONF" "$ROUTE" "staple_all = no"
     serve good
     stp_probe "$PORT"
-    expect_probe 0 "handshake"
+    stp_expect_probe 0 "handshake"
     echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled with staple_all=no"
-    stp_assert_eq "$(requests)" 0 "no request"
+    stp_assert_eq "$(stp_requests)" 0 "no request"
     ;;
 noaia)
     stp_conf "$CONF" "$ROUTE"
     serve noaia
     stp_probe "$PORT"
-    expect_probe 0 "handshake without a staple"
+    stp_expect_probe 0 "handshake without a staple"
     sleep 0.5 # let the refresher look at it
     stp_probe "$PORT"
     echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled without a URL"
-    stp_assert_eq "$(requests)" 0 "no request"
+    stp_assert_eq "$(stp_requests)" 0 "no request"
     stp_assert_file_contains "$T/hook.log" "no OCSP URL" "said at debug level"
     stp_no_errors "$T/hook.log"
     ;;
@@ -149,26 +139,26 @@ revoked_auto)
     stp_conf "$CONF" "$ROUTE"
     serve revoked
     stp_wait_staple "$PORT"
-    expect_probe 3 "auto mode staples the revoked response"
+    stp_expect_probe 3 "auto mode staples the revoked response"
     ;;
 revoked_must)
-    warm revoked
+    stp_warm revoked
     stp_conf "$CONF" "$ROUTE" "mode = must"
     serve revoked
     stp_probe "$PORT"
-    expect_probe 1 "must mode refuses a revoked certificate"
+    stp_expect_probe 1 "must mode refuses a revoked certificate"
     stp_probe "$PORT"
-    expect_probe 1 "and keeps refusing"
+    stp_expect_probe 1 "and keeps refusing"
     stp_assert_eq "$(grep -c "certificate is revoked: refusing" "$T/hook.log")" 1 \
         "logged once, not per handshake"
     ;;
 revoked_exit)
-    warm revoked
+    stp_warm revoked
     stp_conf "$CONF" "$ROUTE" "mode = always" "revoked_action = exit"
     serve revoked
     # the first connection makes the process track its certificates
     stp_probe "$PORT"
-    expect_probe 1 "always mode refuses a revoked certificate"
+    stp_expect_probe 1 "always mode refuses a revoked certificate"
     for ((i = 0; i < 100; i++)); do
         kill -0 "$S_SERVER_PID" 2>/dev/null || break
         sleep 0.1
@@ -179,13 +169,13 @@ revoked_exit)
     ;;
 expired)
     # the stored response is valid one day; the server lives two days later
-    warm good
+    stp_warm good
     stp_conf "$CONF" "$ROUTE"
     export OCSPSTAPLE_FAKE_TIME=$(($(date +%s) + 2 * 86400))
     serve good
     stp_probe "$PORT"
     echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled an expired response"
-    refetched() { [ "$(requests)" -ge 2 ]; }
+    refetched() { [ "$(stp_requests)" -ge 2 ]; }
     stp_wait_for refetched || stp_fail "no refetch"
     stp_probe "$PORT"
     echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled a response already expired"
@@ -193,7 +183,7 @@ expired)
     ;;
 appcb)
     # s_server's own -status_file callback keeps priority over ours
-    warm good
+    stp_warm good
     cp "$T/store/$(stp_id good).der" "$T/app.der"
     t0=$(date +%s)
     while [ "$(date +%s)" -eq "$t0" ]; do sleep 0.1; done
@@ -201,7 +191,7 @@ appcb)
     stp_conf "$CONF" "$ROUTE"
     serve good -status_file "$T/app.der"
     stp_probe "$PORT" --require-staple
-    expect_probe 0 "the application's staple"
+    stp_expect_probe 0 "the application's staple"
     want=$("$STP_CLI" show "$T/app.der" | sed -n 's/.*This Update: //p' | head -1)
     got=$(TZ=UTC date -d "$(echo "$PROBE" | sed -n 's/.*this_update=\([^ ]*\).*/\1/p')" \
         '+%b %e %H:%M:%S %Y GMT')
@@ -214,7 +204,7 @@ both)
     serve good
     stp_wait_staple "$PORT"
     stp_assert_eq "$(stp_refreshers "$S_SERVER_PID")" 1 "one refresher thread"
-    stp_assert_eq "$(requests)" 1 "one request"
+    stp_assert_eq "$(stp_requests)" 1 "one request"
     stp_assert_file_contains "$T/hook.log" "provider stands down" "provider yields"
     ;;
 badconf)
@@ -222,32 +212,32 @@ badconf)
     stp_conf "$CONF" "$ROUTE" "cache_tll = 5"
     serve good
     stp_probe "$PORT"
-    expect_probe 0 "TLS still works"
+    stp_expect_probe 0 "TLS still works"
     echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled while passive"
     stp_assert_file_contains "$T/hook.log" "unknown key 'cache_tll'" "names the key"
     stp_assert_file_contains "$T/hook.log" "stays passive" "says it is passive"
-    stp_assert_eq "$(requests)" 0 "no request"
+    stp_assert_eq "$(stp_requests)" 0 "no request"
     ;;
 fetchno)
     # fetch = no: the server only takes what the CLI put in the store
-    warm good
+    stp_warm good
     stp_conf "$CONF" "$ROUTE" "fetch = no"
     serve good
     stp_probe "$PORT" --require-staple
-    expect_probe 0 "stapled from the store"
+    stp_expect_probe 0 "stapled from the store"
     serve ecdsa
     stp_probe "$PORT"
     echo "$PROBE" | grep -q "stapled=no" || stp_fail "fetched with fetch = no"
     # nothing to wait for: give a refresher the time it would need to fetch
     sleep 1
-    stp_assert_eq "$(requests)" 1 "the servers sent no request"
+    stp_assert_eq "$(stp_requests)" 1 "the servers sent no request"
     ;;
 never)
     stp_conf "$CONF" "$ROUTE" "mode = never"
     serve muststaple
     stp_probe "$PORT"
     echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled in mode never"
-    stp_assert_eq "$(requests)" 0 "no request"
+    stp_assert_eq "$(stp_requests)" 0 "no request"
     ;;
 skipprog)
     stp_conf "$CONF" "$ROUTE" "skip_programs = openssl"

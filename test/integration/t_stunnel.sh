@@ -56,21 +56,6 @@ BACKEND_PORT=$RESPONDER_PORT
 stp_start_responder "$P"
 stp_mkpki "$P" "$RESPONDER_PORT"
 
-requests() { stp_responder_requests "$P"; }
-
-expect_probe() {
-    [ "$RC" -eq "$1" ] || stp_fail "$2: probe exit $RC, wanted $1: $PROBE"
-}
-
-expect_line() {
-    grep -q -- "$1" <<<"$PROBE" || stp_fail "$2: '$1' not in: $PROBE"
-}
-
-warm() {
-    "$STP_CLI" fetch "$P/$1.chain.pem" --store-dir "$T/store" >&2 ||
-        stp_fail "ocspstaple fetch $1"
-}
-
 launch() {
     rm -f "$S/stunnel.pid"
     cat >"$S/stunnel.conf" <<EOF
@@ -115,8 +100,8 @@ tunnels() {
 }
 
 verified() {
-    expect_line "status=good verified=yes" "$1: a good, verified staple"
-    expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
+    stp_expect_line "status=good verified=yes" "$1: a good, verified staple"
+    stp_expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
 }
 
 GOOD=(--servername good.test --CAfile "$P/root.pem")
@@ -127,17 +112,17 @@ cold)
     start
     tunnels
     stp_wait_staple "$PORT" "${GOOD[@]}"
-    expect_probe 0 "cold store: our staple arrives"
+    stp_expect_probe 0 "cold store: our staple arrives"
     verified good.test
     stp_probe "$PORT" "${GOOD[@]}" --tls1.2 --require-staple
-    expect_probe 0 "TLS 1.2 stapled"
-    expect_line "protocol=TLSv1.2" "TLS 1.2 negotiated"
+    stp_expect_probe 0 "TLS 1.2 stapled"
+    stp_expect_line "protocol=TLSv1.2" "TLS 1.2 negotiated"
     # stunnel's own trace of the TLS 1.2 handshake: the CertificateStatus
     # message went out
     stp_assert_file_contains "$S/stunnel.log" "write certificate status" \
         "stunnel sent a certificate status"
     stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 10
-    expect_line "handshakes=10 stapled=10 verified=10" "every handshake stapled"
+    stp_expect_line "handshakes=10 stapled=10 verified=10" "every handshake stapled"
     tunnels
     stp_assert_file_contains "$T/hook.log" "tracking certificate .* in stunnel" \
         "stunnel's certificate is tracked"
@@ -146,18 +131,18 @@ cold)
     stp_assert_file_lacks "$T/hook.log" "own status callback" \
         "stunnel has no status callback of its own"
     stp_assert_file_lacks "$S/stunnel.log" "OCSP: " "stunnel itself does no OCSP"
-    stp_assert_eq "$(requests)" 1 "exactly one responder request"
+    stp_assert_eq "$(stp_requests)" 1 "exactly one responder request"
     stp_assert_eq "$(stp_refreshers "$SRV_PID")" 1 "one refresher thread"
     ;;
 warm)
-    warm good
+    stp_warm good
     stp_conf "$CONF" "$ROUTE"
     start
     stp_probe "$PORT" "${GOOD[@]}" --require-staple
-    expect_probe 0 "the first handshake with a warm store is stapled"
+    stp_expect_probe 0 "the first handshake with a warm store is stapled"
     verified good.test
     tunnels
-    stp_assert_eq "$(requests)" 1 "no request beyond the CLI's"
+    stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's"
     ;;
 *)
     stp_fail "unknown scenario $SCEN"
@@ -167,4 +152,4 @@ stop
 stp_no_errors "$T/hook.log"
 stp_assert_file_lacks "$S/stderr" 'Segmentation|core dumped' \
     "nothing alarming on stunnel's stderr"
-stp_ok "stunnel $SCEN $ROUTE: $(requests) responder request(s)"
+stp_ok "stunnel $SCEN $ROUTE: $(stp_requests) responder request(s)"

@@ -316,3 +316,30 @@ stp_probe_days() {
     fi
     echo $((($(date -d "${nu%%$'\n'*}" +%s) - $(date -d "${tu%%$'\n'*}" +%s)) / 86400))
 }
+
+# ---- shared by the server tests (t_s_server, t_nginx, t_apache, ...) -------
+
+# stp_requests: how many requests the responder of $P received.
+stp_requests() { stp_responder_requests "$P"; }
+
+# stp_expect_probe RC MSG: the last stp_probe exited RC.
+stp_expect_probe() {
+    [ "$RC" -eq "$1" ] || stp_fail "$2: probe exit $RC, wanted $1: $PROBE"
+}
+
+# stp_expect_line TEXT MSG: the last probe's output contains TEXT.
+stp_expect_line() {
+    grep -q -- "$1" <<<"$PROBE" || stp_fail "$2: '$1' not in: $PROBE"
+}
+
+# stp_warm NAME [OWNER]: stores NAME's response in $T/store with `ocspstaple
+# fetch` (a revoked or unknown status is stored too), then hands the store
+# to OWNER (the servers' worker user) when given.
+stp_warm() {
+    "$STP_CLI" fetch "$P/$1.chain.pem" --store-dir "$T/store" >&2 || true
+    [ -s "$T/store/$(stp_id "$1").der" ] ||
+        stp_fail "ocspstaple fetch $1 stored nothing"
+    if [ -n "${2:-}" ]; then
+        chown -R "$2:" "$T/store"
+    fi
+}
