@@ -199,11 +199,6 @@ every_child() {
     stp_wait_for all_stapled "$@" || stp_fail "not every child staples: $*"
 }
 
-verified() {
-    stp_expect_line "status=good verified=yes" "$1: a good, verified staple"
-    stp_expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
-}
-
 CA=(--CAfile "$P/root.pem")
 GOOD=(--servername good.test "${CA[@]}")
 ERRORS_OK=
@@ -230,7 +225,7 @@ cold)
     done
     hooked
     stp_wait_staple "$PORT" "${GOOD[@]}"
-    verified good.test
+    stp_verified good.test
     t0=$(date +%s%N)
     every_child "${GOOD[@]}"
     lag_ms=$((($(date +%s%N) - t0) / 1000000))
@@ -251,7 +246,7 @@ warm)
     stp_probe "$PORT" "${GOOD[@]}" --require-staple
     hooked
     stp_expect_probe 0 "the first handshake with a warm store is stapled"
-    verified good.test
+    stp_verified good.test
     stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
     stp_expect_probe 0 "the first handshake of every child is stapled"
     stp_assert_eq "$(stp_requests)" 2 "no request beyond the CLI's"
@@ -268,7 +263,7 @@ revoked_must)
         stp_expect_line "alert internal error" "refused in the handshake, by an alert"
         stp_probe "$PORT" "${GOOD[@]}" --require-staple
         stp_expect_probe 0 "the good.test virtual host keeps working"
-        verified good.test
+        stp_verified good.test
     done
     hooked
     stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
@@ -288,7 +283,7 @@ event)
     stp_probe "$PORT" "${GOOD[@]}"
     hooked
     stp_wait_staple "$PORT" "${GOOD[@]}"
-    verified good.test
+    stp_verified good.test
     every_child "${GOOD[@]}"
     stp_wait_staple "$PORT" --servername revoked.test "${CA[@]}"
     stp_expect_probe 3 "revoked.test is stapled with its revoked status (mode auto)"

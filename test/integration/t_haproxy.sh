@@ -173,12 +173,6 @@ hooked() {
         "HAProxy's certificates are tracked"
 }
 
-# verified NAME: the last probe got NAME's good, verified staple.
-verified() {
-    stp_expect_line "status=good verified=yes" "$1: a good, verified staple"
-    stp_expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
-}
-
 CA=(--CAfile "$P/root.pem")
 GOOD=(--servername good.test "${CA[@]}")
 
@@ -189,7 +183,7 @@ cold)
     serving
     stp_wait_staple "$PORT" "${GOOD[@]}"
     stp_expect_probe 0 "cold store: our staple arrives"
-    verified good.test
+    stp_verified good.test
     [ "$(stp_probe_days)" -eq 1 ] || stp_fail "not the responder's 1-day response"
     stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
     stp_expect_probe 0 "20 handshakes stapled"
@@ -207,7 +201,7 @@ warm)
     start
     stp_probe "$PORT" "${GOOD[@]}" --require-staple
     stp_expect_probe 0 "the first handshake with a warm store is stapled"
-    verified good.test
+    stp_verified good.test
     serving
     hooked
     stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's"
@@ -220,7 +214,7 @@ mw)
     [ -n "$worker" ] || stp_fail "the master $SRV_PID has no worker"
     stp_wait_staple "$PORT" "${GOOD[@]}"
     stp_expect_probe 0 "the worker staples"
-    verified good.test
+    stp_verified good.test
     serving
     hooked
     stp_assert_eq "$(stp_log_pids "$T/hook.log" "tracking certificate")" "$worker" \
@@ -236,7 +230,7 @@ tls12)
     start
     stp_wait_staple "$PORT" "${GOOD[@]}" --tls1.2
     stp_expect_probe 0 "TLS 1.2 stapled"
-    verified good.test
+    stp_verified good.test
     stp_expect_line "protocol=TLSv1.2" "TLS 1.2 negotiated"
     stp_probe "$PORT" "${GOOD[@]}" --tls1.3 --require-staple
     stp_expect_probe 0 "TLS 1.3 stapled"
@@ -327,7 +321,7 @@ own)
     for v in 1.3 1.2 1.3; do
         stp_probe "$PORT" "${GOOD[@]}" --tls$v --require-staple
         stp_expect_probe 0 "TLS $v: a staple"
-        verified good.test
+        stp_verified good.test
         stp_assert_eq "$(stp_probe_this_update)" "$want" \
             "TLS $v: the staple is HAProxy's good.pem.ocsp (the store has $held)"
         stp_assert_eq "$(stp_probe_days)" 2 "TLS $v: HAProxy's 2-day response"
@@ -335,7 +329,7 @@ own)
     # the second certificate, without a .ocsp file: our staple
     stp_wait_staple "$PORT" --servername ecdsa.test "${CA[@]}"
     stp_expect_probe 0 "ecdsa.test: our staple"
-    verified ecdsa.test
+    stp_verified ecdsa.test
     stp_assert_eq "$(stp_probe_days)" 1 "ecdsa.test: the responder's 1-day response"
     serving
     hooked

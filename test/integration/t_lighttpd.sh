@@ -93,11 +93,6 @@ serving() {
     stp_assert_eq "$(cat "$T/curl.out")" ok "lighttpd's page"
 }
 
-verified() {
-    stp_expect_line "status=good verified=yes" "$1: a good, verified staple"
-    stp_expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
-}
-
 GOOD=(--servername good.test --CAfile "$P/root.pem")
 
 case $SCEN in
@@ -107,7 +102,7 @@ cold)
     serving
     stp_wait_staple "$PORT" "${GOOD[@]}"
     stp_expect_probe 0 "cold store: our staple arrives"
-    verified good.test
+    stp_verified good.test
     stp_probe "$PORT" "${GOOD[@]}" --tls1.2 --require-staple
     stp_expect_probe 0 "TLS 1.2 stapled"
     stp_expect_line "protocol=TLSv1.2" "TLS 1.2 negotiated"
@@ -130,7 +125,7 @@ warm)
     stp_probe "$PORT" "${GOOD[@]}"
     stp_expect_probe 0 "the first handshake"
     stp_wait_staple "$PORT" "${GOOD[@]}"
-    verified good.test
+    stp_verified good.test
     serving
     stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's: the store served it"
     ;;
@@ -146,7 +141,7 @@ idle)
         stp_fail "no fetch within 10 s of the first handshake, with no other connection"
     stp_assert_eq "$(stp_refreshers "$SRV_PID")" 1 "one refresher thread"
     stp_wait_staple "$PORT" "${GOOD[@]}"
-    verified good.test
+    stp_verified good.test
     stp_assert_eq "$(stp_requests)" 1 "exactly one responder request"
     ;;
 stapling_file)
@@ -164,7 +159,7 @@ stapling_file)
     for v in 1.3 1.2 1.3 1.2; do
         stp_probe "$PORT" "${GOOD[@]}" --tls$v --require-staple
         stp_expect_probe 0 "TLS $v: a staple"
-        verified good.test
+        stp_verified good.test
         stp_assert_eq "$(stp_probe_this_update)" "$want" \
             "TLS $v: the staple is lighttpd's ssl.stapling-file (the store has $held)"
         stp_assert_eq "$(stp_probe_days)" 2 "TLS $v: lighttpd's 2-day response"

@@ -207,12 +207,6 @@ gnutls() {
     _stp_show "$T/gnutls.$1"
 }
 
-# verified NAME: the last probe got NAME's good, verified staple.
-verified() {
-    stp_expect_line "status=good verified=yes" "$1: a good, verified staple"
-    stp_expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
-}
-
 CA=(--CAfile "$P/root.pem")
 GOOD=(--servername good.test "${CA[@]}")
 
@@ -224,7 +218,7 @@ cold)
     hooked
     stp_wait_staple "$PORT" "${GOOD[@]}"
     stp_expect_probe 0 "cold store: a staple arrives"
-    verified good.test
+    stp_verified good.test
     t0=$(date +%s%N)
     every_worker "${GOOD[@]}"
     lag_ms=$((($(date +%s%N) - t0) / 1000000))
@@ -248,7 +242,7 @@ warm)
     stp_probe "$PORT" "${GOOD[@]}" --require-staple
     hooked
     stp_expect_probe 0 "the first handshake with a warm store is stapled"
-    verified good.test
+    stp_verified good.test
     stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
     stp_expect_probe 0 "the first handshake of every worker is stapled"
     stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's"
@@ -264,7 +258,7 @@ restart)
     start
     stp_probe "$PORT" "${GOOD[@]}" --require-staple
     stp_expect_probe 0 "the first handshake after a restart is stapled"
-    verified good.test
+    stp_verified good.test
     stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
     stp_expect_probe 0 "every worker staples after a restart"
     stp_assert_eq "$(stp_requests)" 1 "no new request after a restart"
@@ -306,15 +300,15 @@ sni)
     burst 1
     hooked
     stp_wait_staple "$PORT" "${GOOD[@]}"
-    verified good.test
+    stp_verified good.test
     stp_expect_line "cert_key=RSA" "good.test is the RSA certificate"
     stp_wait_staple "$PORT" --servername ecdsa.test "${CA[@]}"
-    verified ecdsa.test
+    stp_verified ecdsa.test
     stp_expect_line "cert_key=EC" "ecdsa.test is the ECDSA certificate"
     for name in good.test ecdsa.test; do
         every_worker --servername "$name" "${CA[@]}"
         stp_expect_probe 0 "$name: every handshake stapled and verified"
-        verified "$name"
+        stp_verified "$name"
     done
     stp_assert_eq "$(stp_requests)" 2 "one request per certificate"
     ;;
@@ -327,7 +321,7 @@ tls)
     for v in 1.2 1.3; do
         every_worker "${GOOD[@]}" --tls$v
         stp_expect_probe 0 "TLS $v: every handshake stapled"
-        verified good.test
+        stp_verified good.test
         stp_expect_line "protocol=TLSv$v" "TLS $v negotiated"
     done
     stp_assert_eq "$(stp_requests)" 1 "one request"

@@ -99,11 +99,6 @@ tunnels() {
         "the request went through the tunnel"
 }
 
-verified() {
-    stp_expect_line "status=good verified=yes" "$1: a good, verified staple"
-    stp_expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
-}
-
 GOOD=(--servername good.test --CAfile "$P/root.pem")
 
 case $SCEN in
@@ -113,7 +108,7 @@ cold)
     tunnels
     stp_wait_staple "$PORT" "${GOOD[@]}"
     stp_expect_probe 0 "cold store: our staple arrives"
-    verified good.test
+    stp_verified good.test
     stp_probe "$PORT" "${GOOD[@]}" --tls1.2 --require-staple
     stp_expect_probe 0 "TLS 1.2 stapled"
     stp_expect_line "protocol=TLSv1.2" "TLS 1.2 negotiated"
@@ -140,7 +135,7 @@ warm)
     start
     stp_probe "$PORT" "${GOOD[@]}" --require-staple
     stp_expect_probe 0 "the first handshake with a warm store is stapled"
-    verified good.test
+    stp_verified good.test
     tunnels
     stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's"
     ;;

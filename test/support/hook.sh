@@ -343,3 +343,9 @@ stp_warm() {
         chown -R "$2:" "$T/store"
     fi
 }
+
+# stp_verified NAME: the last probe got NAME's own good, verified staple.
+stp_verified() {
+    stp_expect_line "status=good verified=yes" "$1: a good, verified staple"
+    stp_expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
+}
