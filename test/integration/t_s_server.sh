@@ -50,6 +50,14 @@ cold)
     stp_assert_eq "$(stp_refreshers "$S_SERVER_PID")" 1 "one refresher thread"
     [ -s "$T/store/$(stp_id good).der" ] || stp_fail "nothing stored"
     stp_assert_file_contains "$T/hook.log" "tracking certificate" "discovered"
+    # OpenSSL's own client sees and verifies the same staple
+    timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -status \
+        -CAfile "$P/root.pem" -servername good.test </dev/null \
+        >"$T/s_client.out" 2>&1 || true
+    stp_assert_file_contains "$T/s_client.out" "OCSP Response Status: successful" \
+        "s_client -status gets a response"
+    stp_assert_file_contains "$T/s_client.out" "Cert Status: good" "s_client: good"
+    stp_assert_file_contains "$T/s_client.out" "Verify return code: 0" "s_client: chain ok"
     stp_no_errors "$T/hook.log"
     ;;
 warm)
