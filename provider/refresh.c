@@ -66,7 +66,9 @@ static struct stp_store *store_or_log(void)
     struct stp_store *st = stp_runtime_store(&err);
 
     if (st == NULL && atomic_exchange(&store_err_logged, 1) == 0)
-        STP_LOG_ERR("store", "%s: nothing can be stapled until it is usable",
+        STP_LOG_ERR("store",
+                    "%s: fetching for this process alone (no sharing with "
+                    "other processes, nothing kept across restarts)",
                     err.msg);
     return st;
 }
@@ -141,30 +143,30 @@ static void refresh_one(struct stp_rec *rec, time_t now)
     /* Wait for a process that is fetching this certificate: its file is
      * then taken at once (this is the refresher, not a handshake). */
     struct stp_update_opts uo = { NULL, 0, rec->pol.timeout * 1000 + 1000 };
-    struct stp_update_result res;
+    struct stp_update_result res = { 0 };
     struct stp_err err;
     struct stp_store *st = store_or_log();
     int ok;
 
-    if (st == NULL) {
-        rec->next = now + p->retry_base;
-        stp_cache_loaded(rec);
-        return;
-    }
     if (!have_issuer(rec)) {
         rec->next = now + p->retry_max;
         stp_cache_loaded(rec);
         return;
     }
-    take_stored(rec, st, now);
     if (!p->fetch) {
+        if (st != NULL)
+            take_stored(rec, st, now);
         rec->next = now + p->refresh_min;
         stp_cache_loaded(rec);
         return;
     }
+    /* without a usable store the response is fetched for this process only */
     ok = stp_update_cert(p, st, rec->ci, stp_runtime_trust(), &uo, &res, &err);
-    if (ok)
-        take_stored(rec, st, stp_now());
+    if (res.der != NULL
+        && stp_cache_publish(rec, res.der, res.len, &res.verdict)
+        && !res.fetched)
+        stp_metric_inc(STP_M_STORE_LOAD);
+    stp_update_result_free(&res);
     after_attempt(rec, ok, &res, &err, now);
     if (rec->next < now + 1)
         rec->next = now + 1;

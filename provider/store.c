@@ -456,3 +456,31 @@ int stp_store_list(struct stp_store *st, void (*fn)(void *arg, const char *id),
     OPENSSL_free(ids);
     return unique;
 }
+
+void stp_store_clean_temps(struct stp_store *st, const char *id)
+{
+    struct dirent *de;
+    size_t idlen = strlen(id), n;
+    int fd = dup(st->dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    rewinddir(d);
+    while ((de = readdir(d)) != NULL) {
+        n = strlen(de->d_name);
+        /* ".<id><suffix>.<8 hex>.tmp", as open_temp() names them */
+        if (n > idlen + 5 && de->d_name[0] == '.'
+            && strncmp(de->d_name + 1, id, idlen) == 0
+            && strcmp(de->d_name + n - 4, ".tmp") == 0
+            && unlinkat(st->dirfd, de->d_name, 0) == 0)
+            STP_LOG_INFO("store",
+                         "%s/%s: removed a temp file left by a "
+                         "writer that died",
+                         st->dir, de->d_name);
+    }
+    closedir(d);
+}

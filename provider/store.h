@@ -97,6 +97,12 @@ int stp_store_write_state(struct stp_store *st, const char *id,
 int stp_store_list(struct stp_store *st, void (*fn)(void *arg, const char *id),
                    void *arg, struct stp_err *err);
 
+/*
+ * Removes the temp files a writer of <id> left behind when it died. Call
+ * only with <id>'s lock held: a live writer holds it while it writes.
+ */
+void stp_store_clean_temps(struct stp_store *st, const char *id);
+
 /* Returns 1 if <id> is 64 lower-case hex digits. */
 int stp_store_id_valid(const char *id);
 

@@ -155,7 +155,63 @@ static void record(struct stp_store *st, const struct stp_certinfo *ci,
         STP_LOG_WARN("store", "%s: %s", ci->ident, e.msg);
 }
 
-/* Under the lock: decide, fetch, compare, write. */
+/* Hands <der> and its verdict to <res> as the response now held. */
+static void hold(struct stp_update_result *res, unsigned char **der, size_t len,
+                 const struct stp_verdict *v)
+{
+    OPENSSL_free(res->der);
+    res->der = *der;
+    res->len = len;
+    res->verdict = *v;
+    res->have_verdict = 1;
+    *der = NULL;
+}
+
+/* The stored response, if it verifies now (NULL store: none). */
+static int load_old(const struct stp_policy *p, const struct stp_certpol *cp,
+                    struct stp_store *st, const struct stp_certinfo *ci,
+                    STACK_OF(X509) *extra, time_t now, unsigned char **der,
+                    size_t *len, struct stp_verdict *old)
+{
+    struct stp_err e;
+
+    if (st == NULL)
+        return 0;
+    if (load_verified_cp(p, cp, st, ci, extra, now, der, len, old, &e))
+        return 1;
+    if (e.detail != ENOENT)
+        STP_LOG_WARN("store", "%s: stored response rejected: %s", ci->ident,
+                     e.msg);
+    return 0;
+}
+
+/* A fetched response: kept unless older than <old>, then stored. */
+static int take_fresh(struct stp_store *st, const struct stp_certinfo *ci,
+                      unsigned char **der, size_t len,
+                      const struct stp_verdict *fresh, int have_old,
+                      const struct stp_verdict *old,
+                      struct stp_update_result *res, struct stp_err *err)
+{
+    struct stp_err e;
+
+    if (have_old && fresh->this_update < old->this_update)
+        return stp_err_set(err, STP_E_OLDER, 0,
+                           "responder sent a response older than the stored "
+                           "one (thisUpdate %lds earlier); keeping the stored "
+                           "one",
+                           (long)(old->this_update - fresh->this_update));
+    if (st != NULL && stp_store_write(st, ci->id_hex, ".der", *der, len, &e)) {
+        store_chain(st, ci);
+        res->stored = 1;
+    } else if (st != NULL) {
+        STP_LOG_WARN("store", "%s: %s (the response is held in memory only)",
+                     ci->ident, e.msg);
+    }
+    hold(res, der, len, fresh);
+    return 1;
+}
+
+/* Under the lock (if there is a store): decide, fetch, compare, write. */
 static int cycle(const struct stp_policy *p, const struct stp_certpol *cp,
                  struct stp_store *st, const struct stp_certinfo *ci,
                  STACK_OF(X509) *extra, const struct stp_update_opts *o,
@@ -163,42 +219,27 @@ static int cycle(const struct stp_policy *p, const struct stp_certpol *cp,
 {
     struct stp_verdict old, fresh;
     struct stp_state state;
-    struct stp_err e;
-    unsigned char *der = NULL;
-    size_t len = 0;
+    unsigned char *der = NULL, *old_der = NULL;
+    size_t len = 0, old_len = 0;
     time_t now = stp_now();
     int have_old, ok = 0;
 
-    stp_store_read_state(st, ci->id_hex, &state);
-    have_old =
-        load_verified_cp(p, cp, st, ci, extra, now, &der, &len, &old, &e);
-    OPENSSL_free(der);
-    der = NULL;
-    if (!have_old && e.detail != ENOENT)
-        STP_LOG_WARN("store", "%s: stored response rejected: %s", ci->ident,
-                     e.msg);
+    memset(&state, 0, sizeof(state));
+    if (st != NULL)
+        stp_store_read_state(st, ci->id_hex, &state);
+    have_old = load_old(p, cp, st, ci, extra, now, &old_der, &old_len, &old);
     if (have_old && !o->force && next_time(p, now, 1, &old, 0) > now) {
-        res->verdict = old;
-        res->have_verdict = res->reused = 1;
+        hold(res, &old_der, old_len, &old);
+        res->reused = 1;
         res->next_refresh = next_time(p, now, 1, &old, 0);
         return 1;
     }
     res->fetched = 1;
     state.last_attempt = now;
-    if (fetch_verified(p, cp, ci, res->url, extra, &der, &len, &fresh, err)) {
-        if (have_old && fresh.this_update < old.this_update)
-            stp_err_set(err, STP_E_OLDER, 0,
-                        "responder sent a response older than the stored one "
-                        "(thisUpdate %lds earlier); keeping the stored one",
-                        (long)(old.this_update - fresh.this_update));
-        else
-            ok = stp_store_write(st, ci->id_hex, ".der", der, len, err);
-    }
+    if (fetch_verified(p, cp, ci, res->url, extra, &der, &len, &fresh, err))
+        ok = take_fresh(st, ci, &der, len, &fresh, have_old, &old, res, err);
     OPENSSL_free(der);
     if (ok) {
-        store_chain(st, ci);
-        res->verdict = fresh;
-        res->have_verdict = res->stored = 1;
         state.failures = 0;
         state.last_success = now;
         state.last_error[0] = '\0';
@@ -206,16 +247,23 @@ static int cycle(const struct stp_policy *p, const struct stp_certpol *cp,
         state.failures++;
         snprintf(state.last_error, sizeof(state.last_error), "%s: %s",
                  stp_code_name(err->code), err->msg);
-        if (have_old) {
-            res->verdict = old;
-            res->have_verdict = 1;
-        }
+        if (have_old)
+            hold(res, &old_der, old_len, &old);
     }
+    OPENSSL_free(old_der);
     res->next_refresh =
         next_time(p, now, res->have_verdict, &res->verdict, state.failures);
     state.next_attempt = res->next_refresh;
-    record(st, ci, &state, res->url);
+    if (st != NULL)
+        record(st, ci, &state, res->url);
     return ok;
+}
+
+void stp_update_result_free(struct stp_update_result *res)
+{
+    OPENSSL_free(res->der);
+    res->der = NULL;
+    res->len = 0;
 }
 
 int stp_update_cert(const struct stp_policy *policy, struct stp_store *st,
@@ -248,16 +296,21 @@ int stp_update_cert(const struct stp_policy *policy, struct stp_store *st,
                            "or --issuer)",
                            ci->ident);
     snprintf(res->url, sizeof(res->url), "%s", url);
-    lock = stp_store_lock(st, ci->id_hex, opts->lock_wait_ms, err);
-    if (lock < 0)
-        return 0;
+    lock = -1;
+    if (st != NULL) {
+        lock = stp_store_lock(st, ci->id_hex, opts->lock_wait_ms, err);
+        if (lock < 0)
+            return 0;
+        /* whoever held the lock before us and left temp files is dead */
+        stp_store_clean_temps(st, ci->id_hex);
+    }
     ok = cycle(policy, &cp, st, ci, extra_trust, opts, res, err);
     stp_store_unlock(lock);
-    if (ok && res->stored)
+    if (ok && res->fetched)
         STP_LOG_INFO("refresh",
-                     "%s: stored %s response from %s, next "
-                     "refresh in %lds",
-                     ci->ident, stp_cert_status_name(res->verdict.status), url,
+                     "%s: %s %s response from %s, next refresh in %lds",
+                     ci->ident, res->stored ? "stored" : "holding",
+                     stp_cert_status_name(res->verdict.status), url,
                      (long)(res->next_refresh - stp_now()));
     else if (!ok)
         STP_LOG_WARN("refresh", "%s: %s", ci->ident, err->msg);

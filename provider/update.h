@@ -29,6 +29,8 @@ struct stp_update_opts {
 struct stp_update_result {
     struct stp_verdict verdict; /* of the response now held, if .have_verdict */
     int have_verdict;
+    unsigned char *der; /* that response (stp_update_result_free()) */
+    size_t len;
     int fetched; /* a request went to the responder */
     int reused;  /* the stored response was kept, not due yet */
     int stored;  /* a new response was written */
@@ -38,12 +40,17 @@ struct stp_update_result {
 
 /*
  * Runs the cycle for <ci> with the effective policy for that certificate.
- * <extra_trust> (may be NULL) adds anchors for responder chains. Returns 1
- * when a verified response is held afterwards (fetched now or reused),
- * with <res> filled; 0 with <err> otherwise (STP_E_NO_URL when the
- * certificate names no usable responder: not applicable, not a failure of
- * the responder). Blocks for at most the lock wait plus the fetch timeout.
- * Any thread.
+ * <extra_trust> (may be NULL) adds anchors for responder chains. <st> may be
+ * NULL when the store directory is unusable: the response is then fetched
+ * and verified but neither shared nor kept. A response that verifies but
+ * cannot be written is held in memory (res->stored stays 0, a warning is
+ * logged). Returns 1 when a response was fetched now (or, unless forced,
+ * the stored one is not due yet), 0 with <err> otherwise (STP_E_NO_URL when
+ * the certificate names no usable responder: not applicable, not a failure
+ * of the responder); either way res->der holds the verified response
+ * current now, if any (the last good one survives a failed fetch). The
+ * caller frees it with stp_update_result_free(). Blocks for at most the
+ * lock wait plus the fetch timeout. Any thread.
  */
 int stp_update_cert(const struct stp_policy *policy, struct stp_store *st,
                     const struct stp_certinfo *ci, STACK_OF(X509) *extra_trust,
@@ -61,6 +68,9 @@ int stp_load_verified(const struct stp_policy *policy, struct stp_store *st,
                       STACK_OF(X509) *extra_trust, time_t now,
                       unsigned char **der, size_t *len, struct stp_verdict *out,
                       struct stp_err *err);
+
+/* Frees the response held in <res>. */
+void stp_update_result_free(struct stp_update_result *res);
 
 /* The schedule parameters of <policy>. */
 void stp_sched_params_of(const struct stp_policy *policy,

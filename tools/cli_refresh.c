@@ -57,7 +57,7 @@ static void refresh_id(void *arg, const char *id)
                                   c->pol->defaults.timeout * 1000 };
     STACK_OF(X509) *chain = stored_chain(c->st, id);
     struct stp_certinfo *ci = NULL;
-    struct stp_update_result res;
+    struct stp_update_result res = { 0 };
     struct stp_err err;
 
     c->total++;
@@ -71,11 +71,16 @@ static void refresh_id(void *arg, const char *id)
         printf("%.12s: %s: %s: %s\n", id, ci->ident, stp_code_name(err.code),
                err.msg);
         c->failed++;
+    } else if (!res.stored && !res.reused) {
+        printf("%.12s: %s: store: fetched but could not be written\n", id,
+               ci->ident);
+        c->failed++;
     } else {
         printf("%.12s: %s: %s (%s)\n", id, ci->ident,
                stp_cert_status_name(res.verdict.status),
                res.reused ? "stored response not due" : "fetched");
     }
+    stp_update_result_free(&res);
     stp_certinfo_free(ci);
     sk_X509_pop_free(chain, X509_free);
 }

@@ -103,7 +103,7 @@ static int fetch_one(const char *path, const struct fetch_args *a,
 {
     struct stp_update_opts uo = { a->url, a->force,
                                   pol->defaults.timeout * 1000 };
-    struct stp_update_result res;
+    struct stp_update_result res = { 0 };
     struct stp_certinfo *ci = NULL;
     struct stp_err err;
     STACK_OF(X509) *certs = stp_load_certs(path, &err);
@@ -127,6 +127,13 @@ static int fetch_one(const char *path, const struct fetch_args *a,
         fprintf(stderr, "ocspstaple: %s: %s%s%s\n", path,
                 err.code == STP_E_NO_URL ? "" : stp_code_name(err.code),
                 err.code == STP_E_NO_URL ? "" : ": ", err.msg);
+    } else if (!res.stored && !res.reused) {
+        rc = CLI_EXIT_ERROR;
+        fprintf(stderr,
+                "ocspstaple: %s: store: the %s response was fetched "
+                "and verified but could not be written to %s\n",
+                path, stp_cert_status_name(res.verdict.status),
+                stp_store_dir(st));
     } else {
         rc = exit_of_status(res.verdict.status);
         printf("%s: %s: %s (this update %s, next update %s)%s -> %s/%s.der\n",
@@ -136,6 +143,7 @@ static int fetch_one(const char *path, const struct fetch_args *a,
                res.reused ? " [stored response still fresh]" : "",
                stp_store_dir(st), ci->id_hex);
     }
+    stp_update_result_free(&res);
     stp_certinfo_free(ci);
     sk_X509_pop_free(certs, X509_free);
     return rc;

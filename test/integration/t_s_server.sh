@@ -240,6 +240,20 @@ fetchno)
     sleep 1
     stp_assert_eq "$(stp_requests)" 1 "the servers sent no request"
     ;;
+nostore)
+    # store_dir cannot be used (a regular file is in the way): the process
+    # fetches for itself and staples from memory, and says so once
+    : >"$T/notadir"
+    stp_conf "$CONF" "$ROUTE" "store_dir = $T/notadir/store"
+    serve good
+    stp_wait_staple "$PORT" --CAfile "$P/root.pem"
+    stp_expect_probe 0 "stapled from memory"
+    stp_probe "$PORT" --count 10 --require-staple
+    stp_expect_probe 0 "and keeps stapling"
+    stp_assert_eq "$(grep -c "notadir/store" "$T/hook.log")" 1 \
+        "the store problem is logged once"
+    stp_assert_eq "$(stp_requests)" 1 "one request"
+    ;;
 never)
     stp_conf "$CONF" "$ROUTE" "mode = never"
     serve muststaple

@@ -148,6 +148,33 @@ static void test_state(struct stp_store *st)
     ASSERT_EQ(n, 2);
 }
 
+static void test_clean_temps(struct stp_store *st)
+{
+    char p[512], name[128];
+    struct stat sb;
+    int fd;
+
+    /* a writer of ID1 that died, and one of ID2 that is still writing */
+    snprintf(name, sizeof(name), ".%s.der.0badf00d.tmp", ID1);
+    path_of(p, sizeof(p), name);
+    fd = open(p, O_WRONLY | O_CREAT, 0644);
+    ASSERT_TRUE(fd >= 0);
+    close(fd);
+    snprintf(name, sizeof(name), ".%s.state.12345678.tmp", ID2);
+    path_of(p, sizeof(p), name);
+    fd = open(p, O_WRONLY | O_CREAT, 0644);
+    ASSERT_TRUE(fd >= 0);
+    close(fd);
+    stp_store_clean_temps(st, ID1);
+    snprintf(name, sizeof(name), ".%s.der.0badf00d.tmp", ID1);
+    path_of(p, sizeof(p), name);
+    ASSERT_EQ(stat(p, &sb), -1);
+    snprintf(name, sizeof(name), ".%s.state.12345678.tmp", ID2);
+    path_of(p, sizeof(p), name);
+    ASSERT_EQ(stat(p, &sb), 0);
+    unlink(p);
+}
+
 int main(void)
 {
     struct stp_store *st = NULL;
@@ -166,6 +193,7 @@ int main(void)
     test_hostile(st);
     test_lock(st);
     test_state(st);
+    test_clean_temps(st);
     stp_store_close(st);
     {
         char cmd[400];
