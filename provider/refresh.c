@@ -21,7 +21,8 @@
 #include "runtime.h"
 #include "update.h"
 
-#define MAX_SLEEP_S 60 /* re-evaluate at least this often (clock jumps) */
+#define MAX_SLEEP_S       60 /* re-evaluate at least this often */
+#define MIN_SUCCESS_GAP_S 10 /* between two successful refreshes */
 
 static pthread_mutex_t rf_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t rf_cond;
@@ -162,14 +163,23 @@ static void refresh_one(struct stp_rec *rec, time_t now)
     }
     /* without a usable store the response is fetched for this process only */
     ok = stp_update_cert(p, st, rec->ci, stp_runtime_trust(), &uo, &res, &err);
-    if (res.der != NULL
-        && stp_cache_publish(rec, res.der, res.len, &res.verdict)
-        && !res.fetched)
-        stp_metric_inc(STP_M_STORE_LOAD);
+    if (res.der != NULL) {
+        if (stp_cache_publish(rec, res.der, res.len, &res.verdict)) {
+            if (!res.fetched)
+                stp_metric_inc(STP_M_STORE_LOAD);
+        } else {
+            STP_LOG_WARN("refresh",
+                         "%s: the stored response is older than the one "
+                         "held: still stapling the newer one",
+                         rec->ci->ident);
+        }
+    }
     stp_update_result_free(&res);
     after_attempt(rec, ok, &res, &err, now);
-    if (rec->next < now + 1)
-        rec->next = now + 1;
+    /* a responder whose responses live less than clock_skew must not
+     * be asked every second */
+    if (rec->next < now + (ok ? MIN_SUCCESS_GAP_S : 1))
+        rec->next = now + (ok ? MIN_SUCCESS_GAP_S : 1);
     check_revoked(rec);
 }
 

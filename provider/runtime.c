@@ -251,6 +251,11 @@ struct stp_store *stp_runtime_store(struct stp_err *err)
     struct stp_store *st;
 
     pthread_mutex_lock(&rt_lock);
+    if (store != NULL && !stp_store_alive(store)) {
+        STP_LOG_WARN("store", "store_dir '%s' was removed: opening it again",
+                     stp_store_dir(store));
+        store = NULL; /* the old handle may still be in use: not freed */
+    }
     if (store == NULL) {
         if (policy == NULL)
             stp_err_set(err, STP_E_INTERNAL, 0, "no policy");

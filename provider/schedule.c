@@ -47,3 +47,15 @@ time_t stp_sched_next(const struct stp_sched_params *p,
         t = in->next_update - p->skew;
     return t < in->now ? in->now : t;
 }
+
+int stp_sched_due(const struct stp_sched_params *p,
+                  const struct stp_sched_in *in)
+{
+    time_t validity = in->next_update - in->this_update;
+
+    if (!in->have_response)
+        return 1;
+    return in->now >= in->next_update - validity * p->margin_pct / 100
+           || in->now >= in->this_update + p->max_delay
+           || in->now >= in->next_update - p->skew;
+}

@@ -42,6 +42,16 @@ struct stp_sched_in {
 time_t stp_sched_next(const struct stp_sched_params *p,
                       const struct stp_sched_in *in);
 
+/*
+ * Whether a held response is due for refresh at in->now: margin percent of
+ * its validity is left, or refresh_max has passed since its thisUpdate, or
+ * it is within clock_skew of its nextUpdate. Without a response: due. No
+ * jitter and no minimum delay (those shape when to try next, not whether a
+ * response is still good enough). Pure; any thread.
+ */
+int stp_sched_due(const struct stp_sched_params *p,
+                  const struct stp_sched_in *in);
+
 /* The backoff delay after <failures> consecutive failures (>= 1). */
 long stp_sched_backoff(const struct stp_sched_params *p, unsigned failures);
 

@@ -31,6 +31,13 @@ struct stp_store {
     int dirfd;
 };
 
+int stp_store_alive(struct stp_store *st)
+{
+    struct stat sb;
+
+    return fstat(st->dirfd, &sb) == 0 && sb.st_nlink > 0;
+}
+
 int stp_store_id_valid(const char *id)
 {
     size_t i;
@@ -269,7 +276,7 @@ int stp_store_lock(struct stp_store *st, const char *id, long wait_ms,
     }
     fd = openat(st->dirfd, name,
                 O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
-    if (fd < 0 && errno == EACCES)
+    if (fd < 0 && (errno == EACCES || errno == EROFS))
         fd = openat(st->dirfd, name,
                     O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
@@ -463,6 +470,7 @@ void stp_store_clean_temps(struct stp_store *st, const char *id)
     size_t idlen = strlen(id), n;
     int fd = dup(st->dirfd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    int removed = 0;
 
     if (d == NULL) {
         if (fd >= 0)
@@ -477,10 +485,12 @@ void stp_store_clean_temps(struct stp_store *st, const char *id)
             && strncmp(de->d_name + 1, id, idlen) == 0
             && strcmp(de->d_name + n - 4, ".tmp") == 0
             && unlinkat(st->dirfd, de->d_name, 0) == 0)
-            STP_LOG_INFO("store",
-                         "%s/%s: removed a temp file left by a "
-                         "writer that died",
-                         st->dir, de->d_name);
+            removed++;
     }
     closedir(d);
+    if (removed > 0)
+        STP_LOG_INFO("store",
+                     "%s: removed %d temp file(s) of %.12s left by writers "
+                     "that died",
+                     st->dir, removed, id);
 }

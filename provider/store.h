@@ -103,6 +103,9 @@ int stp_store_list(struct stp_store *st, void (*fn)(void *arg, const char *id),
  */
 void stp_store_clean_temps(struct stp_store *st, const char *id);
 
+/* Returns 0 if the directory was removed since it was opened. */
+int stp_store_alive(struct stp_store *st);
+
 /* Returns 1 if <id> is 64 lower-case hex digits. */
 int stp_store_id_valid(const char *id);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
@@ -91,6 +92,21 @@ static time_t next_time(const struct stp_policy *p, time_t now, int have,
     if (RAND_bytes((unsigned char *)&in.random, sizeof(in.random)) != 1)
         in.random = 0;
     return stp_sched_next(&sp, &in);
+}
+
+static int due(const struct stp_policy *p, time_t now,
+               const struct stp_verdict *v)
+{
+    struct stp_sched_params sp;
+    struct stp_sched_in in;
+
+    stp_sched_params_of(p, &sp);
+    memset(&in, 0, sizeof(in));
+    in.now = now;
+    in.have_response = 1;
+    in.this_update = v->this_update;
+    in.next_update = v->next_update;
+    return stp_sched_due(&sp, &in);
 }
 
 /* The leaf and its issuer as PEM, so the CLI can show and re-verify. */
@@ -180,8 +196,8 @@ static int load_old(const struct stp_policy *p, const struct stp_certpol *cp,
     if (load_verified_cp(p, cp, st, ci, extra, now, der, len, old, &e))
         return 1;
     if (e.detail != ENOENT)
-        STP_LOG_WARN("store", "%s: stored response rejected: %s", ci->ident,
-                     e.msg);
+        STP_LOG_WARN("store", "%s: stored response %s/%s.der rejected: %s",
+                     ci->ident, stp_store_dir(st), ci->id_hex, e.msg);
     return 0;
 }
 
@@ -228,7 +244,7 @@ static int cycle(const struct stp_policy *p, const struct stp_certpol *cp,
     if (st != NULL)
         stp_store_read_state(st, ci->id_hex, &state);
     have_old = load_old(p, cp, st, ci, extra, now, &old_der, &old_len, &old);
-    if (have_old && !o->force && next_time(p, now, 1, &old, 0) > now) {
+    if (have_old && !o->force && !due(p, now, &old)) {
         hold(res, &old_der, old_len, &old);
         res->reused = 1;
         res->next_refresh = next_time(p, now, 1, &old, 0);
@@ -297,12 +313,17 @@ int stp_update_cert(const struct stp_policy *policy, struct stp_store *st,
                            ci->ident);
     snprintf(res->url, sizeof(res->url), "%s", url);
     lock = -1;
+    ERR_clear_error(); /* messages must carry this cycle's causes only */
     if (st != NULL) {
         lock = stp_store_lock(st, ci->id_hex, opts->lock_wait_ms, err);
-        if (lock < 0)
+        if (lock < 0 && err->code == STP_E_BUSY)
             return 0;
-        /* whoever held the lock before us and left temp files is dead */
-        stp_store_clean_temps(st, ci->id_hex);
+        if (lock < 0)
+            STP_LOG_WARN("store", "%s: %s: going on without the lock",
+                         ci->ident, err->msg);
+        else /* whoever held the lock before us and left temp files is dead */
+            stp_store_clean_temps(st, ci->id_hex);
+        stp_err_clear(err);
     }
     ok = cycle(policy, &cp, st, ci, extra_trust, opts, res, err);
     stp_store_unlock(lock);

@@ -173,7 +173,7 @@ tampered)
     stp_assert_file_contains "$OUT" "invalid:signature" "status sees the tampering"
     fetch good
     stp_assert_eq "$RC" 0 "refetch after tampering"
-    stp_assert_file_contains "$ERR" "stored response rejected" "the loader logs the rejection"
+    stp_assert_file_contains "$ERR" "stored response .*/$(id good).der rejected" "the loader names the rejected file"
     stp_assert_eq "$(requests)" 2 "tampered file refetched"
     openssl_verify good | grep -q "Response verify OK" || stp_fail "not repaired"
     # a valid response for another certificate renamed into place

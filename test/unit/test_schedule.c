@@ -52,6 +52,36 @@ static const struct row rows[] = {
     { "failure, response days left", 1, D, 3 * D, 3, 0, 240 },
 };
 
+/* stp_sched_due: margin, max delay and skew, with no jitter or minimum */
+static void test_due(time_t now)
+{
+    static const struct {
+        const char *name;
+        int have;
+        long this_ago, next_in;
+        int want;
+    } due[] = {
+        { "no response", 0, 0, 0, 1 },
+        { "8h response, fresh", 1, 0, 8 * H, 0 },
+        { "8h response, 26% left", 1, 8 * H - 2 * H - 300, 2 * H + 300, 0 },
+        { "8h response, 25% left", 1, 6 * H, 2 * H, 1 },
+        { "2 min response, 90% left: skew", 1, 12, 108, 1 },
+        { "4d response, 2d old: max delay", 1, 2 * D, 2 * D, 1 },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(due) / sizeof(due[0]); i++) {
+        struct stp_sched_in in = { .now = now,
+                                   .have_response = due[i].have,
+                                   .this_update = now - due[i].this_ago,
+                                   .next_update = now + due[i].next_in };
+
+        if (stp_sched_due(&P, &in) != due[i].want)
+            fprintf(stderr, "due row '%s'\n", due[i].name);
+        ASSERT_EQ(stp_sched_due(&P, &in), due[i].want);
+    }
+}
+
 int main(void)
 {
     const time_t now = 1800000000;
@@ -71,6 +101,7 @@ int main(void)
             fprintf(stderr, "row '%s'\n", r->name);
         ASSERT_EQ(got, r->want);
     }
+    test_due(now);
     ASSERT_EQ(stp_sched_backoff(&P, 1), 60);
     ASSERT_EQ(stp_sched_backoff(&P, 7), H);
     STP_TEST_MAIN_END();
