@@ -35,6 +35,7 @@ static const char *const code_names[STP_CODE_COUNT] = {
     [STP_E_EXPIRED] = "expired",
     [STP_E_NOT_YET_VALID] = "not-yet-valid",
     [STP_E_OLDER] = "older",
+    [STP_E_CERT_UNKNOWN] = "unknown-over-good",
     [STP_E_STORE] = "store",
     [STP_E_BUSY] = "busy",
     [STP_E_INTERNAL] = "internal",

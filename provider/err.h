@@ -35,6 +35,7 @@ enum stp_code {
     STP_E_EXPIRED,                /* nextUpdate (plus skew) is past */
     STP_E_NOT_YET_VALID, /* thisUpdate is in the future (beyond skew) */
     STP_E_OLDER,         /* older than the response already stored */
+    STP_E_CERT_UNKNOWN,  /* "unknown" while a "good" one is held */
     STP_E_STORE,         /* store directory I/O */
     STP_E_BUSY,          /* another process holds the certificate's lock */
     STP_E_INTERNAL,      /* allocation or library failure */

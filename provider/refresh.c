@@ -169,9 +169,10 @@ static void refresh_one(struct stp_rec *rec, time_t now)
                 stp_metric_inc(STP_M_STORE_LOAD);
         } else {
             STP_LOG_WARN("refresh",
-                         "%s: the stored response is older than the one "
-                         "held: still stapling the newer one",
-                         rec->ci->ident);
+                         "%s: the stored response %s/%s.der is older than "
+                         "the one held: still stapling the newer one",
+                         rec->ci->ident, st != NULL ? stp_store_dir(st) : "-",
+                         rec->ci->id_hex);
         }
     }
     stp_update_result_free(&res);

@@ -228,7 +228,7 @@ int stp_store_write(struct stp_store *st, const char *id, const char *suffix,
     fd = open_temp(st, name, tmp, sizeof(tmp));
     if (fd < 0)
         return stp_err_set(err, STP_E_STORE, errno,
-                           "%s: cannot create a temp file for %s: %s", st->dir,
+                           "%s/%s: cannot create a temp file: %s", st->dir,
                            name, strerror(errno));
     if (fchmod(fd, 0644) != 0 || !write_all(fd, data, len) || fsync(fd) != 0)
         goto fail;

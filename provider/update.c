@@ -210,6 +210,11 @@ static int take_fresh(struct stp_store *st, const struct stp_certinfo *ci,
 {
     struct stp_err e;
 
+    if (have_old && fresh->status == V_OCSP_CERTSTATUS_UNKNOWN
+        && old->status == V_OCSP_CERTSTATUS_GOOD)
+        return stp_err_set(err, STP_E_CERT_UNKNOWN, 0,
+                           "responder says unknown; keeping the good response "
+                           "held until it expires");
     if (have_old && fresh->this_update < old->this_update)
         return stp_err_set(err, STP_E_OLDER, 0,
                            "responder sent a response older than the stored "
