@@ -7,7 +7,7 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config openssl libssl-dev libcurl4-openssl-dev
       ca-certificates curl gnutls-bin clang llvm shellcheck procps strace
-      nginx apache2 haproxy lighttpd lighttpd-mod-openssl stunnel4)
+      nginx apache2 haproxy lighttpd lighttpd-mod-openssl stunnel4 faketime)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -3,8 +3,8 @@
  * ocsp_responder: a loopback-only HTTP front for the real `openssl ocsp`
  * responder, used by the integration tests. Each GET or POST request is
  * answered by running `openssl ocsp -index ... -reqin REQ -respout RESP`; a
- * mode file, re-read per connection, switches to fault behaviours (see
- * modes[]).
+ * mode file, re-read per connection (and every MODE_POLL_MS), switches to
+ * fault behaviours (see modes[]). Its first line is "MODE [ARGUMENT]".
  */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
@@ -34,30 +34,42 @@
 #define MAX_BODY         65536 /* POST body */
 #define MAX_IN           (MAX_HEAD + MAX_BODY)
 #define MAX_RESP         (1024 * 1024) /* openssl's DER response */
+#define MAX_ARG          512           /* mode file argument */
 #define CHILD_TIMEOUT_MS 10000         /* bound on one `openssl ocsp` run */
 #define DRAIN_MS         1000 /* linger after the answer before close */
 #define SLOW_GAP_MS      200  /* "slow" mode: one byte per gap */
+#define MODE_POLL_MS     100  /* mode file re-read while idle ("refuse") */
+#define HUGE_LEN         (10 * 1024 * 1024) /* "huge" mode body */
+#define BIND_TRIES       20 /* kernel-chosen ports tried for --alt-addr */
 #define NO_DEADLINE      INT64_MAX
 
 #define CT_OCSP "application/ocsp-response"
 
 enum cstate { C_FREE, C_READ, C_WRITE, C_HANG, C_DRAIN };
 
+/* Listeners: the primary on 127.0.0.1, the optional --alt-addr one. */
+enum { L_MAIN, L_ALT, NLISTEN };
+
 struct config {
     char *index, *ca, *rsigner, *rkey, *mode_file, *replay_file;
-    const char *port_file, *pid_file, *log_file, *openssl;
+    const char *dir, *port_file, *pid_file, *log_file, *openssl, *faketime;
     const char *validity_opt, *validity; /* "-ndays" / "-nmin", number */
+    struct in_addr addr[NLISTEN];        /* addr[L_ALT].s_addr 0: none */
     long port, lifetime_s, timeout_s;
 };
 
 struct conn {
     int fd;
+    int alt; /* accepted on the --alt-addr listener */
     enum cstate st;
     const struct mode *mode;
+    char arg[MAX_ARG]; /* the mode file's argument when accepted */
     unsigned char *in;
     size_t inlen;
-    unsigned char *out;
+    unsigned char *out; /* owned: the head (and a small body) */
     size_t outlen, outoff;
+    const unsigned char *tail; /* shared, sent after out ("huge") */
+    size_t taillen;
     int64_t deadline;   /* state timeout, ms on the monotonic clock */
     int64_t next_write; /* "slow" mode: when the next byte is due */
 };
@@ -65,6 +77,8 @@ struct conn {
 /* A parsed HTTP request. status != 0: answer with that HTTP error. */
 struct request {
     const char *method;
+    const char *target; /* the request target (in conn.in), not terminated */
+    size_t targetlen;
     unsigned char *der;
     size_t derlen;
     int status;
@@ -72,10 +86,15 @@ struct request {
 
 struct server {
     struct config cfg;
-    int lfd, logfd;
-    char tmpdir[PATH_MAX - 16], reqpath[PATH_MAX], resppath[PATH_MAX];
+    int lfd[NLISTEN];  /* listening sockets, -1 when closed */
+    int hold[NLISTEN]; /* bound, not listening: keeps the port ("refuse") */
+    int listening;
+    int logfd;
+    char tmpdir[PATH_MAX - 32], reqpath[PATH_MAX], resppath[PATH_MAX];
+    char emptyindex[PATH_MAX];
     unsigned long seq;
-    int64_t end_ms;
+    int64_t end_ms, next_poll;
+    unsigned char *huge; /* "huge" mode body, built on first use */
     struct conn conns[MAX_CONNS];
 };
 
@@ -84,7 +103,14 @@ struct mode;
 typedef int (*respond_fn)(struct server *s, struct conn *c,
                           const struct mode *m, const struct request *rq);
 
-#define MODE_AT_ACCEPT 0x1 /* acts on accept, before reading anything */
+#define MODE_AT_ACCEPT    0x1 /* acts on accept, before reading anything */
+#define MODE_RESET        0x2 /* at accept: RST (SO_LINGER 0), not FIN */
+#define MODE_REFUSE       0x4 /* listeners closed while the mode holds */
+#define MODE_PRIMARY_ONLY 0x8 /* the --alt-addr listener answers "normal" */
+
+#define OCSP_NO_NEXT     0x1 /* no -ndays/-nmin: no nextUpdate */
+#define OCSP_EMPTY_INDEX 0x2 /* an empty index: every status is unknown */
+#define OCSP_HALF        0x4 /* send the first half of the DER only */
 
 struct mode {
     const char *name;
@@ -94,6 +120,10 @@ struct mode {
     const unsigned char *body; /* fixed answer body */
     size_t bodylen;
     int64_t write_gap_ms; /* > 0: trickle one byte per gap */
+    /* respond_ocsp variants */
+    const char *signer; /* DIR/<signer>.pem and .key sign, not --rsigner */
+    const char *shift;  /* run openssl under `faketime -f <shift>` */
+    unsigned int ocsp;  /* OCSP_* */
 };
 
 static volatile sig_atomic_t g_stop;
@@ -107,6 +137,10 @@ static int respond_hang(struct server *s, struct conn *c, const struct mode *m,
                         const struct request *rq);
 static int respond_replay(struct server *s, struct conn *c,
                           const struct mode *m, const struct request *rq);
+static int respond_redirect(struct server *s, struct conn *c,
+                            const struct mode *m, const struct request *rq);
+static int respond_huge(struct server *s, struct conn *c, const struct mode *m,
+                        const struct request *rq);
 
 /* OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED } (RFC 6960 4.2.1) */
 static const unsigned char der_malformed[] = { 0x30, 0x03, 0x0a, 0x01, 0x01 };
@@ -119,30 +153,69 @@ static const unsigned char garbage[] =
 _Static_assert(sizeof(garbage) == 64 + 1, "garbage mode body is 64 bytes");
 #define OCSP_ERR_LEN sizeof(der_malformed)
 
-#define FIXED(name, status, der)                            \
-    {                                                       \
-        name, respond_fixed, 0, status, der, sizeof(der), 0 \
+#define FIXED(n, st, der)                                               \
+    {                                                                   \
+        .name = n, .respond = respond_fixed, .status = st, .body = der, \
+        .bodylen = sizeof(der)                                          \
+    }
+#define OCSP(n, ...)                                    \
+    {                                                   \
+        .name = n, .respond = respond_ocsp, __VA_ARGS__ \
     }
 
 /*
  * Fault modes, selected by the first word of the mode file. A new mode is one
- * row: a fixed HTTP status/body for respond_fixed, or its own respond_fn.
+ * row: a fixed HTTP status/body for respond_fixed, a variant of the real
+ * responder (respond_ocsp: signer, clock shift, index, cut), flags acting on
+ * the connection, or its own respond_fn.
  */
 static const struct mode modes[] = {
-    { "normal", respond_ocsp, 0, 0, NULL, 0, 0 },
-    { "slow", respond_ocsp, 0, 0, NULL, 0, SLOW_GAP_MS },
-    { "http500", respond_fixed, 0, 500, NULL, 0, 0 },
-    { "http404", respond_fixed, 0, 404, NULL, 0, 0 },
-    { "garbage", respond_fixed, 0, 200, garbage, sizeof(garbage) - 1, 0 },
+    OCSP("normal", .ocsp = 0),
+    /* the real answer, one byte per SLOW_GAP_MS */
+    OCSP("slow", .write_gap_ms = SLOW_GAP_MS),
+    { .name = "http500", .respond = respond_fixed, .status = 500 },
+    { .name = "http404", .respond = respond_fixed, .status = 404 },
+    { .name = "garbage",
+      .respond = respond_fixed,
+      .status = 200,
+      .body = garbage,
+      .bodylen = sizeof(garbage) - 1 },
     FIXED("malformed", 200, der_malformed),
     FIXED("internalerror", 200, der_internal),
     FIXED("trylater", 200, der_trylater),
     FIXED("sigrequired", 200, der_sigreq),
     FIXED("unauthorized", 200, der_unauth),
-    { "hang", respond_hang, 0, 0, NULL, 0, 0 },
-    { "close", NULL, MODE_AT_ACCEPT, 0, NULL, 0, 0 },
+    /* reads the request, never answers */
+    { .name = "hang", .respond = respond_hang },
+    /* accepts, then closes at once (FIN) */
+    { .name = "close", .flags = MODE_AT_ACCEPT },
+    /* accepts, then resets at once (RST) */
+    { .name = "reset", .flags = MODE_AT_ACCEPT | MODE_RESET },
+    /* no listening socket while the mode holds: connections are refused */
+    { .name = "refuse", .flags = MODE_AT_ACCEPT | MODE_RESET | MODE_REFUSE },
     /* answers every request with the bytes of the replay file */
-    { "replay", respond_replay, 0, 0, NULL, 0, 0 },
+    { .name = "replay", .respond = respond_replay },
+    /* "redirect URL": 302 to URL (a URL ending in '/' gets the request
+     * target appended); the --alt-addr listener answers normally */
+    { .name = "redirect",
+      .respond = respond_redirect,
+      .flags = MODE_PRIMARY_ONLY },
+    /* a 10 MiB body (a DER SEQUENCE header, then zeros) */
+    { .name = "huge", .respond = respond_huge },
+    /* the real answer cut in half */
+    OCSP("truncated", .ocsp = OCSP_HALF),
+    /* signed by the rogue CA's responder (unrelated to the issuer) */
+    OCSP("rogue", .signer = "rogue-ocsp"),
+    /* signed by a certificate of the issuer without the OCSP-signing EKU */
+    OCSP("noeku", .signer = "noeku"),
+    /* made two days ago: nextUpdate (one validity later) is past */
+    OCSP("expired", .shift = "-2d"),
+    /* made one day ahead: thisUpdate is in the future */
+    OCSP("notyet", .shift = "+1d"),
+    /* no nextUpdate */
+    OCSP("nonext", .ocsp = OCSP_NO_NEXT),
+    /* the issuer's responder, knowing no certificate: status unknown */
+    OCSP("unknown", .ocsp = OCSP_EMPTY_INDEX),
 };
 
 static int64_t now_ms(void)
@@ -283,17 +356,18 @@ fail:
  * One line per request: "<seq> <GET|POST|-> <reqlen> <mode> <http-status>".
  * reqlen is the OCSP request DER length (bytes received when unparsed); status
  * 0: no HTTP answer (hang, close, client left early), 408: request timed out.
+ * A request on the --alt-addr listener logs its mode as "alt:<mode>".
  */
 static void log_request(struct server *s, const char *method, size_t reqlen,
-                        const struct mode *m, int status)
+                        const struct mode *m, int alt, int status)
 {
-    char line[128];
+    char line[160];
     int n;
 
     if (s->logfd < 0)
         return;
-    n = snprintf(line, sizeof(line), "%lu %s %zu %s %d\n", s->seq, method,
-                 reqlen, m->name, status);
+    n = snprintf(line, sizeof(line), "%lu %s %zu %s%s %d\n", s->seq, method,
+                 reqlen, alt ? "alt:" : "", m->name, status);
     if (n > 0 && !write_all(s->logfd, line, (size_t)n))
         complain_errno("cannot write", s->cfg.log_file);
 }
@@ -308,14 +382,19 @@ static const struct mode *find_mode(const char *name)
     return NULL;
 }
 
-/* The first word of the mode file, or "normal" when it does not exist. */
-static const struct mode *read_mode(const struct server *s)
+/*
+ * The mode named by the first word of the mode file's first line ("normal"
+ * when the file does not exist or is empty); the rest of that line, trimmed,
+ * goes to arg[MAX_ARG] (empty when there is none, or when it is too long).
+ */
+static const struct mode *read_mode(const struct server *s, char *arg)
 {
-    char buf[64], *w;
+    char buf[64 + MAX_ARG], *w, *a, *end;
     const struct mode *m;
     ssize_t n = -1;
     int fd = -1;
 
+    arg[0] = '\0';
     if (s->cfg.mode_file != NULL)
         fd = open(s->cfg.mode_file, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
@@ -325,8 +404,14 @@ static const struct mode *read_mode(const struct server *s)
     if (n <= 0)
         return &modes[0];
     buf[n] = '\0';
-    w = buf + strspn(buf, " \t\r\n");
-    w[strcspn(w, " \t\r\n")] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    w = buf + strspn(buf, " \t");
+    a = w + strcspn(w, " \t");
+    if (*a != '\0')
+        *a++ = '\0';
+    a += strspn(a, " \t");
+    for (end = a + strlen(a); end > a && (end[-1] == ' ' || end[-1] == '\t');)
+        *--end = '\0';
     if (*w == '\0')
         return &modes[0];
     m = find_mode(w);
@@ -334,6 +419,10 @@ static const struct mode *read_mode(const struct server *s)
         complain("unknown mode, using normal", w);
         return &modes[0];
     }
+    if (strlen(a) < MAX_ARG)
+        memcpy(arg, a, strlen(a) + 1);
+    else
+        complain("mode argument too long, ignored", m->name);
     return m;
 }
 
@@ -344,6 +433,8 @@ static const char *reason(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 302:
+        return "Found";
     case 400:
         return "Bad Request";
     case 404:
@@ -363,18 +454,25 @@ static const char *reason(int status)
     }
 }
 
-/* Queues a complete HTTP/1.0 answer on c; returns status, or 0 on failure. */
-static int http_reply(struct conn *c, int status, const char *ctype,
-                      const unsigned char *body, size_t len)
+/*
+ * Queues an HTTP/1.0 answer on c: the head (with the extra header line
+ * <extra>, if any), then <len> bytes of <body>, then c->tail (whose length
+ * Content-Length counts too). Returns status, or 0 on failure.
+ */
+static int http_answer(struct conn *c, int status, const char *ctype,
+                       const char *extra, const unsigned char *body, size_t len)
 {
-    char head[256];
+    char head[MAX_ARG + MAX_HEAD + 256];
     int n;
 
     n = snprintf(head, sizeof(head),
-                 "HTTP/1.0 %d %s\r\n%s%s%sContent-Length: %zu\r\n"
+                 "HTTP/1.0 %d %s\r\n%s%s%s%s%sContent-Length: %zu\r\n"
                  "Connection: close\r\n\r\n",
                  status, reason(status), ctype ? "Content-Type: " : "",
-                 ctype ? ctype : "", ctype ? "\r\n" : "", len);
+                 ctype ? ctype : "", ctype ? "\r\n" : "", extra ? extra : "",
+                 extra ? "\r\n" : "", len + c->taillen);
+    if (n < 0 || (size_t)n >= sizeof(head))
+        return 0;
     free(c->out);
     c->out = malloc((size_t)n + len);
     if (c->out == NULL)
@@ -385,6 +483,12 @@ static int http_reply(struct conn *c, int status, const char *ctype,
     c->outlen = (size_t)n + len;
     c->outoff = 0;
     return status;
+}
+
+static int http_reply(struct conn *c, int status, const char *ctype,
+                      const unsigned char *body, size_t len)
+{
+    return http_answer(c, status, ctype, NULL, body, len);
 }
 
 static int respond_fixed(struct server *s, struct conn *c, const struct mode *m,
@@ -425,6 +529,63 @@ static int respond_replay(struct server *s, struct conn *c,
     return status;
 }
 
+/* 302 to the mode's argument; "URL/" gets the request target appended. */
+static int respond_redirect(struct server *s, struct conn *c,
+                            const struct mode *m, const struct request *rq)
+{
+    char loc[MAX_ARG + MAX_HEAD + 16];
+    size_t alen = strlen(c->arg), tlen = rq->targetlen;
+    const char *t = rq->target;
+
+    (void)s;
+    (void)m;
+    if (alen == 0 || strpbrk(c->arg, "\r\n") != NULL) {
+        complain("redirect mode needs a URL: \"redirect URL\"", NULL);
+        return http_reply(c, 500, NULL, NULL, 0);
+    }
+    if (c->arg[alen - 1] != '/' || t == NULL)
+        tlen = 0;
+    if (tlen > 0 && t[0] == '/') {
+        t++;
+        tlen--;
+    }
+    if (tlen >= MAX_HEAD)
+        tlen = 0;
+    snprintf(loc, sizeof(loc), "Location: %s%.*s", c->arg, (int)tlen,
+             tlen ? t : "");
+    return http_answer(c, 302, NULL, loc, NULL, 0);
+}
+
+/* A DER SEQUENCE header announcing HUGE_LEN - 6 bytes, then zeros. */
+static const unsigned char *huge_body(struct server *s)
+{
+    const unsigned long n = HUGE_LEN - 6;
+
+    if (s->huge == NULL && (s->huge = calloc(1, HUGE_LEN)) != NULL) {
+        s->huge[0] = 0x30;
+        s->huge[1] = 0x84;
+        s->huge[2] = (unsigned char)(n >> 24);
+        s->huge[3] = (unsigned char)(n >> 16);
+        s->huge[4] = (unsigned char)(n >> 8);
+        s->huge[5] = (unsigned char)n;
+    }
+    return s->huge;
+}
+
+static int respond_huge(struct server *s, struct conn *c, const struct mode *m,
+                        const struct request *rq)
+{
+    (void)m;
+    (void)rq;
+    c->tail = huge_body(s);
+    if (c->tail == NULL) {
+        complain("huge mode: out of memory", NULL);
+        return http_reply(c, 500, NULL, NULL, 0);
+    }
+    c->taillen = HUGE_LEN;
+    return http_reply(c, 200, CT_OCSP, NULL, 0);
+}
+
 /* ---- running openssl ocsp ---------------------------------------------- */
 
 /* Waits for pid at most ms; kills it when over time or when stopping. */
@@ -453,18 +614,72 @@ static int wait_child(pid_t pid, int64_t ms, int *status)
     return 0;
 }
 
-static int run_openssl(const struct server *s)
+/* The files one `openssl ocsp` run of mode m reads. */
+struct ocsp_files {
+    const char *index, *rsigner, *rkey;
+    char signer_pem[PATH_MAX], signer_key[PATH_MAX];
+};
+
+static int ocsp_files_of(const struct server *s, const struct mode *m,
+                         struct ocsp_files *f)
 {
     const struct config *cf = &s->cfg;
-    const char *argv[] = { cf->openssl,  "ocsp",      "-index",
-                           cf->index,    "-CA",       cf->ca,
-                           "-rsigner",   cf->rsigner, "-rkey",
-                           cf->rkey,     "-reqin",    s->reqpath,
-                           "-respout",   s->resppath, cf->validity_opt,
-                           cf->validity, NULL };
-    int status;
-    pid_t pid = fork();
 
+    f->index = (m->ocsp & OCSP_EMPTY_INDEX) ? s->emptyindex : cf->index;
+    f->rsigner = cf->rsigner;
+    f->rkey = cf->rkey;
+    if (m->signer == NULL)
+        return 1;
+    if (cf->dir == NULL) {
+        complain("this mode signs with a DIR/ file: give --dir", m->name);
+        return 0;
+    }
+    if ((size_t)snprintf(f->signer_pem, sizeof(f->signer_pem), "%s/%s.pem",
+                         cf->dir, m->signer)
+            >= sizeof(f->signer_pem)
+        || (size_t)snprintf(f->signer_key, sizeof(f->signer_key), "%s/%s.key",
+                            cf->dir, m->signer)
+               >= sizeof(f->signer_key))
+        return 0;
+    f->rsigner = f->signer_pem;
+    f->rkey = f->signer_key;
+    return 1;
+}
+
+/* [faketime -f SHIFT] openssl ocsp ... for mode m. */
+static int run_openssl(const struct server *s, const struct mode *m,
+                       const struct ocsp_files *f)
+{
+    const struct config *cf = &s->cfg;
+    const char *argv[24];
+    int status, n = 0;
+    pid_t pid;
+
+    if (m->shift != NULL) {
+        argv[n++] = cf->faketime;
+        argv[n++] = "-f";
+        argv[n++] = m->shift;
+    }
+    argv[n++] = cf->openssl;
+    argv[n++] = "ocsp";
+    argv[n++] = "-index";
+    argv[n++] = f->index;
+    argv[n++] = "-CA";
+    argv[n++] = cf->ca;
+    argv[n++] = "-rsigner";
+    argv[n++] = f->rsigner;
+    argv[n++] = "-rkey";
+    argv[n++] = f->rkey;
+    argv[n++] = "-reqin";
+    argv[n++] = s->reqpath;
+    argv[n++] = "-respout";
+    argv[n++] = s->resppath;
+    if (!(m->ocsp & OCSP_NO_NEXT)) {
+        argv[n++] = cf->validity_opt;
+        argv[n++] = cf->validity;
+    }
+    argv[n] = NULL;
+    pid = fork();
     if (pid < 0) {
         complain_errno("fork", NULL);
         return 0;
@@ -477,21 +692,23 @@ static int run_openssl(const struct server *s)
             dup2(devnull, STDOUT_FILENO);
         }
         execvp(argv[0], (char *const *)argv);
+        fprintf(stderr, "ocsp_responder: cannot run %s: %s\n", argv[0],
+                strerror(errno));
         _exit(127);
     }
     if (!wait_child(pid, CHILD_TIMEOUT_MS, &status))
         return 0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "ocsp_responder: openssl ocsp failed (status %d)\n",
+        fprintf(stderr, "ocsp_responder: %s failed (status %d)\n", argv[0],
                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         return 0;
     }
     return 1;
 }
 
-static int pki_ready(const struct config *cf)
+static int pki_ready(const struct config *cf, const struct ocsp_files *f)
 {
-    const char *files[] = { cf->index, cf->ca, cf->rsigner, cf->rkey };
+    const char *files[] = { f->index, cf->ca, f->rsigner, f->rkey };
     size_t i;
 
     for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -523,35 +740,41 @@ static int der_is_sequence(const unsigned char *buf, size_t len)
     return hdr + body == len;
 }
 
-/* Runs the real responder on the request; answers with its DER. */
+/*
+ * Runs the real responder on the request (with the mode's signer, clock
+ * shift, index and validity); answers with its DER, or half of it.
+ */
 static int respond_ocsp(struct server *s, struct conn *c, const struct mode *m,
                         const struct request *rq)
 {
     const unsigned char *err = der_internal;
+    struct ocsp_files f;
     unsigned char *resp;
     size_t len;
     int fd, ok, status;
 
-    (void)m;
     if (rq->status != 0)
         return http_reply(c, rq->status, NULL, NULL, 0);
     if (rq->der == NULL || !der_is_sequence(rq->der, rq->derlen)) {
         complain("request is not a DER SEQUENCE: malformedRequest", NULL);
         return http_reply(c, 200, CT_OCSP, der_malformed, OCSP_ERR_LEN);
     }
-    if (!pki_ready(&s->cfg))
+    if (!ocsp_files_of(s, m, &f) || !pki_ready(&s->cfg, &f))
         return http_reply(c, 200, CT_OCSP, der_internal, OCSP_ERR_LEN);
     unlink(s->resppath);
     fd = open(s->reqpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     ok = fd >= 0 && write_all(fd, rq->der, rq->derlen);
     ok = (fd >= 0 && close(fd) == 0) && ok;
-    if (ok && !run_openssl(s)) {
-        err = der_malformed; /* the PKI is there: blame the request */
+    if (ok && !run_openssl(s, m, &f)) {
+        /* the PKI is there: blame the request, unless faketime is missing */
+        err = m->shift != NULL ? der_internal : der_malformed;
         ok = 0;
     }
     resp = ok ? read_file(s->resppath, &len) : NULL;
     if (resp == NULL)
         return http_reply(c, 200, CT_OCSP, err, OCSP_ERR_LEN);
+    if ((m->ocsp & OCSP_HALF) && len > 1)
+        len /= 2;
     status = http_reply(c, 200, CT_OCSP, resp, len);
     free(resp);
     return status;
@@ -734,7 +957,11 @@ static int parse_request(const struct conn *c, struct request *rq)
         tend++;
     if (mlen >= hlen || in[mlen] != ' ' || tend == tstart) {
         rq->status = 400;
-    } else if (mlen == 3 && memcmp(in, "GET", 3) == 0) {
+        return 1;
+    }
+    rq->target = in + tstart;
+    rq->targetlen = tend - tstart;
+    if (mlen == 3 && memcmp(in, "GET", 3) == 0) {
         rq->method = "GET";
         decode_get(in + tstart, tend - tstart, rq);
     } else if (mlen == 4 && memcmp(in, "POST", 4) == 0) {
@@ -770,10 +997,12 @@ static void conn_answer(struct server *s, struct conn *c, struct request *rq)
     const struct mode *m = c->mode;
     int status;
 
+    if (c->alt && (m->flags & MODE_PRIMARY_ONLY))
+        m = &modes[0];
     s->seq++;
     c->st = C_WRITE;
     status = m->respond(s, c, m, rq);
-    log_request(s, rq->method, rq->derlen, m, status);
+    log_request(s, rq->method, rq->derlen, m, c->alt, status);
     free(rq->der);
     rq->der = NULL;
     if (c->st == C_HANG) {
@@ -823,21 +1052,29 @@ static void conn_read(struct server *s, struct conn *c)
     if (eof) {
         if (c->st == C_READ && c->inlen > 0) {
             s->seq++;
-            log_request(s, "-", c->inlen, c->mode, 0);
+            log_request(s, "-", c->inlen, c->mode, c->alt, 0);
         }
         conn_close(c);
     }
 }
 
+/* Sends the head (c->out), then the shared tail, one byte per gap if slow. */
 static void conn_write(struct server *s, struct conn *c)
 {
-    size_t n = c->outlen - c->outoff;
+    size_t total = c->outlen + c->taillen, n = total - c->outoff;
+    const unsigned char *p;
     int64_t gap = c->mode->write_gap_ms;
     ssize_t r;
 
+    if (c->outoff < c->outlen) {
+        p = c->out + c->outoff;
+        n = c->outlen - c->outoff;
+    } else {
+        p = c->tail + (c->outoff - c->outlen);
+    }
     if (gap > 0 && n > 1)
         n = 1;
-    r = send(c->fd, c->out + c->outoff, n, MSG_NOSIGNAL);
+    r = send(c->fd, p, n, MSG_NOSIGNAL);
     if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
         return;
     if (r <= 0) {
@@ -845,7 +1082,7 @@ static void conn_write(struct server *s, struct conn *c)
         return;
     }
     c->outoff += (size_t)r;
-    if (c->outoff == c->outlen) {
+    if (c->outoff == total) {
         shutdown(c->fd, SHUT_WR);
         c->st = C_DRAIN;
         c->deadline = now_ms() + DRAIN_MS;
@@ -859,7 +1096,7 @@ static void conn_timeout(struct server *s, struct conn *c)
 {
     if (c->st == C_READ && c->inlen > 0) {
         s->seq++;
-        log_request(s, "-", c->inlen, c->mode, 408);
+        log_request(s, "-", c->inlen, c->mode, c->alt, 408);
     }
     conn_close(c);
 }
@@ -874,13 +1111,105 @@ static struct conn *free_slot(struct server *s)
     return NULL;
 }
 
-static void accept_conns(struct server *s)
+/* ---- listeners ---------------------------------------------------------- */
+
+static int bound_socket(const struct in_addr *addr, long port, int *fd)
+{
+    struct sockaddr_in sin;
+    int one = 1;
+
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (*fd < 0 || !set_nonblock_cloexec(*fd))
+        return 0;
+    setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)port);
+    sin.sin_addr = *addr;
+    return bind(*fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/*
+ * "refuse": each listening socket is closed, and a socket bound to the same
+ * address and port, never listening, holds the port, so that connections
+ * are refused (RST to the SYN) and the port stays ours. The mode file is
+ * then read every MODE_POLL_MS; listen_again() undoes this.
+ */
+static void stop_listening(struct server *s)
+{
+    int i;
+
+    for (i = 0; i < NLISTEN; i++) {
+        if (s->lfd[i] < 0)
+            continue;
+        close_fd(&s->lfd[i]);
+        if (!bound_socket(&s->cfg.addr[i], s->cfg.port, &s->hold[i])) {
+            complain_errno("refuse mode: cannot hold the port", NULL);
+            close_fd(&s->hold[i]);
+        }
+    }
+    s->listening = 0;
+}
+
+static void listen_again(struct server *s)
+{
+    int i, ok = 1;
+
+    for (i = 0; i < NLISTEN; i++) {
+        if (s->lfd[i] >= 0 || s->cfg.addr[i].s_addr == 0)
+            continue;
+        if (bound_socket(&s->cfg.addr[i], s->cfg.port, &s->lfd[i])
+            && listen(s->lfd[i], 64) == 0) {
+            close_fd(&s->hold[i]);
+            continue;
+        }
+        complain_errno("cannot listen again; will retry", NULL);
+        close_fd(&s->lfd[i]);
+        ok = 0;
+    }
+    s->listening = ok;
+}
+
+/* Closes or reopens the listeners as the mode file says (every poll). */
+static void poll_mode(struct server *s, int64_t now)
+{
+    char arg[MAX_ARG];
+    const struct mode *m;
+
+    if (now < s->next_poll)
+        return;
+    s->next_poll = now + MODE_POLL_MS;
+    m = read_mode(s, arg);
+    if ((m->flags & MODE_REFUSE) && s->listening)
+        stop_listening(s);
+    else if (!(m->flags & MODE_REFUSE) && !s->listening)
+        listen_again(s);
+}
+
+/* Closes fd at once; with reset, with an RST (SO_LINGER 0) instead of FIN. */
+static void drop(int fd, int reset)
+{
+    struct linger lg = { 1, 0 };
+
+    if (reset)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+}
+
+static void accept_conns(struct server *s, int which)
 {
     struct conn *c;
 
-    while ((c = free_slot(s)) != NULL) {
+    while (s->lfd[which] >= 0 && (c = free_slot(s)) != NULL) {
         const struct mode *m;
-        int fd = accept(s->lfd, NULL, NULL);
+        int fd = accept(s->lfd[which], NULL, NULL);
 
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
@@ -889,11 +1218,13 @@ static void accept_conns(struct server *s)
                 complain_errno("accept", NULL);
             return;
         }
-        m = read_mode(s);
+        m = read_mode(s, c->arg);
         if (m->flags & MODE_AT_ACCEPT) {
             s->seq++;
-            log_request(s, "-", 0, m, 0);
-            close(fd);
+            log_request(s, "-", 0, m, which == L_ALT, 0);
+            drop(fd, m->flags & MODE_RESET);
+            if (m->flags & MODE_REFUSE)
+                stop_listening(s);
             continue;
         }
         c->in = malloc(MAX_IN + 1);
@@ -904,6 +1235,7 @@ static void accept_conns(struct server *s)
             continue;
         }
         c->fd = fd;
+        c->alt = which == L_ALT;
         c->st = C_READ;
         c->mode = m;
         c->deadline = now_ms() + s->cfg.timeout_s * 1000;
@@ -924,15 +1256,20 @@ static void on_signal(int sig)
     errno = saved;
 }
 
-/* Fills pfd/who for one poll() round; returns the count, sets *wake. */
+/*
+ * Fills pfd/who/lis for one poll() round; returns the count, sets *wake.
+ * who[i] is the connection of pfd[i]; lis[i] the listener, or -1.
+ */
 static int build_pollset(struct server *s, struct pollfd *pfd,
-                         struct conn **who, int64_t now, int64_t *wake)
+                         struct conn **who, int *lis, int64_t now,
+                         int64_t *wake)
 {
-    int nfd = 0, have_free = 0;
+    int nfd = 0, have_free = 0, k;
     size_t i;
 
     pfd[nfd].fd = g_sigpipe[0];
     pfd[nfd].events = POLLIN;
+    lis[nfd] = -1;
     who[nfd++] = NULL;
     for (i = 0; i < MAX_CONNS; i++) {
         struct conn *c = &s->conns[i];
@@ -952,20 +1289,27 @@ static int build_pollset(struct server *s, struct pollfd *pfd,
         if (c->deadline < *wake)
             *wake = c->deadline;
         pfd[nfd].fd = c->fd;
+        lis[nfd] = -1;
         who[nfd++] = c;
     }
-    if (have_free) {
-        pfd[nfd].fd = s->lfd;
+    for (k = 0; have_free && k < NLISTEN; k++) {
+        if (s->lfd[k] < 0)
+            continue;
+        pfd[nfd].fd = s->lfd[k];
         pfd[nfd].events = POLLIN;
+        lis[nfd] = k;
         who[nfd++] = NULL;
     }
+    if (s->next_poll < *wake)
+        *wake = s->next_poll;
     return nfd;
 }
 
 static int serve(struct server *s)
 {
-    struct pollfd pfd[MAX_CONNS + 2];
-    struct conn *who[MAX_CONNS + 2];
+    struct pollfd pfd[MAX_CONNS + 1 + NLISTEN];
+    struct conn *who[MAX_CONNS + 1 + NLISTEN];
+    int lis[MAX_CONNS + 1 + NLISTEN];
 
     while (!g_stop) {
         int64_t now = now_ms(), wake = s->end_ms;
@@ -975,7 +1319,10 @@ static int serve(struct server *s)
             complain("lifetime over, exiting", NULL);
             break;
         }
-        nfd = build_pollset(s, pfd, who, now, &wake);
+        poll_mode(s, now);
+        nfd = build_pollset(s, pfd, who, lis, now, &wake);
+        if (wake < now)
+            wake = now;
         r = poll(pfd, (nfds_t)nfd,
                  wake - now > INT_MAX ? INT_MAX : (int)(wake - now));
         if (r < 0 && errno != EINTR) {
@@ -988,10 +1335,10 @@ static int serve(struct server *s)
 
             if (re == 0)
                 continue;
-            if (c == NULL && pfd[i].fd == s->lfd)
-                accept_conns(s);
+            if (c == NULL && lis[i] >= 0 && s->lfd[lis[i]] == pfd[i].fd)
+                accept_conns(s, lis[i]);
             else if (c == NULL)
-                continue; /* the signal pipe: g_stop is set */
+                continue; /* the signal pipe, or a listener closed since */
             else if (c->st == C_WRITE && (re & POLLOUT))
                 conn_write(s, c);
             else if (c->st == C_WRITE)
@@ -1023,34 +1370,59 @@ static int install_signals(void)
            && sigaction(SIGHUP, &sa, NULL) == 0;
 }
 
-static int open_listener(struct server *s)
+/* Binds and listens on addr:port; with port 0 the kernel's pick. */
+static int listen_on(const struct in_addr *addr, long *port, int *fd)
 {
     struct sockaddr_in sin;
     socklen_t slen = sizeof(sin);
-    int one = 1;
 
-    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    if (s->lfd < 0 || !set_nonblock_cloexec(s->lfd))
-        return 0;
-    setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t)s->cfg.port);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(s->lfd, (struct sockaddr *)&sin, sizeof(sin)) != 0
-        || listen(s->lfd, 64) != 0
-        || getsockname(s->lfd, (struct sockaddr *)&sin, &slen) != 0) {
-        complain_errno("cannot listen on 127.0.0.1", NULL);
+    if (!bound_socket(addr, *port, fd) || listen(*fd, 64) != 0
+        || getsockname(*fd, (struct sockaddr *)&sin, &slen) != 0) {
+        close_fd(fd);
         return 0;
     }
-    s->cfg.port = ntohs(sin.sin_port);
+    *port = ntohs(sin.sin_port);
     return 1;
+}
+
+/*
+ * 127.0.0.1:PORT, and with --alt-addr the same port on that address too:
+ * a kernel-chosen port is chosen again (BIND_TRIES times) when it is taken
+ * on the second address.
+ */
+static int open_listeners(struct server *s)
+{
+    struct config *cf = &s->cfg;
+    int try;
+
+    for (try = 0; try < BIND_TRIES; try++) {
+        long port = cf->port;
+        char addr[INET_ADDRSTRLEN];
+
+        if (!listen_on(&cf->addr[L_MAIN], &port, &s->lfd[L_MAIN])) {
+            complain_errno("cannot listen on 127.0.0.1", NULL);
+            return 0;
+        }
+        if (cf->addr[L_ALT].s_addr == 0
+            || listen_on(&cf->addr[L_ALT], &port, &s->lfd[L_ALT])) {
+            cf->port = port;
+            s->listening = 1;
+            return 1;
+        }
+        inet_ntop(AF_INET, &cf->addr[L_ALT], addr, sizeof(addr));
+        complain_errno("cannot listen on the same port of", addr);
+        close_fd(&s->lfd[L_MAIN]);
+        if (cf->port != 0)
+            return 0;
+    }
+    return 0;
 }
 
 static int setup_tmp(struct server *s)
 {
     const char *base = getenv("TMPDIR");
     size_t n = sizeof(s->tmpdir);
+    int fd;
 
     if (base == NULL || *base == '\0')
         base = "/tmp";
@@ -1062,6 +1434,13 @@ static int setup_tmp(struct server *s)
     }
     snprintf(s->reqpath, sizeof(s->reqpath), "%s/req.der", s->tmpdir);
     snprintf(s->resppath, sizeof(s->resppath), "%s/resp.der", s->tmpdir);
+    snprintf(s->emptyindex, sizeof(s->emptyindex), "%s/empty-index.txt",
+             s->tmpdir);
+    fd = open(s->emptyindex, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || close(fd) != 0) {
+        complain_errno("cannot create", s->emptyindex);
+        return 0;
+    }
     return 1;
 }
 
@@ -1071,15 +1450,18 @@ static void cleanup(struct server *s)
 
     for (i = 0; i < MAX_CONNS; i++)
         conn_close(&s->conns[i]);
-    if (s->lfd >= 0)
-        close(s->lfd);
-    if (s->logfd >= 0)
-        close(s->logfd);
+    for (i = 0; i < NLISTEN; i++) {
+        close_fd(&s->lfd[i]);
+        close_fd(&s->hold[i]);
+    }
+    close_fd(&s->logfd);
     if (s->tmpdir[0] != '\0') {
         unlink(s->reqpath);
         unlink(s->resppath);
+        unlink(s->emptyindex);
         rmdir(s->tmpdir);
     }
+    free(s->huge);
     free(s->cfg.index);
     free(s->cfg.ca);
     free(s->cfg.rsigner);
@@ -1092,21 +1474,29 @@ static void cleanup(struct server *s)
 
 struct opts {
     const char *dir, *index, *ca, *rsigner, *rkey, *mode_file, *openssl;
-    const char *replay_file;
+    const char *replay_file, *faketime, *alt_addr;
     const char *port, *port_file, *pid_file, *log, *ndays, *nmin;
     const char *lifetime, *timeout;
 };
 
 static void usage(void)
 {
+    size_t i;
+
     fputs("usage: ocsp_responder --dir DIR | --index F --ca F --rsigner F"
           " --rkey F\n"
           "  [--port N | --port-file F] [--pid-file F] [--log F]\n"
           "  [--ndays N | --nmin N] [--lifetime S] [--timeout S]\n"
           "  [--mode-file F] [--replay-file F] [--openssl PATH]\n"
-          "Listens on 127.0.0.1 only. DIR defaults: index.txt int.pem"
-          " ocsp.pem ocsp.key responder.mode\n",
+          "  [--faketime PATH] [--alt-addr 127.X.Y.Z]\n"
+          "Listens on 127.0.0.1 only (and on the same port of --alt-addr,"
+          " a loopback\naddress). DIR defaults: index.txt int.pem ocsp.pem"
+          " ocsp.key responder.mode\nresponder.replay.der. The mode file's"
+          " first line is MODE [ARGUMENT]:\n",
           stderr);
+    for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+        fprintf(stderr, "%s%s", i ? " " : "  ", modes[i].name);
+    fputs("\n", stderr);
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -1122,6 +1512,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         { "--rkey", &o->rkey },
         { "--mode-file", &o->mode_file },
         { "--openssl", &o->openssl },
+        { "--faketime", &o->faketime },
+        { "--alt-addr", &o->alt_addr },
         { "--replay-file", &o->replay_file },
         { "--port", &o->port },
         { "--port-file", &o->port_file },
@@ -1198,6 +1590,18 @@ static int build_config(const struct opts *o, struct config *cf)
     if (!cf->index || !cf->ca || !cf->rsigner || !cf->rkey)
         return 0;
     cf->openssl = o->openssl ? o->openssl : "openssl";
+    cf->faketime = o->faketime ? o->faketime : "faketime";
+    cf->dir = o->dir;
+    cf->addr[L_MAIN].s_addr = htonl(INADDR_LOOPBACK);
+    cf->addr[L_ALT].s_addr = 0;
+    if (o->alt_addr != NULL
+        && (inet_pton(AF_INET, o->alt_addr, &cf->addr[L_ALT]) != 1
+            || (ntohl(cf->addr[L_ALT].s_addr) >> 24) != 127
+            || cf->addr[L_ALT].s_addr == cf->addr[L_MAIN].s_addr)) {
+        complain("--alt-addr must be a loopback address other than 127.0.0.1",
+                 o->alt_addr);
+        return 0;
+    }
     cf->port_file = o->port_file;
     cf->pid_file = o->pid_file;
     cf->log_file = o->log;
@@ -1232,15 +1636,16 @@ static int start(struct server *s)
             return 0;
         }
     }
-    if (!open_listener(s))
+    if (!open_listeners(s))
         return 0;
     if (cf->pid_file != NULL && !write_file_atomic(cf->pid_file, getpid()))
         return 0;
     if (cf->port_file != NULL && !write_file_atomic(cf->port_file, cf->port))
         return 0;
     s->end_ms = now_ms() + cf->lifetime_s * 1000;
-    fprintf(stderr, "ocsp_responder: listening on 127.0.0.1:%ld for %ld s\n",
-            cf->port, cf->lifetime_s);
+    fprintf(stderr, "ocsp_responder: listening on 127.0.0.1:%ld%s for %ld s\n",
+            cf->port, s->lfd[L_ALT] >= 0 ? " (and --alt-addr)" : "",
+            cf->lifetime_s);
     return 1;
 }
 
@@ -1257,7 +1662,8 @@ int main(int argc, char **argv)
         return 0;
     }
     memset(&o, 0, sizeof(o));
-    s.lfd = -1;
+    for (i = 0; i < NLISTEN; i++)
+        s.lfd[i] = s.hold[i] = -1;
     s.logfd = -1;
     for (i = 0; i < MAX_CONNS; i++)
         s.conns[i].fd = -1;
