@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * attach_server.c with a multi-threaded accept loop: a TLS server that links
+ * libocspstaple.so, opts in with ocspstaple_attach() and serves handshakes
+ * on 127.0.0.1 from <threads> threads sharing one SSL_CTX, so that the
+ * status callback runs in several threads at once while the refresher
+ * publishes staples (what ThreadSanitizer needs to see). An optional second
+ * certificate and key (ECDSA beside RSA) go into the same context. Port 0:
+ * the kernel chooses; printed as "ACCEPT 127.0.0.1:N". Runs until SIGTERM or
+ * SIGINT, then prints the handshake count and the counters and exits 0.
+ * Test code only.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+#include "ocspstaple/ocspstaple.h"
+
+#define MAX_THREADS 64
+
+struct server {
+    SSL_CTX *ctx;
+    int lfd;
+    atomic_int stop;
+    atomic_ulong handshakes;
+    atomic_ulong failed;
+};
+
+static int listen_loopback(void)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0
+        || listen(fd, 128) != 0
+        || getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        return -1;
+    printf("ACCEPT 127.0.0.1:%d\n", ntohs(a.sin_port));
+    fflush(stdout);
+    return fd;
+}
+
+static int add_chain(SSL_CTX *ctx, const char *file)
+{
+    FILE *f = fopen(file, "r");
+    X509 *x = f != NULL ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+
+    if (f != NULL)
+        fclose(f);
+    if (x == NULL || !SSL_CTX_add0_chain_cert(ctx, x)) {
+        X509_free(x);
+        fprintf(stderr, "attach_server_mt: cannot read %s\n", file);
+        return 0;
+    }
+    return 1;
+}
+
+static void serve_one(struct server *s, int fd)
+{
+    struct timeval tv = { 5, 0 };
+    SSL *ssl;
+
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    ssl = SSL_new(s->ctx);
+    if (ssl != NULL && SSL_set_fd(ssl, fd) && SSL_accept(ssl) == 1) {
+        atomic_fetch_add(&s->handshakes, 1);
+        SSL_shutdown(ssl);
+    } else {
+        atomic_fetch_add(&s->failed, 1);
+    }
+    SSL_free(ssl);
+    ERR_clear_error();
+    close(fd);
+}
+
+static void *worker(void *arg)
+{
+    struct server *s = arg;
+
+    while (!atomic_load(&s->stop)) {
+        int fd = accept(s->lfd, NULL, NULL);
+
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            break; /* shutdown() of the listener: stop */
+        }
+        serve_one(s, fd);
+    }
+    return NULL;
+}
+
+static int setup_ctx(struct server *s, char **argv, int argc)
+{
+    s->ctx = SSL_CTX_new(TLS_server_method());
+    if (s->ctx == NULL
+        || SSL_CTX_use_certificate_file(s->ctx, argv[1], SSL_FILETYPE_PEM) != 1
+        || SSL_CTX_use_PrivateKey_file(s->ctx, argv[2], SSL_FILETYPE_PEM) != 1
+        || !add_chain(s->ctx, argv[3]))
+        return 0;
+    /* the second certificate gets the same chain (one issuer) */
+    if (argc == 7
+        && (SSL_CTX_use_certificate_file(s->ctx, argv[5], SSL_FILETYPE_PEM) != 1
+            || SSL_CTX_use_PrivateKey_file(s->ctx, argv[6], SSL_FILETYPE_PEM)
+                   != 1
+            || !add_chain(s->ctx, argv[3])))
+        return 0;
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const names[] = { "staples_served", "staples_none",
+                                         "fetch_ok",       "fetch_fail",
+                                         "store_load",     "certificates",
+                                         "refreshers" };
+    static struct server s;
+    pthread_t tids[MAX_THREADS];
+    sigset_t stop_sigs;
+    int nthreads, started = 0, i, sig = 0;
+    uint64_t v;
+    size_t k;
+
+    if (argc != 5 && argc != 7) {
+        fprintf(stderr, "usage: attach_server_mt CERT KEY CHAIN THREADS "
+                        "[CERT2 KEY2]\n");
+        return 2;
+    }
+    nthreads = atoi(argv[4]);
+    if (nthreads < 1 || nthreads > MAX_THREADS) {
+        fprintf(stderr, "attach_server_mt: THREADS: 1 to %d\n", MAX_THREADS);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    /* every thread, the refresher included, inherits the blocked set */
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGTERM);
+    sigaddset(&stop_sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
+    if (!setup_ctx(&s, argv, argc)) {
+        ERR_print_errors_fp(stderr);
+        SSL_CTX_free(s.ctx);
+        return 1;
+    }
+    printf("attach=%d\n", ocspstaple_attach(s.ctx));
+    s.lfd = listen_loopback();
+    if (s.lfd < 0) {
+        SSL_CTX_free(s.ctx);
+        return 1;
+    }
+    for (i = 0; i < nthreads; i++)
+        if (pthread_create(&tids[started], NULL, worker, &s) == 0)
+            started++;
+    if (started == 0) {
+        fprintf(stderr, "attach_server_mt: no thread started\n");
+        return 1;
+    }
+    sigwait(&stop_sigs, &sig);
+    atomic_store(&s.stop, 1);
+    shutdown(s.lfd, SHUT_RDWR); /* wakes the threads blocked in accept() */
+    for (i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    printf("threads=%d\nhandshakes=%lu\nfailed=%lu\n", started,
+           atomic_load(&s.handshakes), atomic_load(&s.failed));
+    for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+        if (ocspstaple_metric(names[k], &v))
+            printf("%s=%llu\n", names[k], (unsigned long long)v);
+    fflush(stdout);
+    close(s.lfd);
+    SSL_CTX_free(s.ctx);
+    return 0;
+}
