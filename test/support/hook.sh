@@ -349,3 +349,19 @@ stp_verified() {
     stp_expect_line "status=good verified=yes" "$1: a good, verified staple"
     stp_expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
 }
+
+# ---- fault injection (t_faults.sh) -----------------------------------------
+
+# stp_ms: the wall clock in milliseconds (no fork).
+stp_ms() {
+    local t=${EPOCHREALTIME/[.,]/}
+    echo $((t / 1000))
+}
+
+# stp_state_get FILE KEY [DEFAULT]: the value of KEY in a store state file
+# (<id>.state), or DEFAULT when the file or the key is missing.
+stp_state_get() {
+    local v
+    v=$(sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n 1)
+    echo "${v:-${3:-}}"
+}
