@@ -547,7 +547,7 @@ tmplink)
     stp_assert_eq "$(stat -c %Y "$victim")" "$vtime" "the victim was not written"
     stp_assert_eq "$(find "$S" -maxdepth 1 -type l -lname "$victim" | wc -l)" 48 \
         "the 48 links at the writer's names are still links"
-    names_fault "$T/cli.err" "$S" "temp file for $ID.der: File exists" \
+    names_fault "$T/cli.err" "$S/$ID.der" "cannot create a temp file: File exists" \
         "the CLI names the directory and the cause"
     # a server on this store still staples, and logs no error
     stp_conf "$CONF" preload
