@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * attach_server.c with a multi-threaded accept loop: a TLS server that links
+ * A TLS server with a multi-threaded accept loop that links
  * libocspstaple.so, opts in with ocspstaple_attach() and serves handshakes
  * on 127.0.0.1 from <threads> threads sharing one SSL_CTX, so that the
  * status callback runs in several threads at once while the refresher
