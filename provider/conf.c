@@ -43,27 +43,11 @@ static void report(struct loader *ld, const char *fmt, ...)
 /* One diagnostic line: "<file>: <text>". */
 static void report(struct loader *ld, const char *fmt, ...)
 {
-    char *msg;
     va_list ap;
-    int len;
 
-    if (ld->diag == NULL)
-        return;
     va_start(ap, fmt);
-    len = vsnprintf(NULL, 0, fmt, ap);
+    stp_vdiag(ld->diag, ld->arg, fmt, ap);
     va_end(ap);
-    if (len < 0)
-        return;
-    msg = OPENSSL_malloc((size_t)len + 1);
-    if (msg == NULL) {
-        ld->diag(ld->arg, "out of memory while reporting a problem");
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, (size_t)len + 1, fmt, ap);
-    va_end(ap);
-    ld->diag(ld->arg, msg);
-    OPENSSL_free(msg);
 }
 
 static const char *skip_dot(const char *name)

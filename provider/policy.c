@@ -190,35 +190,44 @@ static const char *const openssl_keys[] = { "module", "activate", "identity",
 static void report(struct parser *ps, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Formats one diagnostic line; control characters become '?'. */
-static void report(struct parser *ps, const char *fmt, ...)
+void stp_vdiag(stp_diag_fn diag, void *arg, const char *fmt, va_list ap)
 {
-    va_list ap;
+    va_list ap2;
     char *msg, *p;
     int len;
 
-    ps->errors++;
-    if (ps->diag == NULL)
+    if (diag == NULL)
         return;
-    va_start(ap, fmt);
-    len = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (len < 0)
-        return;
-    msg = OPENSSL_malloc((size_t)len + 1);
-    if (msg == NULL) {
-        ps->diag(ps->arg, "out of memory while reporting a policy problem");
+    va_copy(ap2, ap);
+    len = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (len < 0) {
+        diag(arg, "a problem could not be formatted");
         return;
     }
-    va_start(ap, fmt);
+    msg = OPENSSL_malloc((size_t)len + 1);
+    if (msg == NULL) {
+        diag(arg, "out of memory while reporting a problem");
+        return;
+    }
     vsnprintf(msg, (size_t)len + 1, fmt, ap);
-    va_end(ap);
     for (p = msg; *p != '\0'; p++) {
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = '?';
     }
-    ps->diag(ps->arg, msg);
+    diag(arg, msg);
     OPENSSL_free(msg);
+}
+
+/* One diagnostic line; every call counts as a problem. */
+static void report(struct parser *ps, const char *fmt, ...)
+{
+    va_list ap;
+
+    ps->errors++;
+    va_start(ap, fmt);
+    stp_vdiag(ps->diag, ps->arg, fmt, ap);
+    va_end(ap);
 }
 
 static int parse_value(struct parser *ps, const struct keydef *kd,

@@ -11,6 +11,7 @@
 #ifndef STP_POLICY_H
 #define STP_POLICY_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <openssl/x509.h>
 
@@ -100,6 +101,12 @@ struct stp_kv {
 
 /* Receives one complete, human-readable problem description per call. */
 typedef void (*stp_diag_fn)(void *arg, const char *msg);
+
+/*
+ * Formats one problem and hands it to <diag> (nothing if NULL), control
+ * characters replaced by '?' (values come from files). Any thread.
+ */
+void stp_vdiag(stp_diag_fn diag, void *arg, const char *fmt, va_list ap);
 
 /*
  * Parses <n> entries into a new policy; keys not given take their defaults.
