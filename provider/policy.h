@@ -106,7 +106,8 @@ typedef void (*stp_diag_fn)(void *arg, const char *msg);
  * Formats one problem and hands it to <diag> (nothing if NULL), control
  * characters replaced by '?' (values come from files). Any thread.
  */
-void stp_vdiag(stp_diag_fn diag, void *arg, const char *fmt, va_list ap);
+void stp_vdiag(stp_diag_fn diag, void *arg, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /*
  * Parses <n> entries into a new policy; keys not given take their defaults.
