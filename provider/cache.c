@@ -200,31 +200,32 @@ static void wake_waiters(void)
     pthread_mutex_unlock(&wait_lock);
 }
 
-int stp_cache_publish(struct stp_rec *rec, const unsigned char *der, size_t len,
-                      const struct stp_verdict *v)
+enum stp_replace stp_cache_publish(struct stp_rec *rec,
+                                   const unsigned char *der, size_t len,
+                                   const struct stp_verdict *v, time_t now)
 {
     struct stp_staple *s = OPENSSL_zalloc(sizeof(*s)), *old = NULL;
-    int done = 0;
+    enum stp_replace r;
 
     if (s == NULL || (s->der = OPENSSL_memdup(der, len)) == NULL) {
         staple_free(s);
-        return 0;
+        return STP_REPLACE_NO_MEMORY;
     }
     s->len = len;
     s->v = *v;
     pthread_rwlock_wrlock(&tab_lock);
-    if (rec->cur == NULL || rec->cur->v.this_update <= v->this_update) {
+    r = stp_verdict_may_replace(rec->cur != NULL ? &rec->cur->v : NULL, v, now);
+    if (r == STP_REPLACE_YES) {
         old = rec->cur;
         rec->cur = s;
         s = NULL;
-        done = 1;
     }
     pthread_rwlock_unlock(&tab_lock);
     staple_free(old);
     staple_free(s);
-    if (done)
+    if (r == STP_REPLACE_YES)
         wake_waiters();
-    return done;
+    return r;
 }
 
 void stp_cache_expire(struct stp_rec *rec, time_t now)

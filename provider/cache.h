@@ -85,12 +85,14 @@ enum stp_copy_result stp_cache_copy(struct stp_rec *rec, time_t now,
                                     int *status);
 
 /*
- * Replaces the staple of <rec> with a copy of <der> and its verdict, unless
- * the held one has a later thisUpdate. Wakes handshakes waiting in
- * stp_cache_wait(). Returns 1 if published.
+ * Replaces the staple of <rec> with a copy of <der> and its verdict, if
+ * stp_verdict_may_replace() allows it at <now>. Wakes handshakes waiting in
+ * stp_cache_wait(). Returns STP_REPLACE_YES if published, else why not
+ * (STP_REPLACE_NO_MEMORY: allocation failure).
  */
-int stp_cache_publish(struct stp_rec *rec, const unsigned char *der, size_t len,
-                      const struct stp_verdict *v);
+enum stp_replace stp_cache_publish(struct stp_rec *rec,
+                                   const unsigned char *der, size_t len,
+                                   const struct stp_verdict *v, time_t now);
 
 /* Drops the staple of <rec> if it is at or past nextUpdate at <now>. */
 void stp_cache_expire(struct stp_rec *rec, time_t now);

@@ -56,7 +56,7 @@ static void take_stored(struct stp_rec *rec, struct stp_store *st, time_t now)
                           rec->ci->ident, err.msg);
         return;
     }
-    if (stp_cache_publish(rec, der, len, &v))
+    if (stp_cache_publish(rec, der, len, &v, now) == STP_REPLACE_YES)
         stp_metric_inc(STP_M_STORE_LOAD);
     OPENSSL_free(der);
 }
@@ -143,8 +143,10 @@ static void refresh_one(struct stp_rec *rec, time_t now)
     const struct stp_policy *p = stp_runtime_policy();
     /* Wait for a process that is fetching this certificate: its file is
      * then taken at once (this is the refresher, not a handshake). */
-    struct stp_update_opts uo = { NULL, 0, rec->pol.timeout * 1000 + 1000 };
+    struct stp_update_opts uo = { .lock_wait_ms =
+                                      rec->pol.timeout * 1000 + 1000 };
     struct stp_update_result res = { 0 };
+    struct stp_verdict held;
     struct stp_err err;
     struct stp_store *st = store_or_log();
     int ok;
@@ -162,15 +164,23 @@ static void refresh_one(struct stp_rec *rec, time_t now)
         return;
     }
     /* without a usable store the response is fetched for this process only */
+    if (stp_cache_verdict(rec, &held))
+        uo.held = &held;
     ok = stp_update_cert(p, st, rec->ci, stp_runtime_trust(), &uo, &res, &err);
     if (res.der != NULL) {
-        if (stp_cache_publish(rec, res.der, res.len, &res.verdict)) {
+        switch (
+            stp_cache_publish(rec, res.der, res.len, &res.verdict, stp_now())) {
+        case STP_REPLACE_YES:
             if (!res.fetched)
                 stp_metric_inc(STP_M_STORE_LOAD);
-        } else {
+            break;
+        case STP_REPLACE_NO_MEMORY:
+            break;
+        default:
             STP_LOG_WARN("refresh",
-                         "%s: the stored response %s/%s.der is older than "
-                         "the one held: still stapling the newer one",
+                         "%s: the stored response %s/%s.der may not replace "
+                         "the one held (older, or unknown over good): still "
+                         "stapling the held one",
                          rec->ci->ident, st != NULL ? stp_store_dir(st) : "-",
                          rec->ci->id_hex);
         }

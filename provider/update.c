@@ -201,26 +201,30 @@ static int load_old(const struct stp_policy *p, const struct stp_certpol *cp,
     return 0;
 }
 
-/* A fetched response: kept unless older than <old>, then stored. */
+/* A fetched response: kept if it may replace <old> (NULL: none; <what>
+ * names it in messages), then stored. */
 static int take_fresh(struct stp_store *st, const struct stp_certinfo *ci,
                       unsigned char **der, size_t len,
-                      const struct stp_verdict *fresh, int have_old,
-                      const struct stp_verdict *old,
+                      const struct stp_verdict *fresh,
+                      const struct stp_verdict *old, const char *what,
                       struct stp_update_result *res, struct stp_err *err)
 {
     struct stp_err e;
 
-    if (have_old && fresh->status == V_OCSP_CERTSTATUS_UNKNOWN
-        && old->status == V_OCSP_CERTSTATUS_GOOD)
+    switch (stp_verdict_may_replace(old, fresh, stp_now())) {
+    case STP_REPLACE_NO_UNKNOWN:
         return stp_err_set(err, STP_E_CERT_UNKNOWN, 0,
                            "responder says unknown; keeping the good response "
                            "held until it expires");
-    if (have_old && fresh->this_update < old->this_update)
+    case STP_REPLACE_NO_OLDER:
         return stp_err_set(err, STP_E_OLDER, 0,
-                           "responder sent a response older than the stored "
-                           "one (thisUpdate %lds earlier); keeping the stored "
-                           "one",
-                           (long)(old->this_update - fresh->this_update));
+                           "responder sent a response older than the %s one "
+                           "(thisUpdate %lds earlier); keeping the %s one",
+                           what, (long)(old->this_update - fresh->this_update),
+                           what);
+    default:
+        break;
+    }
     if (st != NULL && stp_store_write(st, ci->id_hex, ".der", *der, len, &e)) {
         store_chain(st, ci);
         res->stored = 1;
@@ -257,8 +261,15 @@ static int cycle(const struct stp_policy *p, const struct stp_certpol *cp,
     }
     res->fetched = 1;
     state.last_attempt = now;
-    if (fetch_verified(p, cp, ci, res->url, extra, &der, &len, &fresh, err))
-        ok = take_fresh(st, ci, &der, len, &fresh, have_old, &old, res, err);
+    if (fetch_verified(p, cp, ci, res->url, extra, &der, &len, &fresh, err)) {
+        /* compared with the stored response, else with the caller's */
+        const struct stp_verdict *base = have_old  ? &old
+                                         : o->held ? o->held
+                                                   : NULL;
+
+        ok = take_fresh(st, ci, &der, len, &fresh, base,
+                        have_old ? "stored" : "held", res, err);
+    }
     OPENSSL_free(der);
     if (ok) {
         state.failures = 0;

@@ -24,6 +24,9 @@ struct stp_update_opts {
     const char *url;   /* responder override (CLI --url), or NULL */
     int force;         /* fetch even if the stored response is not yet due */
     long lock_wait_ms; /* how long to wait for another process's fetch */
+    /* the response the caller holds (in memory), or NULL: a fetched one
+     * must be allowed to replace it when no stored one is there */
+    const struct stp_verdict *held;
 };
 
 struct stp_update_result {

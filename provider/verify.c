@@ -26,6 +26,20 @@ const char *stp_cert_status_name(int status)
     }
 }
 
+enum stp_replace stp_verdict_may_replace(const struct stp_verdict *held,
+                                         const struct stp_verdict *fresh,
+                                         time_t now)
+{
+    if (held == NULL || now >= held->next_update)
+        return STP_REPLACE_YES;
+    if (fresh->this_update < held->this_update)
+        return STP_REPLACE_NO_OLDER;
+    if (fresh->status == V_OCSP_CERTSTATUS_UNKNOWN
+        && held->status == V_OCSP_CERTSTATUS_GOOD)
+        return STP_REPLACE_NO_UNKNOWN;
+    return STP_REPLACE_YES;
+}
+
 /* DER -> basic response; rejects trailing bytes and error statuses. */
 static OCSP_BASICRESP *decode_basic(const unsigned char *der, size_t len,
                                     struct stp_err *err)

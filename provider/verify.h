@@ -62,6 +62,27 @@ int stp_verify_response(const unsigned char *der, size_t len, X509 *leaf,
 int stp_peek_response(const unsigned char *der, size_t len, OCSP_CERTID *certid,
                       struct stp_verdict *out, struct stp_err *err);
 
+enum stp_replace {
+    STP_REPLACE_YES = 0,
+    STP_REPLACE_NO_OLDER,   /* the new thisUpdate is before the held one */
+    STP_REPLACE_NO_UNKNOWN, /* unknown would replace a good still valid */
+    STP_REPLACE_NO_MEMORY   /* (the in-memory table) allocation failed */
+};
+
+/*
+ * The one rule for what may replace a held response, used by the update
+ * cycle (against the stored or held response) and by the in-memory table
+ * (against the staple being served): a verified <fresh> response replaces
+ * <held> (NULL: nothing held) unless <held> is still valid at <now> and
+ * <fresh> is older, or <fresh> says unknown while <held> says good (a
+ * responder that loses track of a certificate must not turn a working
+ * staple into one that Must-Staple clients reject). A revoked answer that
+ * is not older always replaces a good one. Pure.
+ */
+enum stp_replace stp_verdict_may_replace(const struct stp_verdict *held,
+                                         const struct stp_verdict *fresh,
+                                         time_t now);
+
 /* "good", "revoked" or "unknown". */
 const char *stp_cert_status_name(int status);
 

@@ -53,8 +53,9 @@ static STACK_OF(X509) *stored_chain(struct stp_store *st, const char *id)
 static void refresh_id(void *arg, const char *id)
 {
     struct refresh_ctx *c = arg;
-    struct stp_update_opts uo = { NULL, c->force,
-                                  c->pol->defaults.timeout * 1000 };
+    struct stp_update_opts uo = { .force = c->force,
+                                  .lock_wait_ms =
+                                      c->pol->defaults.timeout * 1000 };
     STACK_OF(X509) *chain = stored_chain(c->st, id);
     struct stp_certinfo *ci = NULL;
     struct stp_update_result res = { 0 };

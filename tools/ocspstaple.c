@@ -101,8 +101,10 @@ static int fetch_one(const char *path, const struct fetch_args *a,
                      const struct stp_policy *pol, struct stp_store *st,
                      STACK_OF(X509) *extra_issuers)
 {
-    struct stp_update_opts uo = { a->url, a->force,
-                                  pol->defaults.timeout * 1000 };
+    struct stp_update_opts uo = { .url = a->url,
+                                  .force = a->force,
+                                  .lock_wait_ms =
+                                      pol->defaults.timeout * 1000 };
     struct stp_update_result res = { 0 };
     struct stp_certinfo *ci = NULL;
     struct stp_err err;

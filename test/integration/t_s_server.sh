@@ -17,9 +17,12 @@ stp_hook_need
 stp_setup
 P=$T/pki
 mkdir -p "$P"
-stp_start_responder "$P"
-stp_mkpki "$P" "$RESPONDER_PORT"
 SCEN=${1:?scenario}
+RARGS=()
+# responses valid 60 s: due for refresh at once (refresh_min apart)
+[ "$SCEN" = nostore_unknown ] && RARGS=(--nmin 1)
+stp_start_responder "$P" "${RARGS[@]}"
+stp_mkpki "$P" "$RESPONDER_PORT"
 ROUTE=${2:-preload}
 CONF=$T/stp.cnf
 
@@ -253,6 +256,25 @@ nostore)
     stp_assert_eq "$(grep -c "notadir/store" "$T/hook.log")" 1 \
         "the store problem is logged once"
     stp_assert_eq "$(stp_requests)" 1 "one request"
+    ;;
+nostore_unknown)
+    # What may replace a held response is one rule whether or not a store
+    # is there: with store_dir unusable, the good staple held in memory is
+    # not replaced by a later `unknown` answer (it stays until it expires).
+    : >"$T/notadir"
+    stp_conf "$CONF" "$ROUTE" "store_dir = $T/notadir/store" "refresh_min = 10s"
+    serve good
+    stp_wait_staple "$PORT" --CAfile "$P/root.pem"
+    stp_expect_probe 0 "stapled good from memory"
+    stp_responder_mode "$P" unknown
+    answered_unknown() {
+        [ "$(stp_requests)" -ge 2 ] &&
+            grep -q "refresh: good.test: .*unknown" "$T/hook.log"
+    }
+    STP_WAIT=30 stp_wait_for answered_unknown || stp_fail "no refresh answered unknown"
+    stp_probe "$PORT" --count 5 --require-staple --CAfile "$P/root.pem"
+    stp_expect_probe 0 "the good staple is still served after an unknown answer"
+    echo "$PROBE" | grep -q "status=good verified=yes" || stp_fail "not good: $PROBE"
     ;;
 never)
     stp_conf "$CONF" "$ROUTE" "mode = never"

@@ -70,14 +70,30 @@ static void test_copy(const struct tp_pki *pki, time_t now)
     int status;
 
     ASSERT_EQ(stp_cache_copy(rec, now, &der, &len, &status), STP_COPY_NONE);
-    ASSERT_OK(stp_cache_publish(rec, (const unsigned char *)"new", 3, &v1));
+    ASSERT_OK(stp_cache_publish(rec, (const unsigned char *)"new", 3, &v1, now)
+              == STP_REPLACE_YES);
     /* an older response never replaces a newer one */
-    ASSERT_EQ(stp_cache_publish(rec, (const unsigned char *)"old", 3, &v0), 0);
+    ASSERT_EQ(stp_cache_publish(rec, (const unsigned char *)"old", 3, &v0, now),
+              STP_REPLACE_NO_OLDER);
     ASSERT_EQ(stp_cache_copy(rec, now, &der, &len, &status), STP_COPY_OK);
     ASSERT_EQ(len, 3);
     ASSERT_TRUE(memcmp(der, "new", 3) == 0);
     ASSERT_EQ(status, V_OCSP_CERTSTATUS_GOOD);
     OPENSSL_free(der);
+    /* an unknown answer never replaces a good staple still valid, however
+     * new it is (the same rule as the update cycle's: verify.h) */
+    {
+        struct stp_verdict u = verdict(now - 10, now + 100);
+
+        u.status = V_OCSP_CERTSTATUS_UNKNOWN;
+        ASSERT_EQ(
+            stp_cache_publish(rec, (const unsigned char *)"unk", 3, &u, now),
+            STP_REPLACE_NO_UNKNOWN);
+        ASSERT_EQ(stp_cache_copy(rec, now, &der, &len, &status), STP_COPY_OK);
+        ASSERT_TRUE(memcmp(der, "new", 3) == 0);
+        ASSERT_EQ(status, V_OCSP_CERTSTATUS_GOOD);
+        OPENSSL_free(der);
+    }
     /* never at or past nextUpdate */
     ASSERT_EQ(stp_cache_copy(rec, now + 100, &der, &len, &status),
               STP_COPY_EXPIRED);
@@ -141,7 +157,7 @@ static void test_race(const struct tp_pki *pki, time_t now)
         struct stp_verdict v = verdict(now - 50 + i, now + 1000);
 
         memset(buf, 'a' + i % 26, sizeof(buf));
-        stp_cache_publish(r.rec, buf, sizeof(buf), &v);
+        stp_cache_publish(r.rec, buf, sizeof(buf), &v, r.now);
     }
     pthread_join(t[0], NULL);
     pthread_join(t[1], NULL);

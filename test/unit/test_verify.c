@@ -179,6 +179,50 @@ static void test_garbage(const struct tp_pki *pki, time_t now)
     OPENSSL_free(der);
 }
 
+/* stp_verdict_may_replace(): held x fresh, at now = 1000. */
+static void test_may_replace(void)
+{
+    enum {
+        G = V_OCSP_CERTSTATUS_GOOD,
+        R = V_OCSP_CERTSTATUS_REVOKED,
+        U = V_OCSP_CERTSTATUS_UNKNOWN
+    };
+    static const struct {
+        int have_held, held_status;
+        time_t held_tu, held_nu;
+        int fresh_status;
+        time_t fresh_tu;
+        enum stp_replace want;
+    } t[] = {
+        { 0, 0, 0, 0, G, 900, STP_REPLACE_YES }, /* nothing held */
+        { 0, 0, 0, 0, U, 900, STP_REPLACE_YES }, /* unknown, nothing held */
+        { 1, G, 900, 2000, G, 950, STP_REPLACE_YES },      /* newer */
+        { 1, G, 900, 2000, G, 900, STP_REPLACE_YES },      /* same age */
+        { 1, G, 900, 2000, G, 899, STP_REPLACE_NO_OLDER }, /* older */
+        { 1, G, 900, 2000, R, 899, STP_REPLACE_NO_OLDER }, /* older revoked */
+        { 1, G, 900, 2000, R, 950, STP_REPLACE_YES },      /* revoked wins */
+        { 1, G, 900, 2000, U, 950, STP_REPLACE_NO_UNKNOWN },
+        { 1, R, 900, 2000, U, 950, STP_REPLACE_YES }, /* only over good */
+        { 1, U, 900, 2000, G, 950, STP_REPLACE_YES },
+        { 1, G, 900, 1000, U, 950, STP_REPLACE_YES }, /* held expired now */
+        { 1, G, 900, 1000, G, 800, STP_REPLACE_YES }, /* held expired now */
+        { 1, G, 900, 1001, U, 950, STP_REPLACE_NO_UNKNOWN },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        struct stp_verdict held = { t[i].held_status, -1,           0, 0,
+                                    t[i].held_tu,     t[i].held_nu, 1 };
+        struct stp_verdict fresh = {
+            t[i].fresh_status, -1, 0, 0, t[i].fresh_tu, t[i].fresh_tu + 1000, 1
+        };
+
+        ASSERT_EQ(stp_verdict_may_replace(t[i].have_held ? &held : NULL, &fresh,
+                                          1000),
+                  t[i].want);
+    }
+}
+
 int main(void)
 {
     struct tp_pki pki;
@@ -189,6 +233,7 @@ int main(void)
     for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
         run_row(&pki, &rows[i], now);
     test_garbage(&pki, now);
+    test_may_replace();
     tp_pki_free(&pki);
     STP_TEST_MAIN_END();
 }
