@@ -8,7 +8,7 @@
 
 #include <time.h>
 
-#include "policy.h"
+#include "engine/policy.h"
 
 /* Exit statuses, documented in README.md. */
 #define CLI_EXIT_GOOD    0 /* every certificate good / command succeeded */

@@ -16,8 +16,8 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
-#include "conf.h"
-#include "policy.h"
+#include "engine/conf.h"
+#include "engine/policy.h"
 
 struct diag_ctx {
     const char *prefix;

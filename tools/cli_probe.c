@@ -27,11 +27,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "certinfo.h"
+#include "engine/certinfo.h"
 #include "cli.h"
-#include "clock.h"
-#include "err.h"
-#include "verify.h"
+#include "engine/clock.h"
+#include "engine/err.h"
+#include "engine/verify.h"
 
 #define PROBE_SKEW      300  /* s, as the engine's default clock_skew */
 #define PROBE_CACHE_TTL 3600 /* s, as the engine's default cache_ttl */

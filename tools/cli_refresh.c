@@ -15,10 +15,10 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-#include "certinfo.h"
+#include "engine/certinfo.h"
 #include "cli.h"
-#include "store.h"
-#include "update.h"
+#include "engine/store.h"
+#include "engine/update.h"
 
 struct refresh_ctx {
     const struct stp_policy *pol;

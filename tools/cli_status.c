@@ -13,11 +13,11 @@
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
 
-#include "certinfo.h"
+#include "engine/certinfo.h"
 #include "cli.h"
-#include "clock.h"
-#include "store.h"
-#include "verify.h"
+#include "engine/clock.h"
+#include "engine/store.h"
+#include "engine/verify.h"
 
 const char *cli_time(time_t t, char *buf, size_t len)
 {

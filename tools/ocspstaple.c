@@ -15,13 +15,13 @@
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
 
-#include "certinfo.h"
+#include "engine/certinfo.h"
 #include "cli.h"
-#include "clock.h"
-#include "log.h"
-#include "store.h"
-#include "update.h"
-#include "verify.h"
+#include "engine/clock.h"
+#include "engine/log.h"
+#include "engine/store.h"
+#include "engine/update.h"
+#include "engine/verify.h"
 
 static void usage(FILE *out)
 {
@@ -372,7 +372,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "probe") == 0)
         return cli_probe(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("ocspstaple %s (%s)\n", "0.1.0",
+        printf("ocspstaple %s (%s)\n", OCSPSTAPLE_VERSION,
                OpenSSL_version(OPENSSL_VERSION));
         return 0;
     }

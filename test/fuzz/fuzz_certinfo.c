@@ -13,10 +13,10 @@
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
 
-#include "certinfo.h"
+#include "engine/certinfo.h"
 #include "fuzz.h"
-#include "policy.h"
-#include "store.h"
+#include "engine/policy.h"
+#include "engine/store.h"
 
 static const struct fz_pki *pki;
 static STACK_OF(X509) *candidates;

@@ -18,7 +18,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-#include "log.h"
+#include "engine/log.h"
 
 static struct fz_pki pki;
 static int pki_ready;

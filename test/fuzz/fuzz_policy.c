@@ -18,10 +18,10 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
-#include "certinfo.h"
-#include "conf.h"
+#include "engine/certinfo.h"
+#include "engine/conf.h"
 #include "fuzz.h"
-#include "policy.h"
+#include "engine/policy.h"
 
 #define MAX_ENTRIES 512 /* more than the 256 per-certificate sections */
 #define DAY         86400L

@@ -16,11 +16,11 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
-#include "certinfo.h"
+#include "engine/certinfo.h"
 #include "fuzz.h"
-#include "policy.h"
-#include "store.h"
-#include "update.h"
+#include "engine/policy.h"
+#include "engine/store.h"
+#include "engine/update.h"
 
 #define SMALL_CAP 1024
 #define STATE_CAP 8192 /* store.c: larger state files are not read */

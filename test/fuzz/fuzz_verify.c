@@ -18,7 +18,7 @@
 #include <openssl/ocsp.h>
 
 #include "fuzz.h"
-#include "verify.h"
+#include "engine/verify.h"
 
 struct signer {
     X509 *cert;

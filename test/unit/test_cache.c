@@ -4,13 +4,13 @@
  * while valid, never replace a staple by an older one, expiry, the bounded
  * wait, and concurrent copies while a writer publishes.
  */
-#include "cache.h"
+#include "server/cache.h"
 
 #include <pthread.h>
 
 #include <openssl/crypto.h>
 
-#include "clock.h"
+#include "engine/clock.h"
 #include "stp_test.h"
 #include "test_pki.h"
 
@@ -46,7 +46,7 @@ static void test_insert(const struct tp_pki *pki)
                          &is_new);
     ASSERT_NOT_NULL(a);
     ASSERT_EQ(is_new, 1);
-    ASSERT_TRUE(stp_cache_find(pki->leaf.cert) == a);
+    ASSERT_TRUE(stp_cache_get0(pki->leaf.cert) == a);
     /* a second X509 object with the same DER maps to the same record */
     {
         X509 *copy = X509_dup(pki->leaf.cert);
@@ -54,15 +54,15 @@ static void test_insert(const struct tp_pki *pki)
         b = stp_cache_insert(new_rec(copy, pki->ca.cert), copy, &is_new);
         ASSERT_TRUE(b == a);
         ASSERT_EQ(is_new, 0);
-        ASSERT_TRUE(stp_cache_find(copy) == a);
+        ASSERT_TRUE(stp_cache_get0(copy) == a);
         X509_free(copy); /* the table keeps its own reference */
     }
-    ASSERT_NULL(stp_cache_find(pki->leaf2.cert));
+    ASSERT_NULL(stp_cache_get0(pki->leaf2.cert));
 }
 
 static void test_copy(const struct tp_pki *pki, time_t now)
 {
-    struct stp_rec *rec = stp_cache_find(pki->leaf.cert);
+    struct stp_rec *rec = stp_cache_get0(pki->leaf.cert);
     struct stp_verdict v1 = verdict(now - 100, now + 100);
     struct stp_verdict v0 = verdict(now - 200, now + 100);
     unsigned char *der;
@@ -107,7 +107,7 @@ static void test_copy(const struct tp_pki *pki, time_t now)
 
 static void test_wait(const struct tp_pki *pki)
 {
-    struct stp_rec *rec = stp_cache_find(pki->leaf.cert);
+    struct stp_rec *rec = stp_cache_get0(pki->leaf.cert);
     long long t0 = stp_monotonic_ms();
 
     /* loading and empty: waits for the bound */
@@ -146,7 +146,7 @@ static void *reader(void *arg)
 
 static void test_race(const struct tp_pki *pki, time_t now)
 {
-    struct race r = { stp_cache_find(pki->leaf.cert), now, 0 };
+    struct race r = { stp_cache_get0(pki->leaf.cert), now, 0 };
     pthread_t t[2];
     int i;
 

@@ -3,7 +3,7 @@
  * Certificate inspection (provider/certinfo.h): AIA URLs, Must-Staple,
  * issuer discovery, CertID and store key.
  */
-#include "certinfo.h"
+#include "engine/certinfo.h"
 
 #include <openssl/crypto.h>
 

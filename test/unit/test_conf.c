@@ -14,8 +14,8 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
-#include "conf.h"
-#include "policy.h"
+#include "engine/conf.h"
+#include "engine/policy.h"
 #include "stp_test.h"
 
 struct diags {

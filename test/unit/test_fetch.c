@@ -5,7 +5,7 @@
  * schemes other than http and https. Exchanges with a real responder are
  * integration tests.
  */
-#include "fetch.h"
+#include "engine/fetch.h"
 
 #include <openssl/crypto.h>
 

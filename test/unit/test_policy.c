@@ -13,8 +13,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "policy.h"
-#include "log.h"
+#include "engine/policy.h"
+#include "engine/log.h"
 #include "stp_test.h"
 
 struct diags {

@@ -2,7 +2,7 @@
 /*
  * Table test of the refresh schedule (provider/schedule.h).
  */
-#include "schedule.h"
+#include "engine/schedule.h"
 
 #include "stp_test.h"
 

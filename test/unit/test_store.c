@@ -4,7 +4,7 @@
  * symlinks and FIFOs, the per-certificate lock across processes, sidecar
  * state and listing.
  */
-#include "store.h"
+#include "engine/store.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
  * in memory: each row names a signer, a status, a window and the code that
  * verification must return.
  */
-#include "verify.h"
+#include "engine/verify.h"
 
 #include <limits.h>
 

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * stp_now(): wall clock, or a fixed time for tests (see clock.h).
+ */
+#include "engine/clock.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+static volatile time_t fake_now;
+static pthread_once_t fake_once = PTHREAD_ONCE_INIT;
+
+static void read_fake_env(void)
+{
+    const char *v = getenv("OCSPSTAPLE_FAKE_TIME");
+    char *end = NULL;
+    long long t;
+
+    if (v == NULL || *v == '\0')
+        return;
+    t = strtoll(v, &end, 10);
+    if (end != NULL && *end == '\0' && t > 0)
+        fake_now = (time_t)t;
+}
+
+time_t stp_now(void)
+{
+    pthread_once(&fake_once, read_fake_env);
+    if (fake_now != 0)
+        return fake_now;
+    return time(NULL);
+}
+
+void stp_clock_set(time_t t)
+{
+    pthread_once(&fake_once, read_fake_env);
+    fake_now = t;
+}
+
+long long stp_monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

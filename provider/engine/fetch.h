@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One OCSP request/response exchange over HTTP (RFC 6960 appendix A, RFC
+ * 5019 5): GET with the URL-encoded base64 request when that is shorter
+ * than 255 bytes (cacheable by proxies), POST application/ocsp-request
+ * otherwise. http and https only, also across redirects (at most 2); connect
+ * and total timeouts; the body is capped; proxies come from the environment
+ * (http_proxy, https_proxy, no_proxy) as libcurl reads them.
+ *
+ * libcurl is loaded with dlopen() on first use, never at load time: a
+ * process that only reads openssl.cnf must not map it (see DESIGN 3).
+ * Does not parse or verify the body.
+ */
+#ifndef STP_FETCH_H
+#define STP_FETCH_H
+
+#include <stddef.h>
+
+#include <openssl/ocsp.h>
+
+#include "engine/err.h"
+
+struct stp_fetch_opts {
+    long timeout_ms; /* total */
+    long connect_timeout_ms;
+    size_t max_size; /* body cap in bytes */
+};
+
+/*
+ * Sends <req> to <url>. Returns 1 with the body in *<body> (caller frees
+ * with OPENSSL_free()) and its length in *<len> when the responder answered
+ * HTTP 200. Returns 0 with <err> otherwise: STP_E_BAD_URL, STP_E_CONNECT,
+ * STP_E_TIMEOUT, STP_E_HTTP (detail = HTTP status), STP_E_TOO_LARGE,
+ * STP_E_TRANSPORT, or STP_E_INTERNAL when libcurl cannot be loaded. Blocks
+ * for at most the timeout. Any thread, no signals used.
+ */
+int stp_fetch(const char *url, OCSP_REQUEST *req,
+              const struct stp_fetch_opts *opts, unsigned char **body,
+              size_t *len, struct stp_err *err);
+
+/*
+ * The request URL stp_fetch() would use for GET, or NULL when the request
+ * is too long for GET (or on allocation failure). Caller frees with
+ * OPENSSL_free(). Exposed for tests.
+ */
+char *stp_fetch_get_url(const char *url, const unsigned char *der, size_t len);
+
+/* 1 if libcurl is loaded in this process (tests of "bystanders pay nothing").
+ */
+int stp_fetch_loaded(void);
+
+#endif

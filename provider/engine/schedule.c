@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Refresh schedule (see schedule.h): the haproxy/nginx/Ferron formulas without
+ * their task code.
+ */
+#include "engine/schedule.h"
+
+long stp_sched_backoff(const struct stp_sched_params *p, unsigned failures)
+{
+    long delay = p->retry_base;
+    unsigned i;
+
+    for (i = 1; i < failures && delay < p->retry_max; i++)
+        delay *= 2;
+    return delay < p->retry_max ? delay : p->retry_max;
+}
+
+static long jitter_of(uint32_t random, long max)
+{
+    if (max <= 0)
+        return 0;
+    return (long)(random % ((uint32_t)max + 1));
+}
+
+time_t stp_sched_next(const struct stp_sched_params *p,
+                      const struct stp_sched_in *in)
+{
+    time_t t;
+
+    if (in->failures > 0) {
+        long delay = stp_sched_backoff(p, in->failures);
+
+        t = in->now + delay + jitter_of(in->random, delay / 4);
+    } else if (!in->have_response) {
+        return in->now;
+    } else {
+        time_t validity = in->next_update - in->this_update;
+
+        t = in->next_update - validity * p->margin_pct / 100;
+        t -= jitter_of(in->random, p->jitter);
+        if (t < in->now + p->min_delay)
+            t = in->now + p->min_delay;
+        if (t > in->now + p->max_delay)
+            t = in->now + p->max_delay;
+    }
+    if (in->have_response && t > in->next_update - p->skew)
+        t = in->next_update - p->skew;
+    return t < in->now ? in->now : t;
+}
+
+int stp_sched_due(const struct stp_sched_params *p,
+                  const struct stp_sched_in *in)
+{
+    time_t validity = in->next_update - in->this_update;
+
+    if (!in->have_response)
+        return 1;
+    return in->now >= in->next_update - validity * p->margin_pct / 100
+           || in->now >= in->this_update + p->max_delay
+           || in->now >= in->next_update - p->skew;
+}

@@ -1,0 +1,496 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Store directory I/O (see store.h). Every path is resolved relative to one
+ * directory descriptor, opened once; files are opened with O_NOFOLLOW and
+ * O_NONBLOCK (a planted FIFO must not block a server) and checked to be
+ * regular files.
+ */
+#include "engine/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "engine/log.h"
+
+#define NAME_MAX_LEN 96
+#define STATE_CAP    8192
+
+struct stp_store {
+    char *dir;
+    int dirfd;
+};
+
+int stp_store_alive(struct stp_store *st)
+{
+    struct stat sb;
+
+    return fstat(st->dirfd, &sb) == 0 && sb.st_nlink > 0;
+}
+
+int stp_store_id_valid(const char *id)
+{
+    size_t i;
+
+    for (i = 0; i < 64; i++)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+            return 0;
+    return id[64] == '\0';
+}
+
+static int file_name(char *buf, const char *id, const char *suffix)
+{
+    if (!stp_store_id_valid(id) || strlen(suffix) > 16)
+        return 0;
+    snprintf(buf, NAME_MAX_LEN, "%s%s", id, suffix);
+    return 1;
+}
+
+static int mkdir_p(const char *dir)
+{
+    char path[4096];
+    size_t i, len = strlen(dir);
+
+    if (len == 0 || len >= sizeof(path))
+        return 0;
+    memcpy(path, dir, len + 1);
+    for (i = 1; i <= len; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        path[i] = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return 0;
+        path[i] = dir[i];
+    }
+    return 1;
+}
+
+int stp_store_open(const char *dir, int create, struct stp_store **out,
+                   struct stp_err *err)
+{
+    struct stp_store *st;
+    struct stat sb;
+    int fd;
+
+    *out = NULL;
+    if (create && !mkdir_p(dir))
+        return stp_err_set(err, STP_E_STORE, errno,
+                           "store_dir '%s': cannot create: %s", dir,
+                           strerror(errno));
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return stp_err_set(err, STP_E_STORE, errno,
+                           "store_dir '%s': cannot open: %s", dir,
+                           strerror(errno));
+    if (fstat(fd, &sb) == 0 && (sb.st_mode & S_IWOTH)
+        && !(sb.st_mode & S_ISVTX))
+        STP_LOG_WARN("store",
+                     "store_dir '%s' is writable by every user: anyone can "
+                     "plant files there (they are verified before use)",
+                     dir);
+    st = OPENSSL_zalloc(sizeof(*st));
+    if (st == NULL || (st->dir = OPENSSL_strdup(dir)) == NULL) {
+        OPENSSL_free(st);
+        close(fd);
+        return stp_err_set(err, STP_E_INTERNAL, 0, "out of memory");
+    }
+    st->dirfd = fd;
+    *out = st;
+    return 1;
+}
+
+void stp_store_close(struct stp_store *st)
+{
+    if (st == NULL)
+        return;
+    close(st->dirfd);
+    OPENSSL_free(st->dir);
+    OPENSSL_free(st);
+}
+
+const char *stp_store_dir(const struct stp_store *st)
+{
+    return st->dir;
+}
+
+static int read_all(int fd, unsigned char *buf, size_t len)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t n = read(fd, buf + got, len - got);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 0;
+        got += (size_t)n;
+    }
+    return 1;
+}
+
+int stp_store_read(struct stp_store *st, const char *id, const char *suffix,
+                   size_t cap, unsigned char **data, size_t *len,
+                   struct stp_err *err)
+{
+    char name[NAME_MAX_LEN];
+    unsigned char *buf;
+    struct stat sb;
+    int fd;
+
+    *data = NULL;
+    *len = 0;
+    if (!file_name(name, id, suffix))
+        return stp_err_set(err, STP_E_STORE, EINVAL, "invalid store id");
+    fd = openat(st->dirfd, name,
+                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return stp_err_set(err, STP_E_STORE, errno, "%s/%s: %s", st->dir, name,
+                           strerror(errno));
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return stp_err_set(err, STP_E_STORE, EINVAL,
+                           "%s/%s: not a regular file", st->dir, name);
+    }
+    if ((size_t)sb.st_size > cap) {
+        close(fd);
+        return stp_err_set(err, STP_E_TOO_LARGE, (long)sb.st_size,
+                           "%s/%s: %lld bytes, over the %zu byte cap", st->dir,
+                           name, (long long)sb.st_size, cap);
+    }
+    buf = OPENSSL_malloc(sb.st_size > 0 ? (size_t)sb.st_size : 1);
+    if (buf == NULL || !read_all(fd, buf, (size_t)sb.st_size)) {
+        OPENSSL_free(buf);
+        close(fd);
+        return stp_err_set(err, STP_E_STORE, EIO, "%s/%s: read failed", st->dir,
+                           name);
+    }
+    close(fd);
+    *data = buf;
+    *len = (size_t)sb.st_size;
+    return 1;
+}
+
+static int write_all(int fd, const unsigned char *buf, size_t len)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = write(fd, buf + done, len - done);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 0;
+        done += (size_t)n;
+    }
+    return 1;
+}
+
+/* Creates a fresh temp file next to <name>; O_EXCL defeats planted links. */
+static int open_temp(struct stp_store *st, const char *name, char *tmp,
+                     size_t tmplen)
+{
+    int attempt, fd;
+
+    for (attempt = 0; attempt < 16; attempt++) {
+        unsigned int r = 0;
+
+        if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+            r = (unsigned int)getpid() * 2654435761u + (unsigned int)attempt;
+        snprintf(tmp, tmplen, ".%s.%08x.tmp", name, r);
+        fd = openat(st->dirfd, tmp,
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
+}
+
+int stp_store_write(struct stp_store *st, const char *id, const char *suffix,
+                    const unsigned char *data, size_t len, struct stp_err *err)
+{
+    char name[NAME_MAX_LEN], tmp[NAME_MAX_LEN + 32];
+    int fd, saved;
+
+    if (!file_name(name, id, suffix))
+        return stp_err_set(err, STP_E_STORE, EINVAL, "invalid store id");
+    fd = open_temp(st, name, tmp, sizeof(tmp));
+    if (fd < 0)
+        return stp_err_set(err, STP_E_STORE, errno,
+                           "%s/%s: cannot create a temp file: %s", st->dir,
+                           name, strerror(errno));
+    if (fchmod(fd, 0644) != 0 || !write_all(fd, data, len) || fsync(fd) != 0)
+        goto fail;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    if (renameat(st->dirfd, tmp, st->dirfd, name) != 0)
+        goto fail;
+    fsync(st->dirfd);
+    return 1;
+fail:
+    saved = errno;
+    if (fd >= 0)
+        close(fd);
+    unlinkat(st->dirfd, tmp, 0);
+    return stp_err_set(err, STP_E_STORE, saved, "%s/%s: write failed: %s",
+                       st->dir, name, strerror(saved));
+}
+
+int stp_store_remove(struct stp_store *st, const char *id, const char *suffix,
+                     struct stp_err *err)
+{
+    char name[NAME_MAX_LEN];
+
+    if (!file_name(name, id, suffix))
+        return stp_err_set(err, STP_E_STORE, EINVAL, "invalid store id");
+    if (unlinkat(st->dirfd, name, 0) != 0 && errno != ENOENT)
+        return stp_err_set(err, STP_E_STORE, errno, "%s/%s: remove: %s",
+                           st->dir, name, strerror(errno));
+    return 1;
+}
+
+int stp_store_lock(struct stp_store *st, const char *id, long wait_ms,
+                   struct stp_err *err)
+{
+    char name[NAME_MAX_LEN];
+    long waited = 0;
+    int fd;
+
+    if (!file_name(name, id, ".lock")) {
+        stp_err_set(err, STP_E_STORE, EINVAL, "invalid store id");
+        return -1;
+    }
+    fd = openat(st->dirfd, name,
+                O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+    if (fd < 0 && (errno == EACCES || errno == EROFS))
+        fd = openat(st->dirfd, name,
+                    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        stp_err_set(err, STP_E_STORE, errno, "%s/%s: %s", st->dir, name,
+                    strerror(errno));
+        return -1;
+    }
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if ((errno != EWOULDBLOCK && errno != EINTR) || waited >= wait_ms) {
+            int saved = errno;
+
+            close(fd);
+            stp_err_set(err, saved == EWOULDBLOCK ? STP_E_BUSY : STP_E_STORE,
+                        saved, "%s/%s: %s", st->dir, name,
+                        saved == EWOULDBLOCK ? "held by another process"
+                                             : strerror(saved));
+            return -1;
+        }
+        poll(NULL, 0, 20);
+        waited += 20;
+    }
+    return fd;
+}
+
+void stp_store_unlock(int fd)
+{
+    if (fd >= 0) {
+        flock(fd, LOCK_UN);
+        close(fd);
+    }
+}
+
+/* Copies <v> into <dst> with control characters replaced by spaces. */
+static void copy_clean(char *dst, size_t cap, const char *v)
+{
+    size_t i;
+
+    for (i = 0; i + 1 < cap && v[i] != '\0'; i++)
+        dst[i] = (unsigned char)v[i] < 0x20 ? ' ' : v[i];
+    dst[i] = '\0';
+}
+
+static void parse_state_line(struct stp_state *s, char *line)
+{
+    char *eq = strchr(line, '=');
+    const char *v;
+
+    if (eq == NULL)
+        return;
+    *eq = '\0';
+    v = eq + 1;
+    if (strcmp(line, "last_attempt") == 0)
+        s->last_attempt = (time_t)strtoll(v, NULL, 10);
+    else if (strcmp(line, "last_success") == 0)
+        s->last_success = (time_t)strtoll(v, NULL, 10);
+    else if (strcmp(line, "next_attempt") == 0)
+        s->next_attempt = (time_t)strtoll(v, NULL, 10);
+    else if (strcmp(line, "failures") == 0)
+        s->failures = (unsigned)strtoul(v, NULL, 10);
+    else if (strcmp(line, "last_error") == 0)
+        copy_clean(s->last_error, sizeof(s->last_error), v);
+    else if (strcmp(line, "url") == 0)
+        copy_clean(s->url, sizeof(s->url), v);
+    else if (strcmp(line, "subject") == 0)
+        copy_clean(s->subject, sizeof(s->subject), v);
+    else if (strcmp(line, "serial") == 0)
+        copy_clean(s->serial, sizeof(s->serial), v);
+}
+
+int stp_store_read_state(struct stp_store *st, const char *id,
+                         struct stp_state *out)
+{
+    unsigned char *data = NULL;
+    char *text, *line, *save = NULL;
+    size_t len = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (!stp_store_read(st, id, ".state", STATE_CAP, &data, &len, NULL))
+        return 0;
+    text = OPENSSL_malloc(len + 1);
+    if (text == NULL) {
+        OPENSSL_free(data);
+        return 0;
+    }
+    memcpy(text, data, len);
+    text[len] = '\0';
+    OPENSSL_free(data);
+    for (line = strtok_r(text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save))
+        parse_state_line(out, line);
+    OPENSSL_free(text);
+    return 1;
+}
+
+int stp_store_write_state(struct stp_store *st, const char *id,
+                          const struct stp_state *s, struct stp_err *err)
+{
+    char buf[STATE_CAP], err_clean[sizeof(s->last_error)];
+    char url[sizeof(s->url)], subj[sizeof(s->subject)];
+    char serial[sizeof(s->serial)];
+    int n;
+
+    copy_clean(err_clean, sizeof(err_clean), s->last_error);
+    copy_clean(url, sizeof(url), s->url);
+    copy_clean(subj, sizeof(subj), s->subject);
+    copy_clean(serial, sizeof(serial), s->serial);
+    n = snprintf(buf, sizeof(buf),
+                 "last_attempt=%lld\nlast_success=%lld\nnext_attempt=%lld\n"
+                 "failures=%u\nlast_error=%s\nurl=%s\nsubject=%s\n"
+                 "serial=%s\n",
+                 (long long)s->last_attempt, (long long)s->last_success,
+                 (long long)s->next_attempt, s->failures, err_clean, url, subj,
+                 serial);
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        return stp_err_set(err, STP_E_INTERNAL, 0, "state too long");
+    return stp_store_write(st, id, ".state", (const unsigned char *)buf,
+                           (size_t)n, err);
+}
+
+static int cmp_ids(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int id_of_entry(const char *name, char *id)
+{
+    const char *dot = strchr(name, '.');
+
+    if (dot == NULL || dot - name != 64
+        || (strcmp(dot, ".der") != 0 && strcmp(dot, ".state") != 0))
+        return 0;
+    memcpy(id, name, 64);
+    id[64] = '\0';
+    return stp_store_id_valid(id);
+}
+
+int stp_store_list(struct stp_store *st, void (*fn)(void *arg, const char *id),
+                   void *arg, struct stp_err *err)
+{
+    struct dirent *de;
+    char **ids = NULL, id[65];
+    size_t n = 0, cap = 0, i;
+    int unique = 0;
+    int fd = dup(st->dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+    if (d == NULL) {
+        int saved = errno;
+
+        if (fd >= 0)
+            close(fd);
+        stp_err_set(err, STP_E_STORE, saved, "%s: cannot list: %s", st->dir,
+                    strerror(saved));
+        return -1;
+    }
+    rewinddir(d);
+    while ((de = readdir(d)) != NULL) {
+        if (!id_of_entry(de->d_name, id))
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **nids = OPENSSL_realloc(ids, ncap * sizeof(*ids));
+
+            if (nids == NULL)
+                break;
+            ids = nids;
+            cap = ncap;
+        }
+        ids[n] = OPENSSL_strdup(id);
+        if (ids[n] != NULL)
+            n++;
+    }
+    closedir(d);
+    if (n > 0)
+        qsort(ids, n, sizeof(*ids), cmp_ids);
+    for (i = 0; i < n; i++) {
+        if (i == 0 || strcmp(ids[i], ids[i - 1]) != 0) {
+            fn(arg, ids[i]);
+            unique++;
+        }
+    }
+    for (i = 0; i < n; i++)
+        OPENSSL_free(ids[i]);
+    OPENSSL_free(ids);
+    return unique;
+}
+
+void stp_store_clean_temps(struct stp_store *st, const char *id)
+{
+    struct dirent *de;
+    size_t idlen = strlen(id), n;
+    int fd = dup(st->dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    int removed = 0;
+
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    rewinddir(d);
+    while ((de = readdir(d)) != NULL) {
+        n = strlen(de->d_name);
+        /* ".<id><suffix>.<8 hex>.tmp", as open_temp() names them */
+        if (n > idlen + 5 && de->d_name[0] == '.'
+            && strncmp(de->d_name + 1, id, idlen) == 0
+            && strcmp(de->d_name + n - 4, ".tmp") == 0
+            && unlinkat(st->dirfd, de->d_name, 0) == 0)
+            removed++;
+    }
+    closedir(d);
+    if (removed > 0)
+        STP_LOG_INFO("store",
+                     "%s: removed %d temp file(s) of %.12s left by writers "
+                     "that died",
+                     st->dir, removed, id);
+}

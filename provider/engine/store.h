@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The shared store directory (store_dir): one file set per certificate,
+ * named by the hex SHA-256 of the leaf DER (<id>):
+ *   <id>.der    the raw DER OCSP response, so `openssl ocsp -respin` reads it
+ *   <id>.state  sidecar text: last attempt/success, failures, last error, URL
+ *   <id>.pem    the leaf and its issuer, so the CLI can show and re-verify
+ *   <id>.lock   flock(2) target: one process fetches a certificate at a time
+ * Writes go to a temp file in the same directory, fsync, rename, fsync of
+ * the directory: a reader sees the old file or the new one, never a torn
+ * one. Reads never follow a symlink, accept regular files only and cap the
+ * size. This module moves bytes; it trusts none of them: callers verify
+ * every response they read back (the directory is a trust boundary).
+ */
+#ifndef STP_STORE_H
+#define STP_STORE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "engine/err.h"
+
+struct stp_store;
+
+struct stp_state {
+    time_t last_attempt; /* 0: never */
+    time_t last_success; /* 0: never */
+    time_t next_attempt; /* scheduled, for display; 0: unknown */
+    unsigned failures;   /* consecutive */
+    char last_error[640];
+    char url[512];
+    char subject[256];
+    char serial[80];
+};
+
+/*
+ * Opens <dir>. With <create>, a missing directory is created (mode 0755,
+ * parents too). Fails with STP_E_STORE naming the directory when it is
+ * missing, not a directory or not accessible. Warns (log) when it is
+ * writable by others without the sticky bit. Returns 1 and *<out>, or 0.
+ */
+int stp_store_open(const char *dir, int create, struct stp_store **out,
+                   struct stp_err *err);
+
+void stp_store_close(struct stp_store *st);
+
+/* The directory path given to stp_store_open(). */
+const char *stp_store_dir(const struct stp_store *st);
+
+/*
+ * Reads <id><suffix> (suffix ".der", ".pem", ...) into a new buffer that the
+ * caller frees with OPENSSL_free(). Refuses symlinks, non-regular files and
+ * files over <cap> bytes. Returns 1, or 0 with <err> (detail ENOENT when the
+ * file does not exist). <id> must be 64 lower-case hex digits.
+ */
+int stp_store_read(struct stp_store *st, const char *id, const char *suffix,
+                   size_t cap, unsigned char **data, size_t *len,
+                   struct stp_err *err);
+
+/*
+ * Atomically replaces <id><suffix> with <len> bytes of <data> (mode 0644).
+ * Returns 1, or 0 with <err> naming the file; the old file is intact then.
+ */
+int stp_store_write(struct stp_store *st, const char *id, const char *suffix,
+                    const unsigned char *data, size_t len, struct stp_err *err);
+
+/* Removes <id><suffix>, if present. Returns 1, or 0 with <err>. */
+int stp_store_remove(struct stp_store *st, const char *id, const char *suffix,
+                     struct stp_err *err);
+
+/*
+ * Takes the exclusive lock of <id>, waiting at most <wait_ms> ms (0: do not
+ * wait). Returns a descriptor to pass to stp_store_unlock(), or -1 with
+ * <err> (STP_E_BUSY when another process holds it).
+ */
+int stp_store_lock(struct stp_store *st, const char *id, long wait_ms,
+                   struct stp_err *err);
+
+void stp_store_unlock(int fd);
+
+/*
+ * Reads the sidecar state of <id>. A missing or unparsable file yields a
+ * zeroed state and returns 0; returns 1 when a state was read.
+ */
+int stp_store_read_state(struct stp_store *st, const char *id,
+                         struct stp_state *out);
+
+/* Atomically writes the sidecar state of <id>. Returns 1, or 0 with <err>. */
+int stp_store_write_state(struct stp_store *st, const char *id,
+                          const struct stp_state *state, struct stp_err *err);
+
+/*
+ * Calls <fn> for each <id> that has a ".der" or ".state" file, in sorted
+ * order. Returns the number of ids, or -1 with <err> if the directory
+ * cannot be listed.
+ */
+int stp_store_list(struct stp_store *st, void (*fn)(void *arg, const char *id),
+                   void *arg, struct stp_err *err);
+
+/*
+ * Removes the temp files a writer of <id> left behind when it died. Call
+ * only with <id>'s lock held: a live writer holds it while it writes.
+ */
+void stp_store_clean_temps(struct stp_store *st, const char *id);
+
+/* Returns 0 if the directory was removed since it was opened. */
+int stp_store_alive(struct stp_store *st);
+
+/* Returns 1 if <id> is 64 lower-case hex digits. */
+int stp_store_id_valid(const char *id);
+
+#endif

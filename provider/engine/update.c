@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Fetch -> verify -> store for one certificate (see update.h).
+ */
+#include "engine/update.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include "engine/clock.h"
+#include "engine/fetch.h"
+#include "engine/log.h"
+
+void stp_sched_params_of(const struct stp_policy *p,
+                         struct stp_sched_params *out)
+{
+    out->margin_pct = p->refresh_margin;
+    out->jitter = p->refresh_jitter;
+    out->min_delay = p->refresh_min;
+    out->max_delay = p->refresh_max;
+    out->retry_base = p->retry_base;
+    out->retry_max = p->retry_max;
+    out->skew = p->clock_skew;
+}
+
+static void verify_opts_of(const struct stp_policy *p,
+                           const struct stp_certpol *cp, time_t now,
+                           STACK_OF(X509) *extra, struct stp_verify_opts *o)
+{
+    o->now = now;
+    o->skew = p->clock_skew;
+    o->cache_ttl = cp->cache_ttl;
+    o->skip_verify = cp->skip_verify;
+    o->extra_trust = extra;
+}
+
+static int load_verified_cp(const struct stp_policy *p,
+                            const struct stp_certpol *cp, struct stp_store *st,
+                            const struct stp_certinfo *ci,
+                            STACK_OF(X509) *extra, time_t now,
+                            unsigned char **der, size_t *len,
+                            struct stp_verdict *out, struct stp_err *err)
+{
+    struct stp_verify_opts vo;
+
+    if (!stp_store_read(st, ci->id_hex, ".der", p->max_response_size, der, len,
+                        err))
+        return 0;
+    verify_opts_of(p, cp, now, extra, &vo);
+    if (!stp_verify_response(*der, *len, ci->leaf, ci->issuer, &vo, out, err)) {
+        OPENSSL_free(*der);
+        *der = NULL;
+        *len = 0;
+        return 0;
+    }
+    return 1;
+}
+
+int stp_load_verified(const struct stp_policy *policy, struct stp_store *st,
+                      const struct stp_certinfo *ci,
+                      STACK_OF(X509) *extra_trust, time_t now,
+                      unsigned char **der, size_t *len, struct stp_verdict *out,
+                      struct stp_err *err)
+{
+    struct stp_certpol cp;
+
+    stp_policy_resolve(policy, ci->id, ci->leaf, &cp);
+    return load_verified_cp(policy, &cp, st, ci, extra_trust, now, der, len,
+                            out, err);
+}
+
+static time_t next_time(const struct stp_policy *p, time_t now, int have,
+                        const struct stp_verdict *v, unsigned failures)
+{
+    struct stp_sched_params sp;
+    struct stp_sched_in in;
+
+    stp_sched_params_of(p, &sp);
+    memset(&in, 0, sizeof(in));
+    in.now = now;
+    in.have_response = have;
+    if (have) {
+        in.this_update = v->this_update;
+        in.next_update = v->next_update;
+    }
+    in.failures = failures;
+    if (RAND_bytes((unsigned char *)&in.random, sizeof(in.random)) != 1)
+        in.random = 0;
+    return stp_sched_next(&sp, &in);
+}
+
+static int due(const struct stp_policy *p, time_t now,
+               const struct stp_verdict *v)
+{
+    struct stp_sched_params sp;
+    struct stp_sched_in in;
+
+    stp_sched_params_of(p, &sp);
+    memset(&in, 0, sizeof(in));
+    in.now = now;
+    in.have_response = 1;
+    in.this_update = v->this_update;
+    in.next_update = v->next_update;
+    return stp_sched_due(&sp, &in);
+}
+
+/* The leaf and its issuer as PEM, so the CLI can show and re-verify. */
+static void store_chain(struct stp_store *st, const struct stp_certinfo *ci)
+{
+    BIO *mem = BIO_new(BIO_s_mem());
+    BUF_MEM *bm = NULL;
+    struct stp_err e;
+
+    if (mem != NULL && PEM_write_bio_X509(mem, ci->leaf)
+        && PEM_write_bio_X509(mem, ci->issuer) && BIO_get_mem_ptr(mem, &bm) > 0
+        && !stp_store_write(st, ci->id_hex, ".pem",
+                            (const unsigned char *)bm->data, bm->length, &e))
+        STP_LOG_WARN("store", "%s: %s", ci->ident, e.msg);
+    BIO_free(mem);
+}
+
+static int fetch_verified(const struct stp_policy *p,
+                          const struct stp_certpol *cp,
+                          const struct stp_certinfo *ci, const char *url,
+                          STACK_OF(X509) *extra, unsigned char **der,
+                          size_t *len, struct stp_verdict *v,
+                          struct stp_err *err)
+{
+    struct stp_fetch_opts fo;
+    struct stp_verify_opts vo;
+    OCSP_REQUEST *req = OCSP_REQUEST_new();
+    OCSP_CERTID *id = stp_certinfo_certid(ci);
+    int ok = 0;
+
+    if (req == NULL || id == NULL || !OCSP_request_add0_id(req, id)) {
+        OCSP_CERTID_free(id);
+        OCSP_REQUEST_free(req);
+        return stp_err_set(err, STP_E_INTERNAL, 0, "cannot build request");
+    }
+    fo.timeout_ms = cp->timeout * 1000;
+    fo.connect_timeout_ms =
+        (p->connect_timeout < cp->timeout ? p->connect_timeout : cp->timeout)
+        * 1000;
+    fo.max_size = p->max_response_size;
+    if (stp_fetch(url, req, &fo, der, len, err)) {
+        verify_opts_of(p, cp, stp_now(), extra, &vo);
+        ok = stp_verify_response(*der, *len, ci->leaf, ci->issuer, &vo, v, err);
+        if (!ok) {
+            OPENSSL_free(*der);
+            *der = NULL;
+        }
+    }
+    OCSP_REQUEST_free(req);
+    return ok;
+}
+
+static void record(struct stp_store *st, const struct stp_certinfo *ci,
+                   struct stp_state *s, const char *url)
+{
+    struct stp_err e;
+
+    snprintf(s->url, sizeof(s->url), "%s", url);
+    snprintf(s->subject, sizeof(s->subject), "%s", ci->subject);
+    snprintf(s->serial, sizeof(s->serial), "%s", ci->serial);
+    if (!stp_store_write_state(st, ci->id_hex, s, &e))
+        STP_LOG_WARN("store", "%s: %s", ci->ident, e.msg);
+}
+
+/* Hands <der> and its verdict to <res> as the response now held. */
+static void hold(struct stp_update_result *res, unsigned char **der, size_t len,
+                 const struct stp_verdict *v)
+{
+    OPENSSL_free(res->der);
+    res->der = *der;
+    res->len = len;
+    res->verdict = *v;
+    res->have_verdict = 1;
+    *der = NULL;
+}
+
+/* The stored response, if it verifies now (NULL store: none). */
+static int load_old(const struct stp_policy *p, const struct stp_certpol *cp,
+                    struct stp_store *st, const struct stp_certinfo *ci,
+                    STACK_OF(X509) *extra, time_t now, unsigned char **der,
+                    size_t *len, struct stp_verdict *old)
+{
+    struct stp_err e;
+
+    if (st == NULL)
+        return 0;
+    if (load_verified_cp(p, cp, st, ci, extra, now, der, len, old, &e))
+        return 1;
+    if (e.detail != ENOENT)
+        STP_LOG_WARN("store", "%s: stored response %s/%s.der rejected: %s",
+                     ci->ident, stp_store_dir(st), ci->id_hex, e.msg);
+    return 0;
+}
+
+/* A fetched response: kept if it may replace <old> (NULL: none; <what>
+ * names it in messages), then stored. */
+static int take_fresh(struct stp_store *st, const struct stp_certinfo *ci,
+                      unsigned char **der, size_t len,
+                      const struct stp_verdict *fresh,
+                      const struct stp_verdict *old, const char *what,
+                      struct stp_update_result *res, struct stp_err *err)
+{
+    struct stp_err e;
+
+    switch (stp_verdict_may_replace(old, fresh, stp_now())) {
+    case STP_REPLACE_NO_UNKNOWN:
+        return stp_err_set(err, STP_E_CERT_UNKNOWN, 0,
+                           "responder says unknown; keeping the good response "
+                           "held until it expires");
+    case STP_REPLACE_NO_OLDER:
+        return stp_err_set(err, STP_E_OLDER, 0,
+                           "responder sent a response older than the %s one "
+                           "(thisUpdate %lds earlier); keeping the %s one",
+                           what, (long)(old->this_update - fresh->this_update),
+                           what);
+    default:
+        break;
+    }
+    if (st != NULL && stp_store_write(st, ci->id_hex, ".der", *der, len, &e)) {
+        store_chain(st, ci);
+        res->stored = 1;
+    } else if (st != NULL) {
+        STP_LOG_WARN("store", "%s: %s (the response is held in memory only)",
+                     ci->ident, e.msg);
+    }
+    hold(res, der, len, fresh);
+    return 1;
+}
+
+/* Under the lock (if there is a store): decide, fetch, compare, write. */
+static int cycle(const struct stp_policy *p, const struct stp_certpol *cp,
+                 struct stp_store *st, const struct stp_certinfo *ci,
+                 STACK_OF(X509) *extra, const struct stp_update_opts *o,
+                 struct stp_update_result *res, struct stp_err *err)
+{
+    struct stp_verdict old, fresh;
+    struct stp_state state;
+    unsigned char *der = NULL, *old_der = NULL;
+    size_t len = 0, old_len = 0;
+    time_t now = stp_now();
+    int have_old, ok = 0;
+
+    memset(&state, 0, sizeof(state));
+    if (st != NULL)
+        stp_store_read_state(st, ci->id_hex, &state);
+    have_old = load_old(p, cp, st, ci, extra, now, &old_der, &old_len, &old);
+    if (have_old && !o->force && !due(p, now, &old)) {
+        hold(res, &old_der, old_len, &old);
+        res->reused = 1;
+        res->next_refresh = next_time(p, now, 1, &old, 0);
+        return 1;
+    }
+    res->fetched = 1;
+    state.last_attempt = now;
+    if (fetch_verified(p, cp, ci, res->url, extra, &der, &len, &fresh, err)) {
+        /* compared with the stored response, else with the caller's */
+        const struct stp_verdict *base = have_old  ? &old
+                                         : o->held ? o->held
+                                                   : NULL;
+
+        ok = take_fresh(st, ci, &der, len, &fresh, base,
+                        have_old ? "stored" : "held", res, err);
+    }
+    OPENSSL_free(der);
+    if (ok) {
+        state.failures = 0;
+        state.last_success = now;
+        state.last_error[0] = '\0';
+    } else {
+        state.failures++;
+        snprintf(state.last_error, sizeof(state.last_error), "%s: %s",
+                 stp_code_name(err->code), err->msg);
+        if (have_old)
+            hold(res, &old_der, old_len, &old);
+    }
+    OPENSSL_free(old_der);
+    res->next_refresh =
+        next_time(p, now, res->have_verdict, &res->verdict, state.failures);
+    state.next_attempt = res->next_refresh;
+    if (st != NULL)
+        record(st, ci, &state, res->url);
+    return ok;
+}
+
+void stp_update_result_free(struct stp_update_result *res)
+{
+    OPENSSL_free(res->der);
+    res->der = NULL;
+    res->len = 0;
+}
+
+int stp_update_cert(const struct stp_policy *policy, struct stp_store *st,
+                    const struct stp_certinfo *ci, STACK_OF(X509) *extra_trust,
+                    const struct stp_update_opts *opts,
+                    struct stp_update_result *res, struct stp_err *err)
+{
+    struct stp_certpol cp;
+    const char *url;
+    int lock, ok;
+
+    memset(res, 0, sizeof(*res));
+    stp_err_clear(err);
+    stp_policy_resolve(policy, ci->id, ci->leaf, &cp);
+    url = opts->url != NULL          ? opts->url
+          : cp.responder_url != NULL ? cp.responder_url
+                                     : ci->url;
+    if (url == NULL)
+        return stp_err_set(err, STP_E_NO_URL, 0,
+                           "%s: no OCSP responder URL in the certificate "
+                           "(not applicable)",
+                           ci->ident);
+    if (!stp_url_usable(url))
+        return stp_err_set(err, STP_E_BAD_URL, 0,
+                           "%s: responder URL '%s' is not http(s)", ci->ident,
+                           url);
+    if (ci->issuer == NULL)
+        return stp_err_set(err, STP_E_NO_ISSUER, 0,
+                           "%s: issuer certificate not found (give the chain "
+                           "or --issuer)",
+                           ci->ident);
+    snprintf(res->url, sizeof(res->url), "%s", url);
+    lock = -1;
+    ERR_clear_error(); /* messages must carry this cycle's causes only */
+    if (st != NULL) {
+        lock = stp_store_lock(st, ci->id_hex, opts->lock_wait_ms, err);
+        if (lock < 0 && err->code == STP_E_BUSY)
+            return 0;
+        if (lock < 0)
+            STP_LOG_WARN("store", "%s: %s: going on without the lock",
+                         ci->ident, err->msg);
+        else /* whoever held the lock before us and left temp files is dead */
+            stp_store_clean_temps(st, ci->id_hex);
+        stp_err_clear(err);
+    }
+    ok = cycle(policy, &cp, st, ci, extra_trust, opts, res, err);
+    stp_store_unlock(lock);
+    if (ok && res->fetched)
+        STP_LOG_INFO("refresh",
+                     "%s: %s %s response from %s, next refresh in %lds",
+                     ci->ident, res->stored ? "stored" : "holding",
+                     stp_cert_status_name(res->verdict.status), url,
+                     (long)(res->next_refresh - stp_now()));
+    else if (!ok)
+        STP_LOG_WARN("refresh", "%s: %s", ci->ident, err->msg);
+    return ok;
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One certificate's refresh cycle, shared by the CLI and (later) the
+ * in-process refresher: under the certificate's store lock, load and
+ * re-verify the stored response; if it is missing, invalid or due, fetch a
+ * new one, verify it, and store it unless it is older than the one held
+ * (a replayed "good" after a revocation must not win). The sidecar state
+ * records every attempt. The last good response is never removed on a
+ * failure: it stays until its nextUpdate, after which nothing serves it.
+ */
+#ifndef STP_UPDATE_H
+#define STP_UPDATE_H
+
+#include <openssl/x509.h>
+
+#include "engine/certinfo.h"
+#include "engine/err.h"
+#include "engine/policy.h"
+#include "engine/schedule.h"
+#include "engine/store.h"
+#include "engine/verify.h"
+
+struct stp_update_opts {
+    const char *url;   /* responder override (CLI --url), or NULL */
+    int force;         /* fetch even if the stored response is not yet due */
+    long lock_wait_ms; /* how long to wait for another process's fetch */
+    /* the response the caller holds (in memory), or NULL: a fetched one
+     * must be allowed to replace it when no stored one is there */
+    const struct stp_verdict *held;
+};
+
+struct stp_update_result {
+    struct stp_verdict verdict; /* of the response now held, if .have_verdict */
+    int have_verdict;
+    unsigned char *der; /* that response (stp_update_result_free()) */
+    size_t len;
+    int fetched; /* a request went to the responder */
+    int reused;  /* the stored response was kept, not due yet */
+    int stored;  /* a new response was written */
+    time_t next_refresh;
+    char url[512]; /* the responder URL used */
+};
+
+/*
+ * Runs the cycle for <ci> with the effective policy for that certificate.
+ * <extra_trust> (may be NULL) adds anchors for responder chains. <st> may be
+ * NULL when the store directory is unusable: the response is then fetched
+ * and verified but neither shared nor kept. A response that verifies but
+ * cannot be written is held in memory (res->stored stays 0, a warning is
+ * logged). Returns 1 when a response was fetched now (or, unless forced,
+ * the stored one is not due yet), 0 with <err> otherwise (STP_E_NO_URL when
+ * the certificate names no usable responder: not applicable, not a failure
+ * of the responder); either way res->der holds the verified response
+ * current now, if any (the last good one survives a failed fetch). The
+ * caller frees it with stp_update_result_free(). Blocks for at most the
+ * lock wait plus the fetch timeout. Any thread.
+ */
+int stp_update_cert(const struct stp_policy *policy, struct stp_store *st,
+                    const struct stp_certinfo *ci, STACK_OF(X509) *extra_trust,
+                    const struct stp_update_opts *opts,
+                    struct stp_update_result *res, struct stp_err *err);
+
+/*
+ * Loads <ci>'s stored response and verifies it at <now>. Returns 1 with the
+ * DER (caller frees with OPENSSL_free()) and its verdict, or 0 with <err>
+ * (detail ENOENT when there is none). Takes no lock: the file is replaced
+ * by rename, so a read sees a whole file.
+ */
+int stp_load_verified(const struct stp_policy *policy, struct stp_store *st,
+                      const struct stp_certinfo *ci,
+                      STACK_OF(X509) *extra_trust, time_t now,
+                      unsigned char **der, size_t *len, struct stp_verdict *out,
+                      struct stp_err *err);
+
+/* Frees the response held in <res>. */
+void stp_update_result_free(struct stp_update_result *res);
+
+/* The schedule parameters of <policy>. */
+void stp_sched_params_of(const struct stp_policy *policy,
+                         struct stp_sched_params *out);
+
+#endif

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The bootstrap (see boot.h).
+ */
+#include "entry/boot.h"
+
+#include <pthread.h>
+
+#include "engine/log.h"
+#include "server/cache.h"
+#include "server/hook.h"
+#include "server/refresh.h"
+
+static pthread_mutex_t boot_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Another thread may have held any of the locks when the process forked. */
+static void after_fork_child(void)
+{
+    pthread_mutex_init(&boot_lock, NULL);
+    stp_runtime_after_fork();
+    stp_cache_after_fork();
+    stp_hook_after_fork();
+    stp_refresh_after_fork();
+}
+
+enum stp_boot_result stp_boot(enum stp_route route)
+{
+    enum stp_boot_result r;
+
+    pthread_mutex_lock(&boot_lock);
+    if (stp_runtime_route() != STP_ROUTE_NONE) {
+        r = STP_BOOT_ALREADY;
+    } else {
+        stp_runtime_capture();
+        stp_log_init();
+        stp_cache_init();
+        if (!stp_hook_register()) {
+            r = STP_BOOT_FAILED;
+        } else {
+            pthread_atfork(NULL, NULL, after_fork_child);
+            stp_runtime_set_route(route);
+            r = STP_BOOT_REGISTERED;
+        }
+    }
+    pthread_mutex_unlock(&boot_lock);
+    return r;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The LD_PRELOAD route: a constructor that registers the hooks (and nothing
+ * else: no OPENSSL_init_*, which would take the application's configuration
+ * choices away), and interposers on SSL_CTX_callback_ctrl / SSL_CTX_ctrl so
+ * that an application that sets or reads its status callback only ever
+ * sees its own, while ours stays installed and chains to it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/ssl.h>
+
+#include "entry/api.h"
+#include "entry/boot.h"
+#include "server/hook.h"
+#include "server/libssl.h"
+
+static int preloaded(void)
+{
+    const char *v = getenv("LD_PRELOAD");
+
+    return v != NULL && strstr(v, "libocspstaple") != NULL;
+}
+
+__attribute__((constructor)) static void stp_preload_init(void)
+{
+    if (preloaded())
+        stp_boot(STP_ROUTE_PRELOAD);
+}
+
+STP_EXPORT long SSL_CTX_callback_ctrl(SSL_CTX *ctx, int cmd, void (*fp)(void))
+{
+    if (cmd == SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB) {
+        stp_status_cb cb;
+
+        memcpy(&cb, &fp, sizeof(cb));
+        if (stp_hook_capture_set(ctx, cb))
+            return 1;
+    }
+    return stp_real_ctx_callback_ctrl(ctx, cmd, fp);
+}
+
+STP_EXPORT long SSL_CTX_ctrl(SSL_CTX *ctx, int cmd, long larg, void *parg)
+{
+    if (cmd == SSL_CTRL_GET_TLSEXT_STATUS_REQ_CB && parg != NULL) {
+        stp_status_cb cb;
+
+        if (stp_hook_capture_get(ctx, &cb)) {
+            memcpy(parg, &cb, sizeof(cb));
+            return 1;
+        }
+    }
+    return stp_real_ctx_ctrl(ctx, cmd, larg, parg);
+}

@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * SSL_CTX / SSL ex_data hooks, context examination and the status callback
+ * (see hook.h). The status callback never does I/O, never blocks (but for a
+ * cold Must-Staple certificate, bounded by must_staple_wait), and never logs
+ * above DEBUG but once per certificate.
+ */
+#include "server/hook.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "server/cache.h"
+#include "engine/clock.h"
+#include "engine/log.h"
+#include "server/metrics.h"
+#include "server/libssl.h"
+#include "server/refresh.h"
+#include "server/runtime.h"
+#include "server/track.h"
+
+struct ctxstate {
+    SSL_CTX *ctx;
+    atomic_int examined;           /* written under list_lock */
+    int late;                      /* created after the first walk */
+    _Atomic(stp_status_cb) app_cb; /* the application's own callback */
+    atomic_int installed;          /* ours is set on the context */
+    struct ctxstate *prev, *next;  /* under list_lock */
+};
+
+static int ctx_idx = -1;
+static int ssl_idx = -1;
+static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ctxstate *head;
+static atomic_int pending; /* contexts created since the last walk */
+static atomic_int walked;  /* a walk happened in this process */
+static __thread int in_hook;
+
+static int status_cb(SSL *s, void *arg);
+
+static struct ctxstate *state_of(SSL_CTX *ctx)
+{
+    return ctx != NULL && ctx_idx >= 0 ? SSL_CTX_get_ex_data(ctx, ctx_idx)
+                                       : NULL;
+}
+
+/* ---- installing the callback ------------------------------------------- */
+
+static int server_capable(SSL_CTX *ctx)
+{
+    const SSL_METHOD *m = SSL_CTX_get_ssl_method(ctx);
+
+    return m != TLS_client_method() && m != DTLS_client_method();
+}
+
+static void install(struct ctxstate *cs)
+{
+    stp_status_cb cur = NULL;
+
+    stp_real_ctx_ctrl(cs->ctx, SSL_CTRL_GET_TLSEXT_STATUS_REQ_CB, 0, &cur);
+    if (cur == status_cb) {
+        atomic_store(&cs->installed, 1);
+        return;
+    }
+    if (cur != NULL && stp_runtime_route() == STP_ROUTE_PROVIDER) {
+        STP_LOG_DEBUG("hook",
+                      "an SSL_CTX of %s has its own status "
+                      "callback: left alone",
+                      stp_runtime_program());
+        return;
+    }
+    if (cur != NULL && atomic_load(&cs->app_cb) == NULL)
+        atomic_store(&cs->app_cb, cur);
+    stp_real_ctx_callback_ctrl(cs->ctx, SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB,
+                               (void (*)(void))status_cb);
+    atomic_store(&cs->installed, 1);
+}
+
+/* Under list_lock. */
+static void examine_locked(struct ctxstate *cs)
+{
+    atomic_store(&cs->examined, 1);
+    if (!server_capable(cs->ctx))
+        return;
+    install(cs);
+    stp_track_discover(cs->ctx);
+}
+
+/*
+ * Through the provider alone, our callback is visible to the application: a
+ * context created once the process serves (HAProxy's runtime certificate
+ * updates build one on one thread while another accepts) may still be being
+ * configured, and HAProxy reads the callback back. Such a context is
+ * examined only when an SSL is created on it, which the application does
+ * only once it is configured. Under LD_PRELOAD the interposers hide ours,
+ * so every context is examined at the next SSL_new.
+ */
+static int may_examine(const struct ctxstate *cs, SSL_CTX *own)
+{
+    return !cs->late || cs->ctx == own
+           || stp_runtime_route() != STP_ROUTE_PROVIDER;
+}
+
+static void walk(SSL_CTX *own)
+{
+    struct ctxstate *cs;
+
+    pthread_mutex_lock(&list_lock);
+    atomic_store(&pending, 0);
+    atomic_store(&walked, 1);
+    for (cs = head; cs != NULL; cs = cs->next)
+        if (!atomic_load(&cs->examined) && may_examine(cs, own))
+            examine_locked(cs);
+    pthread_mutex_unlock(&list_lock);
+}
+
+static void on_ssl_new(SSL *s)
+{
+    SSL_CTX *own = SSL_get_SSL_CTX(s);
+    struct ctxstate *cs = state_of(own);
+
+    if (in_hook)
+        return;
+    if (atomic_load(&pending) > 0
+        || (cs != NULL && !atomic_load(&cs->examined))) {
+        in_hook = 1;
+        if (stp_runtime_active()) {
+            walk(own);
+            stp_refresh_preload();
+        } else {
+            atomic_store(&pending, 0);
+            if (cs != NULL)
+                atomic_store(&cs->examined, 1);
+        }
+        in_hook = 0;
+    }
+    stp_refresh_ensure();
+}
+
+/* ---- ex_data callbacks ------------------------------------------------- */
+
+/* Under list_lock. */
+static void link_ctx_locked(struct ctxstate *cs)
+{
+    cs->next = head;
+    if (head != NULL)
+        head->prev = cs;
+    head = cs;
+}
+
+static void ctx_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                    long argl, void *argp)
+{
+    struct ctxstate *cs;
+
+    (void)ptr;
+    (void)argl;
+    (void)argp;
+    cs = OPENSSL_zalloc(sizeof(*cs));
+    if (cs == NULL)
+        return;
+    cs->ctx = parent;
+    cs->late = atomic_load(&walked);
+    if (!CRYPTO_set_ex_data(ad, idx, cs)) {
+        OPENSSL_free(cs);
+        return;
+    }
+    pthread_mutex_lock(&list_lock);
+    link_ctx_locked(cs);
+    pthread_mutex_unlock(&list_lock);
+    atomic_fetch_add(&pending, 1);
+}
+
+static void ctx_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                     long argl, void *argp)
+{
+    struct ctxstate *cs = ptr;
+
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (cs == NULL)
+        return;
+    pthread_mutex_lock(&list_lock);
+    if (cs->prev != NULL)
+        cs->prev->next = cs->next;
+    else if (head == cs)
+        head = cs->next;
+    if (cs->next != NULL)
+        cs->next->prev = cs->prev;
+    pthread_mutex_unlock(&list_lock);
+    OPENSSL_free(cs);
+}
+
+static void ssl_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                    long argl, void *argp)
+{
+    (void)ptr;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    on_ssl_new(parent);
+}
+
+int stp_hook_register(void)
+{
+    ctx_idx = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, NULL, ctx_new,
+                                      NULL, ctx_free);
+    if (ctx_idx < 0)
+        return 0;
+    ssl_idx = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, ssl_new,
+                                      NULL, NULL);
+    return ssl_idx >= 0;
+}
+
+void stp_hook_after_fork(void)
+{
+    pthread_mutex_init(&list_lock, NULL);
+}
+
+/* ---- the status callback ----------------------------------------------- */
+
+static int staple_ours(SSL *s)
+{
+    X509 *leaf = SSL_get_certificate(s);
+    struct stp_rec *rec;
+    unsigned char *der = NULL;
+    size_t len = 0;
+    int status = -1, is_new = 0;
+    enum stp_copy_result r;
+
+    if (leaf == NULL || !stp_runtime_active())
+        return SSL_TLSEXT_ERR_NOACK;
+    rec = stp_cache_get0(leaf);
+    if (rec == NULL) {
+        STACK_OF(X509) *chain = NULL;
+
+        SSL_get0_chain_certs(s, &chain);
+        rec = stp_track_cert(SSL_get_SSL_CTX(s), leaf, chain, &is_new);
+        if (is_new) {
+            /* a certificate set per connection (lighttpd's cert callback) */
+            stp_refresh_ensure();
+            stp_refresh_wake();
+        }
+    }
+    if (rec == NULL || !rec->staple) {
+        stp_metric_inc(STP_M_STAPLES_NONE);
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+    r = stp_cache_copy(rec, stp_now(), &der, &len, &status);
+    if (r == STP_COPY_NONE && rec->must && atomic_load(&rec->loading)) {
+        stp_cache_wait(rec, stp_runtime_get0_policy()->must_staple_wait_ms);
+        r = stp_cache_copy(rec, stp_now(), &der, &len, &status);
+    }
+    if (r != STP_COPY_OK) {
+        stp_metric_inc(r == STP_COPY_EXPIRED ? STP_M_STAPLES_EXPIRED
+                                             : STP_M_STAPLES_NONE);
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+    if (status == V_OCSP_CERTSTATUS_REVOKED && rec->refuse_revoked) {
+        OPENSSL_free(der);
+        stp_metric_inc(STP_M_HANDSHAKES_REFUSED);
+        if (atomic_exchange(&rec->refused_logged, 1) == 0)
+            STP_LOG_ERR("hook",
+                        "%s: certificate is revoked: refusing "
+                        "handshakes that select it (mode %s)",
+                        rec->ci->ident, stp_mode_name(rec->pol.mode));
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    if (SSL_set_tlsext_status_ocsp_resp(s, der, (long)len) != 1) {
+        OPENSSL_free(der);
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+    stp_metric_inc(STP_M_STAPLES_SERVED);
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static int status_cb(SSL *s, void *arg)
+{
+    struct ctxstate *cs = state_of(SSL_get_SSL_CTX(s));
+    stp_status_cb app = cs != NULL ? atomic_load(&cs->app_cb) : NULL;
+    unsigned char *p = NULL;
+    int rc;
+
+    if (app != NULL) {
+        rc = app(s, arg);
+        if (!SSL_is_server(s) || rc == SSL_TLSEXT_ERR_ALERT_FATAL)
+            return rc;
+        if (SSL_get_tlsext_status_ocsp_resp(s, &p) > 0) {
+            stp_metric_inc(STP_M_APP_STAPLED);
+            return rc;
+        }
+    } else if (!SSL_is_server(s)) {
+        return 1; /* a client context: accept, as if no callback were set */
+    }
+    return staple_ours(s);
+}
+
+/* ---- interposer support and the explicit route ------------------------- */
+
+int stp_hook_capture_set(SSL_CTX *ctx, stp_status_cb cb)
+{
+    struct ctxstate *cs = state_of(ctx);
+
+    if (cs == NULL || cb == status_cb)
+        return 0;
+    atomic_store(&cs->app_cb, cb);
+    return atomic_load(&cs->installed);
+}
+
+int stp_hook_capture_get(SSL_CTX *ctx, stp_status_cb *out)
+{
+    struct ctxstate *cs = state_of(ctx);
+
+    if (cs == NULL || !atomic_load(&cs->installed))
+        return 0;
+    *out = atomic_load(&cs->app_cb);
+    return 1;
+}
+
+int stp_hook_attach(SSL_CTX *ctx)
+{
+    struct ctxstate *cs;
+    int created = 0;
+
+    if (!stp_runtime_active())
+        return 0;
+    cs = state_of(ctx);
+    if (cs == NULL) {
+        /* created before the hooks were registered */
+        cs = OPENSSL_zalloc(sizeof(*cs));
+        if (cs == NULL || !SSL_CTX_set_ex_data(ctx, ctx_idx, cs)) {
+            OPENSSL_free(cs);
+            return 0;
+        }
+        cs->ctx = ctx;
+        created = 1;
+    }
+    in_hook = 1;
+    pthread_mutex_lock(&list_lock);
+    if (created)
+        link_ctx_locked(cs);
+    /* not examine(): the application asked for this context explicitly,
+     * whatever its method */
+    install(cs);
+    stp_track_discover(ctx);
+    atomic_store(&cs->examined, 1);
+    pthread_mutex_unlock(&list_lock);
+    stp_refresh_preload();
+    in_hook = 0;
+    stp_refresh_ensure();
+    return atomic_load(&cs->installed);
+}

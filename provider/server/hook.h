@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The hook into libssl: ex_data callbacks that see every SSL_CTX and SSL a
+ * process creates, and the OCSP status callback (RFC 6066 8) that staples
+ * the cached response of the certificate libssl selected.
+ *
+ * Contexts are recorded when they are created; nothing is installed then,
+ * because the application is still configuring them (HAProxy reads the
+ * status callback back and must not find ours). At the first SSL_new of a
+ * process, and whenever contexts were added since, the hook examines the
+ * recorded contexts: on every one that can serve (its method is not a
+ * client-only method) it installs the status callback, and it registers the
+ * certificates that carry a private key. Through the provider alone, a
+ * context created after that first SSL_new is examined only when an SSL is
+ * created on it (it may still be being configured by another thread). A
+ * certificate that a context only gets per connection (lighttpd) is
+ * registered by the status callback itself and fetched in the background.
+ * Under LD_PRELOAD the application's own status callback is captured and
+ * chained (ours staples only when the application's staples nothing);
+ * through the provider alone a context with the application's own callback
+ * is left alone.
+ */
+#ifndef STP_SERVER_HOOK_H
+#define STP_SERVER_HOOK_H
+
+#include <openssl/ssl.h>
+
+/* The application's status callback type. */
+typedef int (*stp_status_cb)(SSL *s, void *arg);
+
+/* Registers the ex_data indexes. Returns 1, or 0 on failure. */
+int stp_hook_register(void);
+
+/* In a fork child: reinitialises the hook's locks. */
+void stp_hook_after_fork(void);
+
+/*
+ * Interposer support. An application sets its status callback on <ctx>:
+ * records it; returns 1 if our callback is installed there (the call is
+ * then consumed: ours stays and chains to <cb>), 0 to pass it to libssl.
+ */
+int stp_hook_capture_set(SSL_CTX *ctx, stp_status_cb cb);
+
+/*
+ * An application reads the status callback of <ctx> into *<out>: returns 1
+ * and gives it the application's own (or NULL) when ours is installed
+ * there, 0 to pass the call to libssl.
+ */
+int stp_hook_capture_get(SSL_CTX *ctx, stp_status_cb *out);
+
+/*
+ * Explicit route (ocspstaple_attach, after stp_boot()): examine <ctx> now,
+ * install the callback (chaining to one the application already set) and
+ * register its certificates. Returns 1, or 0 when the module is passive or
+ * on failure.
+ */
+int stp_hook_attach(SSL_CTX *ctx);
+
+#endif

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Resolution of libssl's real functions (see libssl.h): from libssl.so.3
+ * itself when it is loaded, else the next definition after ours.
+ */
+#include "server/libssl.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <string.h>
+
+static long (*real_ctrl)(SSL_CTX *, int, long, void *);
+static long (*real_cbctrl)(SSL_CTX *, int, void (*)(void));
+static pthread_once_t real_once = PTHREAD_ONCE_INIT;
+
+static void resolve_real(void)
+{
+    void *h = dlopen("libssl.so.3", RTLD_NOW | RTLD_NOLOAD);
+    void *sym;
+
+    if (h != NULL) {
+        sym = dlsym(h, "SSL_CTX_ctrl");
+        memcpy(&real_ctrl, &sym, sizeof(sym));
+        sym = dlsym(h, "SSL_CTX_callback_ctrl");
+        memcpy(&real_cbctrl, &sym, sizeof(sym));
+        dlclose(h);
+    }
+    if (real_ctrl == NULL || real_cbctrl == NULL) {
+        sym = dlsym(RTLD_NEXT, "SSL_CTX_ctrl");
+        memcpy(&real_ctrl, &sym, sizeof(sym));
+        sym = dlsym(RTLD_NEXT, "SSL_CTX_callback_ctrl");
+        memcpy(&real_cbctrl, &sym, sizeof(sym));
+    }
+}
+
+long stp_real_ctx_ctrl(SSL_CTX *ctx, int cmd, long larg, void *parg)
+{
+    pthread_once(&real_once, resolve_real);
+    return real_ctrl != NULL ? real_ctrl(ctx, cmd, larg, parg) : 0;
+}
+
+long stp_real_ctx_callback_ctrl(SSL_CTX *ctx, int cmd, void (*fp)(void))
+{
+    pthread_once(&real_once, resolve_real);
+    return real_cbctrl != NULL ? real_cbctrl(ctx, cmd, fp) : 0;
+}

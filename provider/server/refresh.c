@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The refresher thread (see refresh.h). It owns each record's schedule
+ * (next, failures); it touches staples only through cache.c.
+ */
+#include "server/refresh.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "server/cache.h"
+#include "engine/clock.h"
+#include "engine/log.h"
+#include "server/metrics.h"
+#include "server/runtime.h"
+#include "engine/update.h"
+
+#define MAX_SLEEP_S       60 /* re-evaluate at least this often */
+#define MIN_SUCCESS_GAP_S 10 /* between two successful refreshes */
+
+static pthread_mutex_t rf_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rf_cond;
+static atomic_int running;
+static int woken; /* under rf_lock */
+static atomic_int store_err_logged;
+static pthread_once_t cond_once = PTHREAD_ONCE_INIT;
+
+static void init_cond(void)
+{
+    pthread_condattr_t a;
+
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&rf_cond, &a);
+    pthread_condattr_destroy(&a);
+}
+
+/* Publishes the stored response of <rec> if it verifies now. */
+static void take_stored(struct stp_rec *rec, struct stp_store *st, time_t now)
+{
+    unsigned char *der = NULL;
+    size_t len = 0;
+    struct stp_verdict v;
+    struct stp_err err;
+
+    if (!stp_load_verified(stp_runtime_get0_policy(), st, rec->ci,
+                           stp_runtime_get0_trust(), now, &der, &len, &v,
+                           &err)) {
+        if (err.detail != ENOENT)
+            STP_LOG_DEBUG("refresh", "%s: stored response not usable: %s",
+                          rec->ci->ident, err.msg);
+        return;
+    }
+    if (stp_cache_publish(rec, der, len, &v, now) == STP_REPLACE_YES)
+        stp_metric_inc(STP_M_STORE_LOAD);
+    OPENSSL_free(der);
+}
+
+static struct stp_store *store_or_log(void)
+{
+    struct stp_err err;
+    struct stp_store *st = stp_runtime_get0_store(&err);
+
+    if (st == NULL && atomic_exchange(&store_err_logged, 1) == 0)
+        STP_LOG_ERR("store",
+                    "%s: fetching for this process alone (no sharing with "
+                    "other processes, nothing kept across restarts)",
+                    err.msg);
+    return st;
+}
+
+static void check_revoked(struct stp_rec *rec)
+{
+    struct stp_verdict v;
+
+    if (!rec->refuse_revoked || rec->exit_sent
+        || stp_runtime_get0_policy()->revoked_action != STP_REVOKED_EXIT
+        || !stp_cache_verdict(rec, &v) || v.status != V_OCSP_CERTSTATUS_REVOKED)
+        return;
+    rec->exit_sent = 1;
+    STP_LOG_ERR("refresh",
+                "%s: certificate is revoked: revoked_action exit: "
+                "terminating %s",
+                rec->ci->ident, stp_runtime_program());
+    kill(getpid(), SIGTERM);
+}
+
+static void after_attempt(struct stp_rec *rec, int ok,
+                          const struct stp_update_result *res,
+                          const struct stp_err *err, time_t now)
+{
+    const struct stp_policy *p = stp_runtime_get0_policy();
+
+    if (ok) {
+        if (res->fetched)
+            stp_metric_inc(STP_M_FETCH_OK);
+        rec->failures = 0;
+        rec->next = res->next_refresh;
+    } else if (err->code == STP_E_BUSY) {
+        rec->next = now + 1; /* the other fetch outlived its timeout */
+        return;
+    } else if (err->code == STP_E_NO_URL) {
+        rec->done = 1;
+        stp_metric_inc(STP_M_FETCH_SKIPPED);
+        STP_LOG_DEBUG("refresh", "%s: no OCSP URL: stapling skipped",
+                      rec->ci->ident);
+    } else {
+        struct stp_sched_params sp;
+
+        stp_metric_inc(STP_M_FETCH_FAIL);
+        rec->failures++;
+        stp_sched_params_of(p, &sp);
+        rec->next = res->next_refresh > now
+                        ? res->next_refresh
+                        : now + stp_sched_backoff(&sp, rec->failures);
+    }
+    stp_cache_loaded(rec);
+}
+
+/* The refresher alone writes ci->issuer, and only while it is NULL. */
+static int have_issuer(struct stp_rec *rec)
+{
+    if (rec->ci->issuer == NULL)
+        rec->ci->issuer = stp_cache_get1_issuer(rec->ci->leaf);
+    if (rec->ci->issuer == NULL && !rec->issuer_logged) {
+        rec->issuer_logged = 1;
+        STP_LOG_WARN("refresh",
+                     "%s: issuer certificate not found in the "
+                     "server's chain, its verify store or ca_file: cannot "
+                     "staple it",
+                     rec->ci->ident);
+    }
+    return rec->ci->issuer != NULL;
+}
+
+static void refresh_one(struct stp_rec *rec, time_t now)
+{
+    const struct stp_policy *p = stp_runtime_get0_policy();
+    /* Wait for a process that is fetching this certificate: its file is
+     * then taken at once (this is the refresher, not a handshake). */
+    struct stp_update_opts uo = { .lock_wait_ms =
+                                      rec->pol.timeout * 1000 + 1000 };
+    struct stp_update_result res = { 0 };
+    struct stp_verdict held;
+    struct stp_err err;
+    struct stp_store *st = store_or_log();
+    int ok;
+
+    if (!have_issuer(rec)) {
+        rec->next = now + p->retry_max;
+        stp_cache_loaded(rec);
+        return;
+    }
+    if (!p->fetch) {
+        if (st != NULL)
+            take_stored(rec, st, now);
+        rec->next = now + p->refresh_min;
+        stp_cache_loaded(rec);
+        return;
+    }
+    /* without a usable store the response is fetched for this process only */
+    if (stp_cache_verdict(rec, &held))
+        uo.held = &held;
+    ok = stp_update_cert(p, st, rec->ci, stp_runtime_get0_trust(), &uo, &res,
+                         &err);
+    if (res.der != NULL) {
+        switch (
+            stp_cache_publish(rec, res.der, res.len, &res.verdict, stp_now())) {
+        case STP_REPLACE_YES:
+            if (!res.fetched)
+                stp_metric_inc(STP_M_STORE_LOAD);
+            break;
+        case STP_REPLACE_NO_MEMORY:
+            break;
+        default:
+            STP_LOG_WARN("refresh",
+                         "%s: the stored response %s/%s.der may not replace "
+                         "the one held (older, or unknown over good): still "
+                         "stapling the held one",
+                         rec->ci->ident, st != NULL ? stp_store_dir(st) : "-",
+                         rec->ci->id_hex);
+        }
+    }
+    stp_update_result_free(&res);
+    after_attempt(rec, ok, &res, &err, now);
+    /* a responder whose responses live less than clock_skew must not
+     * be asked every second */
+    if (rec->next < now + (ok ? MIN_SUCCESS_GAP_S : 1))
+        rec->next = now + (ok ? MIN_SUCCESS_GAP_S : 1);
+    check_revoked(rec);
+}
+
+/* One pass over the records; returns when the next one is due. */
+static time_t pass(void)
+{
+    struct stp_rec **recs = NULL;
+    size_t n = stp_cache_snapshot(&recs), i;
+    time_t now = stp_now(), wake = now + MAX_SLEEP_S;
+
+    for (i = 0; i < n; i++) {
+        struct stp_rec *rec = recs[i];
+
+        if (!rec->staple || rec->done) {
+            stp_cache_loaded(rec);
+            continue;
+        }
+        if (rec->next <= now)
+            refresh_one(rec, now);
+        stp_cache_expire(rec, stp_now());
+        if (rec->next < wake)
+            wake = rec->next;
+    }
+    OPENSSL_free(recs);
+    return wake;
+}
+
+static void sleep_until(time_t wake)
+{
+    long long ms = ((long long)wake - (long long)stp_now()) * 1000;
+    long long deadline = stp_monotonic_ms() + (ms > 0 ? ms : 0);
+    struct timespec ts;
+
+    pthread_mutex_lock(&rf_lock);
+    while (!woken && stp_monotonic_ms() < deadline) {
+        long long at = deadline;
+
+        ts.tv_sec = (time_t)(at / 1000);
+        ts.tv_nsec = (long)(at % 1000) * 1000000L;
+        if (pthread_cond_timedwait(&rf_cond, &rf_lock, &ts) == ETIMEDOUT)
+            break;
+    }
+    woken = 0;
+    pthread_mutex_unlock(&rf_lock);
+}
+
+static void *run(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "ocspstaple");
+    STP_LOG_INFO("refresh", "refresher started in %s", stp_runtime_program());
+    for (;;)
+        sleep_until(pass());
+    return NULL;
+}
+
+void stp_refresh_ensure(void)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    sigset_t all, old;
+
+    if (atomic_load(&running) || atomic_load(&stp_metrics[STP_M_CERTS]) == 0)
+        return;
+    pthread_once(&cond_once, init_cond);
+    pthread_mutex_lock(&rf_lock);
+    if (!atomic_load(&running)) {
+        /* the server's signals must keep going to its own threads */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, run, NULL) == 0) {
+            atomic_store(&running, 1);
+            stp_metric_inc(STP_M_REFRESHERS);
+        } else {
+            STP_LOG_ERR("refresh", "cannot start the refresher thread");
+        }
+        pthread_attr_destroy(&attr);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    pthread_mutex_unlock(&rf_lock);
+}
+
+void stp_refresh_wake(void)
+{
+    pthread_once(&cond_once, init_cond);
+    pthread_mutex_lock(&rf_lock);
+    woken = 1;
+    pthread_cond_signal(&rf_cond);
+    pthread_mutex_unlock(&rf_lock);
+}
+
+void stp_refresh_preload(void)
+{
+    struct stp_rec **recs = NULL;
+    size_t n = stp_cache_snapshot(&recs), i;
+    struct stp_store *st = NULL;
+
+    for (i = 0; i < n; i++) {
+        if (!recs[i]->staple || atomic_exchange(&recs[i]->preloaded, 1))
+            continue;
+        if (st == NULL && (st = store_or_log()) == NULL)
+            break;
+        take_stored(recs[i], st, stp_now());
+    }
+    OPENSSL_free(recs);
+}
+
+void stp_refresh_after_fork(void)
+{
+    atomic_store(&running, 0);
+    pthread_mutex_init(&rf_lock, NULL);
+    init_cond();
+    woken = 0;
+}

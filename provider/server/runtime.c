@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Process state shared by the routes (see runtime.h). Nothing here runs at
+ * load time: the policy is parsed when the provider is initialised, or on
+ * the first SSL_new of a process for the other routes.
+ */
+#include "server/runtime.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "engine/certinfo.h"
+#include "engine/conf.h"
+#include "engine/log.h"
+
+static pthread_mutex_t rt_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int route = STP_ROUTE_NONE;
+static struct stp_policy *policy;
+static int policy_state; /* 0: not loaded, 1: valid, -1: invalid */
+static atomic_int active = -1;
+static STACK_OF(X509) *trust;
+static struct stp_store *store;
+
+/*
+ * Taken when the hooks are registered (a constructor, or provider init
+ * during the application's configuration): servers such as nginx rewrite
+ * argv[0] and clear the environment of their workers afterwards.
+ */
+static char program[64];
+static char *conf_env;         /* $OCSPSTAPLE_CONF */
+static char *openssl_conf_env; /* $OPENSSL_CONF */
+
+void stp_runtime_capture(void)
+{
+    char exe[4096];
+    const char *base = program_invocation_short_name;
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    const char *v;
+
+    if (n > 0) {
+        exe[n] = '\0';
+        base = strrchr(exe, '/') != NULL ? strrchr(exe, '/') + 1 : exe;
+    }
+    n = (ssize_t)strlen(base);
+    if (n >= (ssize_t)sizeof(program))
+        n = sizeof(program) - 1;
+    memcpy(program, base, (size_t)n);
+    program[n] = '\0';
+    v = secure_getenv("OCSPSTAPLE_CONF");
+    conf_env = v != NULL && *v != '\0' ? strdup(v) : NULL;
+    v = secure_getenv("OPENSSL_CONF");
+    openssl_conf_env = v != NULL && *v != '\0' ? strdup(v) : NULL;
+}
+
+const char *stp_runtime_program(void)
+{
+    return program[0] != '\0' ? program : program_invocation_short_name;
+}
+
+void stp_runtime_after_fork(void)
+{
+    pthread_mutex_init(&rt_lock, NULL);
+}
+
+int stp_runtime_set_route(enum stp_route r)
+{
+    int none = STP_ROUTE_NONE;
+
+    if (!atomic_compare_exchange_strong(&route, &none, (int)r))
+        return 0;
+    return 1;
+}
+
+enum stp_route stp_runtime_route(void)
+{
+    return (enum stp_route)atomic_load(&route);
+}
+
+static void diag_log(void *arg, const char *msg)
+{
+    STP_LOG_ERR("policy", "%s: %s", (const char *)arg, msg);
+}
+
+static void load_trust(const char *file)
+{
+    struct stp_err err;
+
+    if (file == NULL)
+        return;
+    trust = stp_load_certs(file, &err);
+    if (trust == NULL)
+        STP_LOG_ERR("policy", "ca_file: %s", err.msg);
+}
+
+/* Under rt_lock. */
+static void set_policy(const struct stp_kv *kv, size_t n, const char *origin)
+{
+    struct stp_policy *p = stp_policy_parse(kv, n, diag_log, (void *)origin);
+
+    if (p == NULL) {
+        policy_state = -1;
+        STP_LOG_ERR("policy",
+                    "%s: invalid policy: ocspstaple stays passive "
+                    "in %s (TLS is not affected)",
+                    origin, stp_runtime_program());
+        return;
+    }
+    policy = p;
+    policy_state = 1;
+    stp_log_configure(p->log_level, p->log_file);
+    load_trust(p->ca_file);
+}
+
+/* Under rt_lock: the named file's ocspstaple section (the section of
+ * provider <name>, or any when NULL); 0 if it has none. */
+static int set_policy_from_file(const char *file, const char *name,
+                                int required)
+{
+    struct stp_conf *c = NULL;
+    char origin[1024];
+    int found;
+
+    found = stp_conf_load(file, &c, required ? diag_log : NULL,
+                          (void *)"configuration")
+            && c->self != NULL
+            && (name == NULL || strcmp(c->self->name, name) == 0);
+    if (found) {
+        snprintf(origin, sizeof(origin), "%s [%s]", c->file, c->self->section);
+        set_policy(c->kv, c->nkv, origin);
+    }
+    stp_conf_free(c);
+    return found;
+}
+
+void stp_runtime_configure(const char *provider_name, const struct stp_kv *kv,
+                           size_t n)
+{
+    char *file = openssl_conf_env != NULL ? OPENSSL_strdup(openssl_conf_env)
+                                          : stp_conf_default_file();
+
+    pthread_mutex_lock(&rt_lock);
+    if (policy_state == 0
+        && (file == NULL || !set_policy_from_file(file, provider_name, 0)))
+        set_policy(kv, n, "provider section");
+    pthread_mutex_unlock(&rt_lock);
+    OPENSSL_free(file);
+}
+
+/* Preload and API routes; under rt_lock. */
+static void load_policy(void)
+{
+    const char *env = conf_env;
+    char *file;
+
+    if (env != NULL) {
+        if (!set_policy_from_file(env, NULL, 1)) {
+            policy_state = -1;
+            STP_LOG_ERR("policy",
+                        "OCSPSTAPLE_CONF=%s: no usable ocspstaple "
+                        "section: ocspstaple stays passive",
+                        env);
+        }
+        return;
+    }
+    file = openssl_conf_env != NULL ? OPENSSL_strdup(openssl_conf_env)
+                                    : stp_conf_default_file();
+    if (file == NULL || !set_policy_from_file(file, NULL, 0)) {
+        STP_LOG_INFO("policy", "no ocspstaple section in %s: defaults",
+                     file != NULL ? file : "the OpenSSL configuration");
+        set_policy(NULL, 0, "defaults");
+    }
+    OPENSSL_free(file);
+}
+
+static int any_mode_on(const struct stp_policy *p)
+{
+    size_t i;
+
+    if (p->defaults.mode != STP_MODE_NEVER)
+        return 1;
+    for (i = 0; i < p->ncerts; i++)
+        if ((p->certs[i].set & STP_SET_MODE)
+            && p->certs[i].pol.mode != STP_MODE_NEVER)
+            return 1;
+    return 0;
+}
+
+int stp_runtime_active(void)
+{
+    int a = atomic_load(&active);
+
+    if (a >= 0)
+        return a;
+    pthread_mutex_lock(&rt_lock);
+    if (policy_state == 0)
+        load_policy();
+    a = 0;
+    if (policy_state != 1) {
+        /* set_policy() or load_policy() already said why */
+    } else if (!stp_policy_program_allowed(policy, stp_runtime_program())) {
+        STP_LOG_INFO("policy",
+                     "program '%s' is outside programs / "
+                     "skip_programs: ocspstaple stays passive",
+                     stp_runtime_program());
+    } else if (!any_mode_on(policy)) {
+        STP_LOG_INFO("policy", "mode never: ocspstaple stays passive");
+    } else {
+        a = 1;
+    }
+    atomic_store(&active, a);
+    pthread_mutex_unlock(&rt_lock);
+    return a;
+}
+
+const struct stp_policy *stp_runtime_get0_policy(void)
+{
+    return policy;
+}
+
+STACK_OF(X509) *stp_runtime_get0_trust(void)
+{
+    return trust;
+}
+
+struct stp_store *stp_runtime_get0_store(struct stp_err *err)
+{
+    struct stp_store *st;
+
+    pthread_mutex_lock(&rt_lock);
+    if (store != NULL && !stp_store_alive(store)) {
+        STP_LOG_WARN("store", "store_dir '%s' was removed: opening it again",
+                     stp_store_dir(store));
+        store = NULL; /* the old handle may still be in use: not freed */
+    }
+    if (store == NULL) {
+        if (policy == NULL)
+            stp_err_set(err, STP_E_INTERNAL, 0, "no policy");
+        else
+            stp_store_open(policy->store_dir, 1, &store, err);
+    }
+    st = store;
+    pthread_mutex_unlock(&rt_lock);
+    return st;
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The per-process state shared by every route into the library: which
+ * route registered the hooks (provider, LD_PRELOAD, or an application that
+ * calls ocspstaple_attach()), the policy (parsed once, immutable, never
+ * freed), whether the module is active or passive and why, the store
+ * directory and the extra trust anchors. Exactly one copy per process: the
+ * provider module is a thin shim over this library, so a process that loads
+ * both routes still has one table, one refresher, one policy.
+ */
+#ifndef STP_SERVER_RUNTIME_H
+#define STP_SERVER_RUNTIME_H
+
+#include <stddef.h>
+
+#include <openssl/x509.h>
+
+#include "engine/err.h"
+#include "engine/policy.h"
+#include "engine/store.h"
+
+enum stp_route {
+    STP_ROUTE_NONE = 0,
+    STP_ROUTE_PROVIDER, /* openssl.cnf loaded ocspstaple.so */
+    STP_ROUTE_PRELOAD,  /* LD_PRELOAD=libocspstaple.so */
+    STP_ROUTE_API       /* the application called ocspstaple_attach() */
+};
+
+/*
+ * Takes the process identity (program name, $OCSPSTAPLE_CONF,
+ * $OPENSSL_CONF) now: servers such as nginx rewrite argv[0] and clear the
+ * environment of their workers later. Called by stp_boot() only.
+ */
+void stp_runtime_capture(void);
+
+/* Records <route> as the one that registered the hooks, if none had:
+ * returns 1, or 0 when a route already was set. */
+int stp_runtime_set_route(enum stp_route route);
+
+/* In a fork child: reinitialises the lock. */
+void stp_runtime_after_fork(void);
+
+/* The route that registered the hooks. */
+enum stp_route stp_runtime_route(void);
+
+/*
+ * Provider route: the policy from the provider's section (<kv>), unless the
+ * configuration file OpenSSL read holds the same section in full (which
+ * also carries per-certificate sections and misspelt keys that the core
+ * cannot list). Problems are logged; the module then stays passive.
+ */
+void stp_runtime_configure(const char *provider_name, const struct stp_kv *kv,
+                           size_t n);
+
+/*
+ * Returns 1 if the hooks should act in this process: the policy is valid,
+ * this program is allowed, the mode is not `never` everywhere. Loads the
+ * policy on first use for the preload and API routes ($OCSPSTAPLE_CONF, else
+ * OpenSSL's configuration file; defaults when it has no ocspstaple
+ * section). Says once, in the log, why it is passive.
+ */
+int stp_runtime_active(void);
+
+/* The policy; only after stp_runtime_active() returned 1. */
+const struct stp_policy *stp_runtime_get0_policy(void);
+
+/* The certificates of the policy's ca_file (may be NULL). */
+STACK_OF(X509) *stp_runtime_get0_trust(void);
+
+/*
+ * The store directory, opened (and created) on first use; any thread.
+ * Returns NULL with <err> set when it cannot be used (tried again on the
+ * next call).
+ */
+struct stp_store *stp_runtime_get0_store(struct stp_err *err);
+
+/* Short name of this program (for the allow-list and logs). */
+const char *stp_runtime_program(void);
+
+#endif

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Certificate tracking: finding the certificates a server context serves
+ * (those that carry a private key), their issuer candidates (the chain,
+ * extra chain certificates, the context's verify store, the policy's
+ * ca_file), the policy's decision for each, and the record the table
+ * (cache.h) keeps for it. No I/O.
+ */
+#ifndef STP_SERVER_TRACK_H
+#define STP_SERVER_TRACK_H
+
+#include <openssl/ssl.h>
+
+#include "server/cache.h"
+
+/*
+ * The record of <leaf> (served by <ctx> with <chain>, may be NULL): the
+ * existing one, or a new one inserted into the table (*<is_new> set to 1,
+ * one INFO line). Returns NULL on failure (logged). Any thread; only after
+ * stp_runtime_active() returned 1.
+ */
+struct stp_rec *stp_track_cert(SSL_CTX *ctx, X509 *leaf, STACK_OF(X509) *chain,
+                               int *is_new);
+
+/*
+ * Tracks every certificate with a key that <ctx> holds, without touching
+ * the context's current certificate (a throwaway SSL carries a copy of the
+ * context's slots). Returns the number of new records. The caller must hold
+ * a reference to <ctx>.
+ */
+int stp_track_discover(SSL_CTX *ctx);
+
+#endif
