@@ -50,6 +50,17 @@ static STACK_OF(X509) *stored_chain(struct stp_store *st, const char *id)
     return chain;
 }
 
+static int update(const struct refresh_ctx *c, const struct stp_certinfo *ci,
+                  const struct stp_update_opts *uo,
+                  struct stp_update_result *res, struct stp_err *err)
+{
+    struct stp_certpol cp;
+    struct stp_update_ctx uc = { c->pol, &cp, c->st, ci, NULL };
+
+    stp_policy_resolve(c->pol, ci->id, ci->leaf, &cp);
+    return stp_update_cert(&uc, uo, res, err);
+}
+
 static void refresh_id(void *arg, const char *id)
 {
     struct refresh_ctx *c = arg;
@@ -68,7 +79,7 @@ static void refresh_id(void *arg, const char *id)
         printf("%.12s: skipped: no usable %s.pem beside the response\n", id,
                id);
         c->failed++;
-    } else if (!stp_update_cert(c->pol, c->st, ci, NULL, &uo, &res, &err)) {
+    } else if (!update(c, ci, &uo, &res, &err)) {
         printf("%.12s: %s: %s: %s\n", id, ci->ident, stp_code_name(err.code),
                err.msg);
         c->failed++;

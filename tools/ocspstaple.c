@@ -107,6 +107,8 @@ static int fetch_one(const char *path, const struct fetch_args *a,
                                       pol->defaults.timeout * 1000 };
     struct stp_update_result res = { 0 };
     struct stp_certinfo *ci = NULL;
+    struct stp_certpol cp;
+    struct stp_update_ctx uc = { pol, &cp, st, NULL, NULL };
     struct stp_err err;
     STACK_OF(X509) *certs = stp_load_certs(path, &err);
     char tbuf[32], nbuf[32];
@@ -124,7 +126,9 @@ static int fetch_one(const char *path, const struct fetch_args *a,
         sk_X509_pop_free(certs, X509_free);
         return CLI_EXIT_ERROR;
     }
-    if (!stp_update_cert(pol, st, ci, NULL, &uo, &res, &err)) {
+    uc.ci = ci;
+    stp_policy_resolve(pol, ci->id, ci->leaf, &cp);
+    if (!stp_update_cert(&uc, &uo, &res, &err)) {
         rc = err.code == STP_E_NO_URL ? CLI_EXIT_NO_URL : CLI_EXIT_ERROR;
         fprintf(stderr, "ocspstaple: %s: %s%s%s\n", path,
                 err.code == STP_E_NO_URL ? "" : stp_code_name(err.code),

@@ -59,3 +59,36 @@ int stp_sched_due(const struct stp_sched_params *p,
            || in->now >= in->this_update + p->max_delay
            || in->now >= in->next_update - p->skew;
 }
+
+struct stp_sched_after stp_sched_after_attempt(const struct stp_sched_params *p,
+                                               enum stp_attempt a, time_t now,
+                                               time_t planned,
+                                               unsigned failures)
+{
+    struct stp_sched_after r = { now + 1, 0 };
+
+    switch (a) {
+    case STP_ATTEMPT_OK:
+        r.next = planned;
+        if (r.next < now + STP_SCHED_MIN_SUCCESS_GAP)
+            r.next = now + STP_SCHED_MIN_SUCCESS_GAP;
+        break;
+    case STP_ATTEMPT_FAILED:
+        r.next = planned > now ? planned : now + stp_sched_backoff(p, failures);
+        if (r.next < now + 1)
+            r.next = now + 1;
+        break;
+    case STP_ATTEMPT_BUSY:
+        break;
+    case STP_ATTEMPT_NO_ISSUER:
+        r.next = now + p->retry_max;
+        break;
+    case STP_ATTEMPT_NO_FETCH:
+        r.next = now + p->min_delay;
+        break;
+    case STP_ATTEMPT_NO_URL:
+        r.done = 1;
+        break;
+    }
+    return r;
+}

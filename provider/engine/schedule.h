@@ -55,4 +55,41 @@ int stp_sched_due(const struct stp_sched_params *p,
 /* The backoff delay after <failures> consecutive failures (>= 1). */
 long stp_sched_backoff(const struct stp_sched_params *p, unsigned failures);
 
+/* Two successful refreshes of one certificate are at least this far apart
+ * (s): a responder whose responses live less than clock_skew must not be
+ * asked every second. */
+#define STP_SCHED_MIN_SUCCESS_GAP 10
+
+/* How one refresh attempt of a certificate in a server ended. */
+enum stp_attempt {
+    STP_ATTEMPT_OK,        /* a verified response is held (fetched or stored) */
+    STP_ATTEMPT_FAILED,    /* the fetch or its verification failed */
+    STP_ATTEMPT_BUSY,      /* another process still held the lock */
+    STP_ATTEMPT_NO_ISSUER, /* the issuer certificate is not known (yet) */
+    STP_ATTEMPT_NO_FETCH,  /* fetch = no: only the store was read */
+    STP_ATTEMPT_NO_URL     /* no responder: stapling does not apply */
+};
+
+struct stp_sched_after {
+    time_t next; /* when to look at the certificate again */
+    int done;    /* never again (not applicable) */
+};
+
+/*
+ * When a server's refresher looks at a certificate again after attempt <a>
+ * at <now>. <planned> is the cycle's own answer (stp_sched_next() for the
+ * response it holds and the failures the store recorded; 0 when the cycle
+ * did not run), <failures> this process's consecutive failures including
+ * this one. The rules: OK keeps <planned>, at least
+ * STP_SCHED_MIN_SUCCESS_GAP ahead; FAILED keeps <planned> if it is still
+ * ahead, else backs off by <failures>, at least 1 s ahead; BUSY retries in
+ * 1 s (the other process's fetch outlived its timeout); NO_ISSUER waits
+ * retry_max (a sibling context may bring the issuer); NO_FETCH looks at the
+ * store again after refresh_min; NO_URL is done. Pure; any thread.
+ */
+struct stp_sched_after stp_sched_after_attempt(const struct stp_sched_params *p,
+                                               enum stp_attempt a, time_t now,
+                                               time_t planned,
+                                               unsigned failures);
+
 #endif

@@ -20,11 +20,19 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 
 #include "engine/log.h"
 
-#define NAME_MAX_LEN 96
-#define STATE_CAP    8192
+/* The file set of one certificate: the suffixes and caps live here only. */
+#define SUFFIX_RESPONSE ".der"
+#define SUFFIX_CHAIN    ".pem"
+#define SUFFIX_STATE    ".state"
+#define SUFFIX_LOCK     ".lock"
+#define NAME_MAX_LEN    96
+#define STATE_CAP       8192
+#define CHAIN_CAP       65536 /* a leaf and its issuer in PEM */
 
 struct stp_store {
     char *dir;
@@ -250,17 +258,73 @@ fail:
                        st->dir, name, strerror(saved));
 }
 
-int stp_store_remove(struct stp_store *st, const char *id, const char *suffix,
-                     struct stp_err *err)
+int stp_store_read_response(struct stp_store *st, const char *id, size_t cap,
+                            unsigned char **der, size_t *len,
+                            struct stp_err *err)
 {
-    char name[NAME_MAX_LEN];
+    return stp_store_read(st, id, SUFFIX_RESPONSE, cap, der, len, err);
+}
 
-    if (!file_name(name, id, suffix))
-        return stp_err_set(err, STP_E_STORE, EINVAL, "invalid store id");
-    if (unlinkat(st->dirfd, name, 0) != 0 && errno != ENOENT)
-        return stp_err_set(err, STP_E_STORE, errno, "%s/%s: remove: %s",
-                           st->dir, name, strerror(errno));
-    return 1;
+int stp_store_write_response(struct stp_store *st, const char *id,
+                             const unsigned char *der, size_t len,
+                             struct stp_err *err)
+{
+    return stp_store_write(st, id, SUFFIX_RESPONSE, der, len, err);
+}
+
+int stp_store_write_chain(struct stp_store *st, const char *id, X509 *leaf,
+                          X509 *issuer, struct stp_err *err)
+{
+    BIO *mem = BIO_new(BIO_s_mem());
+    BUF_MEM *bm = NULL;
+    int ok = 0;
+
+    if (mem == NULL || !PEM_write_bio_X509(mem, leaf)
+        || (issuer != NULL && !PEM_write_bio_X509(mem, issuer))
+        || BIO_get_mem_ptr(mem, &bm) <= 0)
+        stp_err_set(err, STP_E_INTERNAL, 0, "%s/%s%s: cannot encode the chain",
+                    st->dir, id, SUFFIX_CHAIN);
+    else
+        ok = stp_store_write(st, id, SUFFIX_CHAIN,
+                             (const unsigned char *)bm->data, bm->length, err);
+    BIO_free(mem);
+    return ok;
+}
+
+STACK_OF(X509) *stp_store_read_chain(struct stp_store *st, const char *id,
+                                     struct stp_err *err)
+{
+    unsigned char *pem = NULL;
+    size_t len = 0;
+    STACK_OF(X509) *chain = NULL;
+    BIO *b = NULL;
+    X509 *x;
+
+    if (!stp_store_read(st, id, SUFFIX_CHAIN, CHAIN_CAP, &pem, &len, err))
+        return NULL;
+    if ((chain = sk_X509_new_null()) == NULL
+        || (b = BIO_new_mem_buf(pem, (int)len)) == NULL) {
+        stp_err_set(err, STP_E_INTERNAL, 0, "out of memory");
+        goto fail;
+    }
+    ERR_set_mark();
+    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+        if (!sk_X509_push(chain, x))
+            X509_free(x);
+    ERR_pop_to_mark();
+    if (sk_X509_num(chain) == 0) {
+        stp_err_set(err, STP_E_MALFORMED, 0, "%s/%s%s: no certificate in it",
+                    st->dir, id, SUFFIX_CHAIN);
+        goto fail;
+    }
+    BIO_free(b);
+    OPENSSL_free(pem);
+    return chain;
+fail:
+    sk_X509_pop_free(chain, X509_free);
+    BIO_free(b);
+    OPENSSL_free(pem);
+    return NULL;
 }
 
 int stp_store_lock(struct stp_store *st, const char *id, long wait_ms,
@@ -270,7 +334,7 @@ int stp_store_lock(struct stp_store *st, const char *id, long wait_ms,
     long waited = 0;
     int fd;
 
-    if (!file_name(name, id, ".lock")) {
+    if (!file_name(name, id, SUFFIX_LOCK)) {
         stp_err_set(err, STP_E_STORE, EINVAL, "invalid store id");
         return -1;
     }
@@ -354,7 +418,7 @@ int stp_store_read_state(struct stp_store *st, const char *id,
     size_t len = 0;
 
     memset(out, 0, sizeof(*out));
-    if (!stp_store_read(st, id, ".state", STATE_CAP, &data, &len, NULL))
+    if (!stp_store_read(st, id, SUFFIX_STATE, STATE_CAP, &data, &len, NULL))
         return 0;
     text = OPENSSL_malloc(len + 1);
     if (text == NULL) {
@@ -392,7 +456,7 @@ int stp_store_write_state(struct stp_store *st, const char *id,
                  serial);
     if (n < 0 || (size_t)n >= sizeof(buf))
         return stp_err_set(err, STP_E_INTERNAL, 0, "state too long");
-    return stp_store_write(st, id, ".state", (const unsigned char *)buf,
+    return stp_store_write(st, id, SUFFIX_STATE, (const unsigned char *)buf,
                            (size_t)n, err);
 }
 
@@ -406,7 +470,8 @@ static int id_of_entry(const char *name, char *id)
     const char *dot = strchr(name, '.');
 
     if (dot == NULL || dot - name != 64
-        || (strcmp(dot, ".der") != 0 && strcmp(dot, ".state") != 0))
+        || (strcmp(dot, SUFFIX_RESPONSE) != 0
+            && strcmp(dot, SUFFIX_STATE) != 0))
         return 0;
     memcpy(id, name, 64);
     id[64] = '\0';

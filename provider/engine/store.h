@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include <openssl/x509.h>
+
 #include "engine/err.h"
 
 struct stp_store;
@@ -48,25 +50,46 @@ void stp_store_close(struct stp_store *st);
 const char *stp_store_dir(const struct stp_store *st);
 
 /*
- * Reads <id><suffix> (suffix ".der", ".pem", ...) into a new buffer that the
- * caller frees with OPENSSL_free(). Refuses symlinks, non-regular files and
- * files over <cap> bytes. Returns 1, or 0 with <err> (detail ENOENT when the
- * file does not exist). <id> must be 64 lower-case hex digits.
+ * Reads <id>'s response (<id>.der) into a new buffer that the caller frees
+ * with OPENSSL_free(). Refuses symlinks, non-regular files and files over
+ * <cap> bytes. Returns 1, or 0 with <err> (detail ENOENT when there is
+ * none). <id> must be 64 lower-case hex digits. The bytes are untrusted.
+ */
+int stp_store_read_response(struct stp_store *st, const char *id, size_t cap,
+                            unsigned char **der, size_t *len,
+                            struct stp_err *err);
+
+/*
+ * Atomically replaces <id>'s response with <len> bytes of <der>. Returns 1,
+ * or 0 with <err> naming the file; the old file is intact then.
+ */
+int stp_store_write_response(struct stp_store *st, const char *id,
+                             const unsigned char *der, size_t len,
+                             struct stp_err *err);
+
+/*
+ * Reads <id>'s chain (<id>.pem: the leaf, then its issuer) as a new stack
+ * (sk_X509_pop_free()). Returns NULL with <err> when it is missing (detail
+ * ENOENT), unreadable, over its cap or holds no certificate. The
+ * certificates are untrusted: anyone who can write the store can plant
+ * them.
+ */
+STACK_OF(X509) *stp_store_read_chain(struct stp_store *st, const char *id,
+                                     struct stp_err *err);
+
+/* Atomically writes <id>'s chain: <leaf>, then <issuer> if not NULL. */
+int stp_store_write_chain(struct stp_store *st, const char *id, X509 *leaf,
+                          X509 *issuer, struct stp_err *err);
+
+/*
+ * The byte-level access under the typed ones: <id><suffix>. Kept public
+ * only until the CLI uses the typed accessors (then private to store.c).
  */
 int stp_store_read(struct stp_store *st, const char *id, const char *suffix,
                    size_t cap, unsigned char **data, size_t *len,
                    struct stp_err *err);
-
-/*
- * Atomically replaces <id><suffix> with <len> bytes of <data> (mode 0644).
- * Returns 1, or 0 with <err> naming the file; the old file is intact then.
- */
 int stp_store_write(struct stp_store *st, const char *id, const char *suffix,
                     const unsigned char *data, size_t len, struct stp_err *err);
-
-/* Removes <id><suffix>, if present. Returns 1, or 0 with <err>. */
-int stp_store_remove(struct stp_store *st, const char *id, const char *suffix,
-                     struct stp_err *err);
 
 /*
  * Takes the exclusive lock of <id>, waiting at most <wait_ms> ms (0: do not

@@ -9,15 +9,14 @@
 #include <string.h>
 
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/rand.h>
 
 #include "engine/clock.h"
 #include "engine/fetch.h"
 #include "engine/log.h"
 
-void stp_sched_params_of(const struct stp_policy *p,
-                         struct stp_sched_params *out)
+void stp_update_sched_params(const struct stp_policy *p,
+                             struct stp_sched_params *out)
 {
     out->margin_pct = p->refresh_margin;
     out->jitter = p->refresh_jitter;
@@ -28,31 +27,28 @@ void stp_sched_params_of(const struct stp_policy *p,
     out->skew = p->clock_skew;
 }
 
-static void verify_opts_of(const struct stp_policy *p,
-                           const struct stp_certpol *cp, time_t now,
-                           STACK_OF(X509) *extra, struct stp_verify_opts *o)
+static void verify_opts_of(const struct stp_update_ctx *c, time_t now,
+                           struct stp_verify_opts *o)
 {
     o->now = now;
-    o->skew = p->clock_skew;
-    o->cache_ttl = cp->cache_ttl;
-    o->skip_verify = cp->skip_verify;
-    o->extra_trust = extra;
+    o->skew = c->policy->clock_skew;
+    o->cache_ttl = c->certpol->cache_ttl;
+    o->skip_verify = c->certpol->skip_verify;
+    o->extra_trust = c->extra_trust;
 }
 
-static int load_verified_cp(const struct stp_policy *p,
-                            const struct stp_certpol *cp, struct stp_store *st,
-                            const struct stp_certinfo *ci,
-                            STACK_OF(X509) *extra, time_t now,
-                            unsigned char **der, size_t *len,
-                            struct stp_verdict *out, struct stp_err *err)
+int stp_update_load_stored(const struct stp_update_ctx *c, time_t now,
+                           unsigned char **der, size_t *len,
+                           struct stp_verdict *out, struct stp_err *err)
 {
     struct stp_verify_opts vo;
 
-    if (!stp_store_read(st, ci->id_hex, ".der", p->max_response_size, der, len,
-                        err))
+    if (!stp_store_read_response(c->store, c->ci->id_hex,
+                                 c->policy->max_response_size, der, len, err))
         return 0;
-    verify_opts_of(p, cp, now, extra, &vo);
-    if (!stp_verify_response(*der, *len, ci->leaf, ci->issuer, &vo, out, err)) {
+    verify_opts_of(c, now, &vo);
+    if (!stp_verify_response(*der, *len, c->ci->leaf, c->ci->issuer, &vo, out,
+                             err)) {
         OPENSSL_free(*der);
         *der = NULL;
         *len = 0;
@@ -61,80 +57,58 @@ static int load_verified_cp(const struct stp_policy *p,
     return 1;
 }
 
-int stp_load_verified(const struct stp_policy *policy, struct stp_store *st,
-                      const struct stp_certinfo *ci,
-                      STACK_OF(X509) *extra_trust, time_t now,
-                      unsigned char **der, size_t *len, struct stp_verdict *out,
-                      struct stp_err *err)
-{
-    struct stp_certpol cp;
+/* One run of the cycle: its context, options and the time it started. */
+struct cycle {
+    const struct stp_update_ctx *c;
+    const struct stp_update_opts *o;
+    time_t now;
+};
 
-    stp_policy_resolve(policy, ci->id, ci->leaf, &cp);
-    return load_verified_cp(policy, &cp, st, ci, extra_trust, now, der, len,
-                            out, err);
+static void sched_in_of(time_t now, int have, const struct stp_verdict *v,
+                        unsigned failures, struct stp_sched_in *in)
+{
+    memset(in, 0, sizeof(*in));
+    in->now = now;
+    in->have_response = have;
+    if (have) {
+        in->this_update = v->this_update;
+        in->next_update = v->next_update;
+    }
+    in->failures = failures;
 }
 
-static time_t next_time(const struct stp_policy *p, time_t now, int have,
+static time_t next_time(const struct cycle *cy, int have,
                         const struct stp_verdict *v, unsigned failures)
 {
     struct stp_sched_params sp;
     struct stp_sched_in in;
 
-    stp_sched_params_of(p, &sp);
-    memset(&in, 0, sizeof(in));
-    in.now = now;
-    in.have_response = have;
-    if (have) {
-        in.this_update = v->this_update;
-        in.next_update = v->next_update;
-    }
-    in.failures = failures;
+    stp_update_sched_params(cy->c->policy, &sp);
+    sched_in_of(cy->now, have, v, failures, &in);
     if (RAND_bytes((unsigned char *)&in.random, sizeof(in.random)) != 1)
         in.random = 0;
     return stp_sched_next(&sp, &in);
 }
 
-static int due(const struct stp_policy *p, time_t now,
-               const struct stp_verdict *v)
+static int due(const struct cycle *cy, const struct stp_verdict *v)
 {
     struct stp_sched_params sp;
     struct stp_sched_in in;
 
-    stp_sched_params_of(p, &sp);
-    memset(&in, 0, sizeof(in));
-    in.now = now;
-    in.have_response = 1;
-    in.this_update = v->this_update;
-    in.next_update = v->next_update;
+    stp_update_sched_params(cy->c->policy, &sp);
+    sched_in_of(cy->now, 1, v, 0, &in);
     return stp_sched_due(&sp, &in);
 }
 
-/* The leaf and its issuer as PEM, so the CLI can show and re-verify. */
-static void store_chain(struct stp_store *st, const struct stp_certinfo *ci)
+static int fetch_verified(const struct cycle *cy, const char *url,
+                          unsigned char **der, size_t *len,
+                          struct stp_verdict *v, struct stp_err *err)
 {
-    BIO *mem = BIO_new(BIO_s_mem());
-    BUF_MEM *bm = NULL;
-    struct stp_err e;
-
-    if (mem != NULL && PEM_write_bio_X509(mem, ci->leaf)
-        && PEM_write_bio_X509(mem, ci->issuer) && BIO_get_mem_ptr(mem, &bm) > 0
-        && !stp_store_write(st, ci->id_hex, ".pem",
-                            (const unsigned char *)bm->data, bm->length, &e))
-        STP_LOG_WARN("store", "%s: %s", ci->ident, e.msg);
-    BIO_free(mem);
-}
-
-static int fetch_verified(const struct stp_policy *p,
-                          const struct stp_certpol *cp,
-                          const struct stp_certinfo *ci, const char *url,
-                          STACK_OF(X509) *extra, unsigned char **der,
-                          size_t *len, struct stp_verdict *v,
-                          struct stp_err *err)
-{
+    const struct stp_update_ctx *c = cy->c;
     struct stp_fetch_opts fo;
     struct stp_verify_opts vo;
     OCSP_REQUEST *req = OCSP_REQUEST_new();
-    OCSP_CERTID *id = stp_certinfo_certid(ci);
+    OCSP_CERTID *id = stp_certinfo_certid(c->ci);
     int ok = 0;
 
     if (req == NULL || id == NULL || !OCSP_request_add0_id(req, id)) {
@@ -142,14 +116,18 @@ static int fetch_verified(const struct stp_policy *p,
         OCSP_REQUEST_free(req);
         return stp_err_set(err, STP_E_INTERNAL, 0, "cannot build request");
     }
-    fo.timeout_ms = cp->timeout * 1000;
-    fo.connect_timeout_ms =
-        (p->connect_timeout < cp->timeout ? p->connect_timeout : cp->timeout)
-        * 1000;
-    fo.max_size = p->max_response_size;
-    if (stp_fetch(url, req, &fo, der, len, err)) {
-        verify_opts_of(p, cp, stp_now(), extra, &vo);
-        ok = stp_verify_response(*der, *len, ci->leaf, ci->issuer, &vo, v, err);
+    fo.timeout_ms = c->certpol->timeout * 1000;
+    fo.connect_timeout_ms = (c->policy->connect_timeout < c->certpol->timeout
+                                 ? c->policy->connect_timeout
+                                 : c->certpol->timeout)
+                            * 1000;
+    fo.max_size = c->policy->max_response_size;
+    if (cy->o->fetch != NULL
+            ? cy->o->fetch(cy->o->fetch_arg, url, req, &fo, der, len, err)
+            : stp_fetch(url, req, &fo, der, len, err)) {
+        verify_opts_of(c, stp_now(), &vo);
+        ok = stp_verify_response(*der, *len, c->ci->leaf, c->ci->issuer, &vo, v,
+                                 err);
         if (!ok) {
             OPENSSL_free(*der);
             *der = NULL;
@@ -159,15 +137,15 @@ static int fetch_verified(const struct stp_policy *p,
     return ok;
 }
 
-static void record(struct stp_store *st, const struct stp_certinfo *ci,
-                   struct stp_state *s, const char *url)
+static void record(const struct cycle *cy, struct stp_state *s, const char *url)
 {
+    const struct stp_certinfo *ci = cy->c->ci;
     struct stp_err e;
 
     snprintf(s->url, sizeof(s->url), "%s", url);
     snprintf(s->subject, sizeof(s->subject), "%s", ci->subject);
     snprintf(s->serial, sizeof(s->serial), "%s", ci->serial);
-    if (!stp_store_write_state(st, ci->id_hex, s, &e))
+    if (!stp_store_write_state(cy->c->store, ci->id_hex, s, &e))
         STP_LOG_WARN("store", "%s: %s", ci->ident, e.msg);
 }
 
@@ -183,32 +161,32 @@ static void hold(struct stp_update_result *res, unsigned char **der, size_t len,
     *der = NULL;
 }
 
-/* The stored response, if it verifies now (NULL store: none). */
-static int load_old(const struct stp_policy *p, const struct stp_certpol *cp,
-                    struct stp_store *st, const struct stp_certinfo *ci,
-                    STACK_OF(X509) *extra, time_t now, unsigned char **der,
-                    size_t *len, struct stp_verdict *old)
+/* The stored response, if it verifies now (no store: none). */
+static int load_old(const struct cycle *cy, unsigned char **der, size_t *len,
+                    struct stp_verdict *old)
 {
+    const struct stp_update_ctx *c = cy->c;
     struct stp_err e;
 
-    if (st == NULL)
+    if (c->store == NULL)
         return 0;
-    if (load_verified_cp(p, cp, st, ci, extra, now, der, len, old, &e))
+    if (stp_update_load_stored(c, cy->now, der, len, old, &e))
         return 1;
     if (e.detail != ENOENT)
         STP_LOG_WARN("store", "%s: stored response %s/%s.der rejected: %s",
-                     ci->ident, stp_store_dir(st), ci->id_hex, e.msg);
+                     c->ci->ident, stp_store_dir(c->store), c->ci->id_hex,
+                     e.msg);
     return 0;
 }
 
 /* A fetched response: kept if it may replace <old> (NULL: none; <what>
  * names it in messages), then stored. */
-static int take_fresh(struct stp_store *st, const struct stp_certinfo *ci,
-                      unsigned char **der, size_t len,
+static int take_fresh(const struct cycle *cy, unsigned char **der, size_t len,
                       const struct stp_verdict *fresh,
                       const struct stp_verdict *old, const char *what,
                       struct stp_update_result *res, struct stp_err *err)
 {
+    const struct stp_update_ctx *c = cy->c;
     struct stp_err e;
 
     switch (stp_verdict_may_replace(old, fresh, stp_now())) {
@@ -225,55 +203,56 @@ static int take_fresh(struct stp_store *st, const struct stp_certinfo *ci,
     default:
         break;
     }
-    if (st != NULL && stp_store_write(st, ci->id_hex, ".der", *der, len, &e)) {
-        store_chain(st, ci);
+    if (c->store != NULL
+        && stp_store_write_response(c->store, c->ci->id_hex, *der, len, &e)) {
+        /* the leaf and its issuer, so the CLI can show and re-verify */
+        if (!stp_store_write_chain(c->store, c->ci->id_hex, c->ci->leaf,
+                                   c->ci->issuer, &e))
+            STP_LOG_WARN("store", "%s: %s", c->ci->ident, e.msg);
         res->stored = 1;
-    } else if (st != NULL) {
+    } else if (c->store != NULL) {
         STP_LOG_WARN("store", "%s: %s (the response is held in memory only)",
-                     ci->ident, e.msg);
+                     c->ci->ident, e.msg);
     }
     hold(res, der, len, fresh);
     return 1;
 }
 
 /* Under the lock (if there is a store): decide, fetch, compare, write. */
-static int cycle(const struct stp_policy *p, const struct stp_certpol *cp,
-                 struct stp_store *st, const struct stp_certinfo *ci,
-                 STACK_OF(X509) *extra, const struct stp_update_opts *o,
-                 struct stp_update_result *res, struct stp_err *err)
+static int cycle(const struct cycle *cy, struct stp_update_result *res,
+                 struct stp_err *err)
 {
     struct stp_verdict old, fresh;
     struct stp_state state;
     unsigned char *der = NULL, *old_der = NULL;
     size_t len = 0, old_len = 0;
-    time_t now = stp_now();
     int have_old, ok = 0;
 
     memset(&state, 0, sizeof(state));
-    if (st != NULL)
-        stp_store_read_state(st, ci->id_hex, &state);
-    have_old = load_old(p, cp, st, ci, extra, now, &old_der, &old_len, &old);
-    if (have_old && !o->force && !due(p, now, &old)) {
+    if (cy->c->store != NULL)
+        stp_store_read_state(cy->c->store, cy->c->ci->id_hex, &state);
+    have_old = load_old(cy, &old_der, &old_len, &old);
+    if (have_old && !cy->o->force && !due(cy, &old)) {
         hold(res, &old_der, old_len, &old);
         res->reused = 1;
-        res->next_refresh = next_time(p, now, 1, &old, 0);
+        res->next_refresh = next_time(cy, 1, &old, 0);
         return 1;
     }
     res->fetched = 1;
-    state.last_attempt = now;
-    if (fetch_verified(p, cp, ci, res->url, extra, &der, &len, &fresh, err)) {
+    state.last_attempt = cy->now;
+    if (fetch_verified(cy, res->url, &der, &len, &fresh, err)) {
         /* compared with the stored response, else with the caller's */
-        const struct stp_verdict *base = have_old  ? &old
-                                         : o->held ? o->held
-                                                   : NULL;
+        const struct stp_verdict *base = have_old      ? &old
+                                         : cy->o->held ? cy->o->held
+                                                       : NULL;
 
-        ok = take_fresh(st, ci, &der, len, &fresh, base,
+        ok = take_fresh(cy, &der, len, &fresh, base,
                         have_old ? "stored" : "held", res, err);
     }
     OPENSSL_free(der);
     if (ok) {
         state.failures = 0;
-        state.last_success = now;
+        state.last_success = cy->now;
         state.last_error[0] = '\0';
     } else {
         state.failures++;
@@ -284,10 +263,10 @@ static int cycle(const struct stp_policy *p, const struct stp_certpol *cp,
     }
     OPENSSL_free(old_der);
     res->next_refresh =
-        next_time(p, now, res->have_verdict, &res->verdict, state.failures);
+        next_time(cy, res->have_verdict, &res->verdict, state.failures);
     state.next_attempt = res->next_refresh;
-    if (st != NULL)
-        record(st, ci, &state, res->url);
+    if (cy->c->store != NULL)
+        record(cy, &state, res->url);
     return ok;
 }
 
@@ -298,21 +277,20 @@ void stp_update_result_free(struct stp_update_result *res)
     res->len = 0;
 }
 
-int stp_update_cert(const struct stp_policy *policy, struct stp_store *st,
-                    const struct stp_certinfo *ci, STACK_OF(X509) *extra_trust,
+int stp_update_cert(const struct stp_update_ctx *c,
                     const struct stp_update_opts *opts,
                     struct stp_update_result *res, struct stp_err *err)
 {
-    struct stp_certpol cp;
+    const struct stp_certinfo *ci = c->ci;
+    struct cycle cy = { c, opts, 0 };
     const char *url;
     int lock, ok;
 
     memset(res, 0, sizeof(*res));
     stp_err_clear(err);
-    stp_policy_resolve(policy, ci->id, ci->leaf, &cp);
-    url = opts->url != NULL          ? opts->url
-          : cp.responder_url != NULL ? cp.responder_url
-                                     : ci->url;
+    url = opts->url != NULL                   ? opts->url
+          : c->certpol->responder_url != NULL ? c->certpol->responder_url
+                                              : ci->url;
     if (url == NULL)
         return stp_err_set(err, STP_E_NO_URL, 0,
                            "%s: no OCSP responder URL in the certificate "
@@ -330,18 +308,19 @@ int stp_update_cert(const struct stp_policy *policy, struct stp_store *st,
     snprintf(res->url, sizeof(res->url), "%s", url);
     lock = -1;
     ERR_clear_error(); /* messages must carry this cycle's causes only */
-    if (st != NULL) {
-        lock = stp_store_lock(st, ci->id_hex, opts->lock_wait_ms, err);
+    if (c->store != NULL) {
+        lock = stp_store_lock(c->store, ci->id_hex, opts->lock_wait_ms, err);
         if (lock < 0 && err->code == STP_E_BUSY)
             return 0;
         if (lock < 0)
             STP_LOG_WARN("store", "%s: %s: going on without the lock",
                          ci->ident, err->msg);
         else /* whoever held the lock before us and left temp files is dead */
-            stp_store_clean_temps(st, ci->id_hex);
+            stp_store_clean_temps(c->store, ci->id_hex);
         stp_err_clear(err);
     }
-    ok = cycle(policy, &cp, st, ci, extra_trust, opts, res, err);
+    cy.now = stp_now();
+    ok = cycle(&cy, res, err);
     stp_store_unlock(lock);
     if (ok && res->fetched)
         STP_LOG_INFO("refresh",

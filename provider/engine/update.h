@@ -1,24 +1,44 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * One certificate's refresh cycle, shared by the CLI and (later) the
- * in-process refresher: under the certificate's store lock, load and
- * re-verify the stored response; if it is missing, invalid or due, fetch a
- * new one, verify it, and store it unless it is older than the one held
- * (a replayed "good" after a revocation must not win). The sidecar state
- * records every attempt. The last good response is never removed on a
- * failure: it stays until its nextUpdate, after which nothing serves it.
+ * One certificate's refresh cycle, shared by the CLI and the in-process
+ * refresher: under the certificate's store lock, load and re-verify the
+ * stored response; if it is missing, invalid or due, fetch a new one,
+ * verify it, and store it if it may replace the one held
+ * (stp_verdict_may_replace(): a replayed "good" after a revocation must not
+ * win, nor an "unknown" over a good one). The sidecar state records every
+ * attempt. The last good response is never removed on a failure: it stays
+ * until its nextUpdate, after which nothing serves it.
  */
-#ifndef STP_UPDATE_H
-#define STP_UPDATE_H
+#ifndef STP_ENGINE_UPDATE_H
+#define STP_ENGINE_UPDATE_H
 
+#include <openssl/ocsp.h>
 #include <openssl/x509.h>
 
 #include "engine/certinfo.h"
 #include "engine/err.h"
+#include "engine/fetch.h"
 #include "engine/policy.h"
 #include "engine/schedule.h"
 #include "engine/store.h"
 #include "engine/verify.h"
+
+/* What one cycle works on; every pointer is borrowed. */
+struct stp_update_ctx {
+    const struct stp_policy *policy;
+    /* the effective settings for .ci (stp_policy_resolve()), resolved once
+     * by the caller */
+    const struct stp_certpol *certpol;
+    struct stp_store *store; /* NULL: unusable (fetch for this process) */
+    const struct stp_certinfo *ci;
+    STACK_OF(X509) *extra_trust; /* more anchors (ca_file), or NULL */
+};
+
+/* The exchange with the responder; stp_fetch() unless a test replaces it. */
+typedef int (*stp_fetch_fn)(void *arg, const char *url, OCSP_REQUEST *req,
+                            const struct stp_fetch_opts *opts,
+                            unsigned char **body, size_t *len,
+                            struct stp_err *err);
 
 struct stp_update_opts {
     const char *url;   /* responder override (CLI --url), or NULL */
@@ -27,6 +47,8 @@ struct stp_update_opts {
     /* the response the caller holds (in memory), or NULL: a fetched one
      * must be allowed to replace it when no stored one is there */
     const struct stp_verdict *held;
+    stp_fetch_fn fetch; /* NULL: stp_fetch() */
+    void *fetch_arg;
 };
 
 struct stp_update_result {
@@ -42,41 +64,37 @@ struct stp_update_result {
 };
 
 /*
- * Runs the cycle for <ci> with the effective policy for that certificate.
- * <extra_trust> (may be NULL) adds anchors for responder chains. <st> may be
- * NULL when the store directory is unusable: the response is then fetched
- * and verified but neither shared nor kept. A response that verifies but
- * cannot be written is held in memory (res->stored stays 0, a warning is
- * logged). Returns 1 when a response was fetched now (or, unless forced,
- * the stored one is not due yet), 0 with <err> otherwise (STP_E_NO_URL when
- * the certificate names no usable responder: not applicable, not a failure
- * of the responder); either way res->der holds the verified response
- * current now, if any (the last good one survives a failed fetch). The
- * caller frees it with stp_update_result_free(). Blocks for at most the
- * lock wait plus the fetch timeout. Any thread.
+ * Runs the cycle for <c>->ci. <c>->store may be NULL when the store
+ * directory is unusable: the response is then fetched and verified but
+ * neither shared nor kept. A response that verifies but cannot be written
+ * is held in memory (res->stored stays 0, a warning is logged). Returns 1
+ * when a response was fetched now (or, unless forced, the stored one is not
+ * due yet), 0 with <err> otherwise (STP_E_NO_URL when the certificate names
+ * no usable responder: not applicable, not a failure of the responder);
+ * either way res->der holds the verified response current now, if any (the
+ * last good one survives a failed fetch). The caller frees it with
+ * stp_update_result_free(). Blocks for at most the lock wait plus the fetch
+ * timeout. Any thread.
  */
-int stp_update_cert(const struct stp_policy *policy, struct stp_store *st,
-                    const struct stp_certinfo *ci, STACK_OF(X509) *extra_trust,
+int stp_update_cert(const struct stp_update_ctx *c,
                     const struct stp_update_opts *opts,
                     struct stp_update_result *res, struct stp_err *err);
 
 /*
- * Loads <ci>'s stored response and verifies it at <now>. Returns 1 with the
- * DER (caller frees with OPENSSL_free()) and its verdict, or 0 with <err>
- * (detail ENOENT when there is none). Takes no lock: the file is replaced
- * by rename, so a read sees a whole file.
+ * Loads <c>->ci's stored response and verifies it at <now>. Returns 1 with
+ * the DER (caller frees with OPENSSL_free()) and its verdict, or 0 with
+ * <err> (detail ENOENT when there is none). Takes no lock: the file is
+ * replaced by rename, so a read sees a whole file.
  */
-int stp_load_verified(const struct stp_policy *policy, struct stp_store *st,
-                      const struct stp_certinfo *ci,
-                      STACK_OF(X509) *extra_trust, time_t now,
-                      unsigned char **der, size_t *len, struct stp_verdict *out,
-                      struct stp_err *err);
+int stp_update_load_stored(const struct stp_update_ctx *c, time_t now,
+                           unsigned char **der, size_t *len,
+                           struct stp_verdict *out, struct stp_err *err);
 
 /* Frees the response held in <res>. */
 void stp_update_result_free(struct stp_update_result *res);
 
 /* The schedule parameters of <policy>. */
-void stp_sched_params_of(const struct stp_policy *policy,
-                         struct stp_sched_params *out);
+void stp_update_sched_params(const struct stp_policy *policy,
+                             struct stp_sched_params *out);
 
 #endif

@@ -21,8 +21,7 @@
 #include "server/runtime.h"
 #include "engine/update.h"
 
-#define MAX_SLEEP_S       60 /* re-evaluate at least this often */
-#define MIN_SUCCESS_GAP_S 10 /* between two successful refreshes */
+#define MAX_SLEEP_S 60 /* re-evaluate at least this often */
 
 static pthread_mutex_t rf_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t rf_cond;
@@ -41,17 +40,29 @@ static void init_cond(void)
     pthread_condattr_destroy(&a);
 }
 
+/* The update cycle's view of <rec>: its settings were resolved once, when
+ * it was tracked. */
+static void ctx_of(const struct stp_rec *rec, struct stp_store *st,
+                   struct stp_update_ctx *c)
+{
+    c->policy = stp_runtime_get0_policy();
+    c->certpol = &rec->pol;
+    c->store = st;
+    c->ci = rec->ci;
+    c->extra_trust = stp_runtime_get0_trust();
+}
+
 /* Publishes the stored response of <rec> if it verifies now. */
 static void take_stored(struct stp_rec *rec, struct stp_store *st, time_t now)
 {
+    struct stp_update_ctx c;
     unsigned char *der = NULL;
     size_t len = 0;
     struct stp_verdict v;
     struct stp_err err;
 
-    if (!stp_load_verified(stp_runtime_get0_policy(), st, rec->ci,
-                           stp_runtime_get0_trust(), now, &der, &len, &v,
-                           &err)) {
+    ctx_of(rec, st, &c);
+    if (!stp_update_load_stored(&c, now, &der, &len, &v, &err)) {
         if (err.detail != ENOENT)
             STP_LOG_DEBUG("refresh", "%s: stored response not usable: %s",
                           rec->ci->ident, err.msg);
@@ -91,36 +102,51 @@ static void check_revoked(struct stp_rec *rec)
     kill(getpid(), SIGTERM);
 }
 
-static void after_attempt(struct stp_rec *rec, int ok,
-                          const struct stp_update_result *res,
-                          const struct stp_err *err, time_t now)
+static enum stp_attempt attempt_of(int ok, const struct stp_err *err)
 {
-    const struct stp_policy *p = stp_runtime_get0_policy();
+    if (ok)
+        return STP_ATTEMPT_OK;
+    switch (err->code) {
+    case STP_E_BUSY:
+        return STP_ATTEMPT_BUSY;
+    case STP_E_NO_URL:
+        return STP_ATTEMPT_NO_URL;
+    default:
+        return STP_ATTEMPT_FAILED;
+    }
+}
 
-    if (ok) {
-        if (res->fetched)
+/* The schedule's answer (schedule.h) for attempt <a>, and its counters. */
+static void after_attempt(struct stp_rec *rec, enum stp_attempt a,
+                          time_t planned, int fetched, time_t now)
+{
+    struct stp_sched_params sp;
+    struct stp_sched_after next;
+
+    switch (a) {
+    case STP_ATTEMPT_OK:
+        if (fetched)
             stp_metric_inc(STP_M_FETCH_OK);
         rec->failures = 0;
-        rec->next = res->next_refresh;
-    } else if (err->code == STP_E_BUSY) {
-        rec->next = now + 1; /* the other fetch outlived its timeout */
-        return;
-    } else if (err->code == STP_E_NO_URL) {
-        rec->done = 1;
+        break;
+    case STP_ATTEMPT_FAILED:
+        stp_metric_inc(STP_M_FETCH_FAIL);
+        rec->failures++;
+        break;
+    case STP_ATTEMPT_NO_URL:
         stp_metric_inc(STP_M_FETCH_SKIPPED);
         STP_LOG_DEBUG("refresh", "%s: no OCSP URL: stapling skipped",
                       rec->ci->ident);
-    } else {
-        struct stp_sched_params sp;
-
-        stp_metric_inc(STP_M_FETCH_FAIL);
-        rec->failures++;
-        stp_sched_params_of(p, &sp);
-        rec->next = res->next_refresh > now
-                        ? res->next_refresh
-                        : now + stp_sched_backoff(&sp, rec->failures);
+        break;
+    default:
+        break;
     }
-    stp_cache_loaded(rec);
+    stp_update_sched_params(stp_runtime_get0_policy(), &sp);
+    next = stp_sched_after_attempt(&sp, a, now, planned, rec->failures);
+    rec->next = next.next;
+    rec->done = next.done;
+    if (a != STP_ATTEMPT_BUSY)
+        stp_cache_loaded(rec);
 }
 
 /* The refresher alone writes ci->issuer, and only while it is NULL. */
@@ -141,34 +167,32 @@ static int have_issuer(struct stp_rec *rec)
 
 static void refresh_one(struct stp_rec *rec, time_t now)
 {
-    const struct stp_policy *p = stp_runtime_get0_policy();
     /* Wait for a process that is fetching this certificate: its file is
      * then taken at once (this is the refresher, not a handshake). */
     struct stp_update_opts uo = { .lock_wait_ms =
                                       rec->pol.timeout * 1000 + 1000 };
     struct stp_update_result res = { 0 };
+    struct stp_update_ctx c;
     struct stp_verdict held;
     struct stp_err err;
     struct stp_store *st = store_or_log();
     int ok;
 
     if (!have_issuer(rec)) {
-        rec->next = now + p->retry_max;
-        stp_cache_loaded(rec);
+        after_attempt(rec, STP_ATTEMPT_NO_ISSUER, 0, 0, now);
         return;
     }
-    if (!p->fetch) {
+    if (!stp_runtime_get0_policy()->fetch) {
         if (st != NULL)
             take_stored(rec, st, now);
-        rec->next = now + p->refresh_min;
-        stp_cache_loaded(rec);
+        after_attempt(rec, STP_ATTEMPT_NO_FETCH, 0, 0, now);
         return;
     }
-    /* without a usable store the response is fetched for this process only */
     if (stp_cache_verdict(rec, &held))
         uo.held = &held;
-    ok = stp_update_cert(p, st, rec->ci, stp_runtime_get0_trust(), &uo, &res,
-                         &err);
+    /* without a usable store the response is fetched for this process only */
+    ctx_of(rec, st, &c);
+    ok = stp_update_cert(&c, &uo, &res, &err);
     if (res.der != NULL) {
         switch (
             stp_cache_publish(rec, res.der, res.len, &res.verdict, stp_now())) {
@@ -188,11 +212,8 @@ static void refresh_one(struct stp_rec *rec, time_t now)
         }
     }
     stp_update_result_free(&res);
-    after_attempt(rec, ok, &res, &err, now);
-    /* a responder whose responses live less than clock_skew must not
-     * be asked every second */
-    if (rec->next < now + (ok ? MIN_SUCCESS_GAP_S : 1))
-        rec->next = now + (ok ? MIN_SUCCESS_GAP_S : 1);
+    after_attempt(rec, attempt_of(ok, &err), res.next_refresh, res.fetched,
+                  now);
     check_revoked(rec);
 }
 

@@ -3,7 +3,7 @@
  * Fuzz target for the store directory as a trust boundary: the input is
  * planted as <id>.der and as <id>.state for the fixed leaf in a private
  * store directory, then read back the ways servers and the CLI read them:
- * stp_store_read() (with a cap), stp_load_verified() (provider/update.h:
+ * stp_store_read() (with a cap), stp_update_load_stored() (engine/update.h:
  * read + re-verify) and stp_store_read_state(). Invariants: bytes read are
  * the bytes planted, the cap holds, a response is served only when it is
  * valid at the instant asked (its window contains it) and it is the planted
@@ -87,12 +87,12 @@ static void check_der(const uint8_t *data, size_t size)
     unsigned char *der = NULL;
     size_t len = 0, i, j;
 
-    FZ_CHECK(stp_store_read(store, ci->id_hex, ".der",
-                            policies[0]->max_response_size, &der, &len, &err));
+    FZ_CHECK(stp_store_read_response(
+        store, ci->id_hex, policies[0]->max_response_size, &der, &len, &err));
     FZ_CHECK(len == size && (size == 0 || memcmp(der, data, size) == 0));
     OPENSSL_free(der);
-    if (stp_store_read(store, ci->id_hex, ".der", SMALL_CAP, &der, &len,
-                       &err)) {
+    if (stp_store_read_response(store, ci->id_hex, SMALL_CAP, &der, &len,
+                                &err)) {
         FZ_CHECK(size <= SMALL_CAP && len == size);
         OPENSSL_free(der);
     } else {
@@ -100,9 +100,13 @@ static void check_der(const uint8_t *data, size_t size)
     }
     for (i = 0; i < 2; i++) {
         for (j = 0; j < 2; j++) {
+            struct stp_certpol cp;
+            struct stp_update_ctx uc = { policies[i], &cp, store, ci, NULL };
+
+            stp_policy_resolve(policies[i], ci->id, ci->leaf, &cp);
             memset(&v, 0, sizeof(v));
-            if (!stp_load_verified(policies[i], store, ci, NULL, instants[j],
-                                   &der, &len, &v, &err)) {
+            if (!stp_update_load_stored(&uc, instants[j], &der, &len, &v,
+                                        &err)) {
                 FZ_CHECK(der == NULL);
                 continue;
             }

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Table test of the refresh schedule (provider/schedule.h).
+ * Table test of the refresh schedule (engine/schedule.h): when to try
+ * next, whether a held response is due, and what follows each attempt.
  */
 #include "engine/schedule.h"
+
+#include <limits.h>
 
 #include "stp_test.h"
 
@@ -29,7 +32,8 @@ struct row {
 
 static const struct row rows[] = {
     { "cold store: now", 0, 0, 0, 0, 7, 0 },
-    /* 4 days valid, 1 elapsed: 25% left at 3 days from thisUpdate -> 2d */
+    /* 4 days valid, 1 elapsed: 25% left at 3 days from thisUpdate, i.e. 2d
+     * from now, but never more than max delay (1d) ahead */
     { "4d response: capped by max delay 1d", 1, D, 3 * D, 0, 0, D },
     /* 8h valid, fresh: refresh at 6h; jitter 0 */
     { "8h response: at 25% left", 1, 0, 8 * H, 0, 0, 6 * H },
@@ -82,6 +86,45 @@ static void test_due(time_t now)
     }
 }
 
+/* stp_sched_after_attempt: the rules that follow one attempt in a server */
+static void test_after(time_t now)
+{
+    enum { G = STP_SCHED_MIN_SUCCESS_GAP };
+    static const struct {
+        const char *name;
+        enum stp_attempt a;
+        long planned_in; /* planned = now + planned_in; LONG_MIN: 0 */
+        unsigned fails;
+        long want; /* delay from now */
+        int done;
+    } t[] = {
+        { "ok: the cycle's plan", STP_ATTEMPT_OK, 6 * H, 0, 6 * H, 0 },
+        { "ok: at least the success gap", STP_ATTEMPT_OK, 3, 0, G, 0 },
+        { "ok: plan in the past", STP_ATTEMPT_OK, -50, 0, G, 0 },
+        { "failed: the cycle's plan ahead", STP_ATTEMPT_FAILED, 90, 1, 90, 0 },
+        { "failed: plan now -> backoff", STP_ATTEMPT_FAILED, 0, 1, 60, 0 },
+        { "failed: plan past -> backoff", STP_ATTEMPT_FAILED, -5, 3, 240, 0 },
+        { "failed: backoff capped", STP_ATTEMPT_FAILED, LONG_MIN, 30, H, 0 },
+        { "busy: 1 s", STP_ATTEMPT_BUSY, 6 * H, 0, 1, 0 },
+        { "no issuer: retry max", STP_ATTEMPT_NO_ISSUER, LONG_MIN, 0, H, 0 },
+        { "fetch = no: refresh min", STP_ATTEMPT_NO_FETCH, LONG_MIN, 0, 60, 0 },
+        { "no URL: done", STP_ATTEMPT_NO_URL, LONG_MIN, 0, 1, 1 },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        time_t planned =
+            t[i].planned_in == LONG_MIN ? 0 : now + t[i].planned_in;
+        struct stp_sched_after r =
+            stp_sched_after_attempt(&P, t[i].a, now, planned, t[i].fails);
+
+        if (r.next - now != t[i].want || r.done != t[i].done)
+            fprintf(stderr, "after row '%s'\n", t[i].name);
+        ASSERT_EQ((long)(r.next - now), t[i].want);
+        ASSERT_EQ(r.done, t[i].done);
+    }
+}
+
 int main(void)
 {
     const time_t now = 1800000000;
@@ -102,6 +145,7 @@ int main(void)
         ASSERT_EQ(got, r->want);
     }
     test_due(now);
+    test_after(now);
     ASSERT_EQ(stp_sched_backoff(&P, 1), 60);
     ASSERT_EQ(stp_sched_backoff(&P, 7), H);
     STP_TEST_MAIN_END();

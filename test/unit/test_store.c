@@ -1,26 +1,32 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Store directory (provider/store.h): atomic replace, caps, refusal of
- * symlinks and FIFOs, the per-certificate lock across processes, sidecar
- * state and listing.
+ * Store directory (engine/store.h): atomic replace, caps, refusal of
+ * symlinks and FIFOs, the chain file, the per-certificate lock across
+ * processes, sidecar state and listing.
  */
 #include "engine/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/x509.h>
 
 #include "stp_test.h"
+#include "test_pki.h"
 
 static const char ID1[] =
     "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 static const char ID2[] =
     "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+
+static const char ID3[] =
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 static char dir[256];
 
@@ -35,29 +41,30 @@ static void test_rw(struct stp_store *st)
     size_t len = 0;
     struct stp_err err;
 
-    ASSERT_EQ(stp_store_read(st, ID1, ".der", 100, &data, &len, &err), 0);
+    ASSERT_EQ(stp_store_read_response(st, ID1, 100, &data, &len, &err), 0);
     ASSERT_EQ(err.detail, ENOENT);
-    ASSERT_OK(stp_store_write(st, ID1, ".der", (const unsigned char *)"abc", 3,
-                              &err));
-    ASSERT_OK(stp_store_read(st, ID1, ".der", 100, &data, &len, &err));
+    ASSERT_OK(stp_store_write_response(st, ID1, (const unsigned char *)"abc", 3,
+                                       &err));
+    ASSERT_OK(stp_store_read_response(st, ID1, 100, &data, &len, &err));
     ASSERT_EQ(len, 3);
     ASSERT_TRUE(memcmp(data, "abc", 3) == 0);
     OPENSSL_free(data);
     /* replace */
-    ASSERT_OK(stp_store_write(st, ID1, ".der", (const unsigned char *)"defgh",
-                              5, &err));
-    ASSERT_OK(stp_store_read(st, ID1, ".der", 100, &data, &len, &err));
+    ASSERT_OK(stp_store_write_response(st, ID1, (const unsigned char *)"defgh",
+                                       5, &err));
+    ASSERT_OK(stp_store_read_response(st, ID1, 100, &data, &len, &err));
     ASSERT_EQ(len, 5);
     OPENSSL_free(data);
     /* the cap */
-    ASSERT_EQ(stp_store_read(st, ID1, ".der", 4, &data, &len, &err), 0);
+    ASSERT_EQ(stp_store_read_response(st, ID1, 4, &data, &len, &err), 0);
     ASSERT_EQ(err.code, STP_E_TOO_LARGE);
     /* ids that are not 64 hex digits never reach the file system */
     ASSERT_EQ(
-        stp_store_read(st, "../../etc/passwd", "", 100, &data, &len, &err), 0);
-    ASSERT_EQ(
-        stp_store_write(st, "ABC", ".der", (const unsigned char *)"x", 1, &err),
+        stp_store_read_response(st, "../../etc/passwd", 100, &data, &len, &err),
         0);
+    ASSERT_EQ(stp_store_write_response(st, "ABC", (const unsigned char *)"x", 1,
+                                       &err),
+              0);
 }
 
 static void test_hostile(struct stp_store *st)
@@ -70,26 +77,55 @@ static void test_hostile(struct stp_store *st)
 
     /* a symlink at the target name is never followed on read ... */
     path_of(p, sizeof(p), "victim");
-    ASSERT_OK(
-        stp_store_write(st, ID2, ".pem", (const unsigned char *)"x", 1, &err));
     path_of(q, sizeof(q), ID2);
     strcat(q, ".der");
     ASSERT_EQ(symlink(p, q), 0);
-    ASSERT_EQ(stp_store_read(st, ID2, ".der", 100, &data, &len, &err), 0);
+    ASSERT_EQ(stp_store_read_response(st, ID2, 100, &data, &len, &err), 0);
     ASSERT_EQ(err.code, STP_E_STORE);
     /* ... and replaced, not written through, on write */
-    ASSERT_OK(stp_store_write(st, ID2, ".der", (const unsigned char *)"new", 3,
-                              &err));
+    ASSERT_OK(stp_store_write_response(st, ID2, (const unsigned char *)"new", 3,
+                                       &err));
     ASSERT_EQ(lstat(q, &sb), 0);
     ASSERT_TRUE(S_ISREG(sb.st_mode));
     ASSERT_EQ(stat(p, &sb), -1);
     /* a FIFO must not block the reader */
-    path_of(q, sizeof(q), ID2);
-    strcat(q, ".state");
+    path_of(q, sizeof(q), ID3);
+    strcat(q, ".der");
     ASSERT_EQ(mkfifo(q, 0600), 0);
-    ASSERT_EQ(stp_store_read(st, ID2, ".state", 100, &data, &len, &err), 0);
+    ASSERT_EQ(stp_store_read_response(st, ID3, 100, &data, &len, &err), 0);
     ASSERT_CONTAINS(err.msg, "not a regular file");
     unlink(q);
+}
+
+/* The chain file: written as PEM, read back as a stack; garbage refused. */
+static void test_chain(struct stp_store *st)
+{
+    struct tp_pki pki;
+    STACK_OF(X509) *chain;
+    struct stp_err err;
+    char p[512];
+    FILE *f;
+
+    ASSERT_OK(tp_pki_new(&pki));
+    ASSERT_NULL(stp_store_read_chain(st, ID1, &err));
+    ASSERT_EQ(err.detail, ENOENT);
+    ASSERT_OK(stp_store_write_chain(st, ID1, pki.leaf.cert, pki.ca.cert, &err));
+    chain = stp_store_read_chain(st, ID1, &err);
+    ASSERT_NOT_NULL(chain);
+    ASSERT_EQ(sk_X509_num(chain), 2);
+    ASSERT_EQ(X509_cmp(sk_X509_value(chain, 0), pki.leaf.cert), 0);
+    ASSERT_EQ(X509_cmp(sk_X509_value(chain, 1), pki.ca.cert), 0);
+    sk_X509_pop_free(chain, X509_free);
+    /* not PEM */
+    path_of(p, sizeof(p), ID1);
+    strcat(p, ".pem");
+    f = fopen(p, "w");
+    ASSERT_NOT_NULL(f);
+    fputs("garbage\n", f);
+    fclose(f);
+    ASSERT_NULL(stp_store_read_chain(st, ID1, &err));
+    ASSERT_CONTAINS(err.msg, "no certificate");
+    tp_pki_free(&pki);
 }
 
 static void test_lock(struct stp_store *st)
@@ -191,6 +227,7 @@ int main(void)
     ASSERT_OK(stp_store_open(dir, 0, &st, &err));
     test_rw(st);
     test_hostile(st);
+    test_chain(st);
     test_lock(st);
     test_state(st);
     test_clean_temps(st);
