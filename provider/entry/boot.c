@@ -13,6 +13,13 @@
 
 static pthread_mutex_t boot_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* The parent of a fork: a master that forks its workers does not serve
+ * itself, so the references kept for its first walk are dropped. */
+static void after_fork_parent(void)
+{
+    stp_hook_release_held();
+}
+
 /* Another thread may have held any of the locks when the process forked. */
 static void after_fork_child(void)
 {
@@ -37,7 +44,7 @@ enum stp_boot_result stp_boot(enum stp_route route)
         if (!stp_hook_register()) {
             r = STP_BOOT_FAILED;
         } else {
-            pthread_atfork(NULL, NULL, after_fork_child);
+            pthread_atfork(NULL, after_fork_parent, after_fork_child);
             stp_runtime_set_route(route);
             r = STP_BOOT_REGISTERED;
         }

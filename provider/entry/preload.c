@@ -2,9 +2,11 @@
 /*
  * The LD_PRELOAD route: a constructor that registers the hooks (and nothing
  * else: no OPENSSL_init_*, which would take the application's configuration
- * choices away), and interposers on SSL_CTX_callback_ctrl / SSL_CTX_ctrl so
+ * choices away), interposers on SSL_CTX_callback_ctrl / SSL_CTX_ctrl so
  * that an application that sets or reads its status callback only ever
- * sees its own, while ours stays installed and chains to it.
+ * sees its own, while ours stays installed and chains to it, and one on
+ * SSL_set_SSL_CTX, where a context reached only through SNI is examined
+ * while a handshake holds it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -52,4 +54,15 @@ STP_EXPORT long SSL_CTX_ctrl(SSL_CTX *ctx, int cmd, long larg, void *parg)
         }
     }
     return stp_real_ctx_ctrl(ctx, cmd, larg, parg);
+}
+
+/* A handshake switched to another context (SNI): examined now, while the
+ * SSL holds a reference to it, if it was not yet. */
+STP_EXPORT SSL_CTX *SSL_set_SSL_CTX(SSL *ssl, SSL_CTX *ctx)
+{
+    SSL_CTX *r = stp_real_set_ssl_ctx(ssl, ctx);
+
+    if (r != NULL && ctx != NULL)
+        stp_hook_switched(ssl, ctx);
+    return r;
 }

@@ -25,8 +25,9 @@
 
 struct ctxstate {
     SSL_CTX *ctx;
-    atomic_int examined;           /* written under list_lock */
+    atomic_int examined;           /* claimed once, by atomic_exchange */
     int late;                      /* created after the first walk */
+    int held;                      /* we hold a reference (under list_lock) */
     _Atomic(stp_status_cb) app_cb; /* the application's own callback */
     atomic_int installed;          /* ours is set on the context */
     struct ctxstate *prev, *next;  /* under list_lock */
@@ -80,42 +81,75 @@ static void install(struct ctxstate *cs)
     atomic_store(&cs->installed, 1);
 }
 
-/* Under list_lock. */
-static void examine_locked(struct ctxstate *cs)
+/*
+ * Installs our callback on <cs>'s context and tracks its certificates.
+ * The caller holds a reference to the context (its own SSL is on it, or
+ * ours from creation) and no lock: libssl may free a context from here
+ * (a throwaway SSL), which takes list_lock. Returns the new records.
+ */
+static int examine(struct ctxstate *cs)
 {
-    atomic_store(&cs->examined, 1);
     if (!server_capable(cs->ctx))
-        return;
+        return 0;
     install(cs);
-    stp_track_discover(cs->ctx);
+    return stp_track_discover(cs->ctx);
+}
+
+/* Drops the references in <held> (taken under list_lock), with no lock. */
+static void release(struct ctxstate **held, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        SSL_CTX_free(held[i]->ctx);
 }
 
 /*
- * Through the provider alone, our callback is visible to the application: a
- * context created once the process serves (HAProxy's runtime certificate
- * updates build one on one thread while another accepts) may still be being
- * configured, and HAProxy reads the callback back. Such a context is
- * examined only when an SSL is created on it, which the application does
- * only once it is configured. Under LD_PRELOAD the interposers hide ours,
- * so every context is examined at the next SSL_new.
+ * The walk at an SSL_new: examines the contexts that it is safe to touch
+ * and that were not examined yet: the SSL's own context, and those we hold
+ * a reference to since their creation (every server context created before
+ * the process first served). Any other context belongs to a thread that
+ * may free it at any moment; it is examined when an SSL is created on it,
+ * or (LD_PRELOAD) when a handshake switches to it (stp_hook_switched()).
+ * Our references are dropped afterwards, outside the lock. Returns the new
+ * records.
  */
-static int may_examine(const struct ctxstate *cs, SSL_CTX *own)
+static int walk(SSL_CTX *own)
 {
-    return !cs->late || cs->ctx == own
-           || stp_runtime_route() != STP_ROUTE_PROVIDER;
-}
-
-static void walk(SSL_CTX *own)
-{
-    struct ctxstate *cs;
+    struct ctxstate *cs, **todo = NULL, **held;
+    size_t n = 0, nheld = 0, cap = 0, i;
+    int added = 0;
 
     pthread_mutex_lock(&list_lock);
     atomic_store(&pending, 0);
     atomic_store(&walked, 1);
     for (cs = head; cs != NULL; cs = cs->next)
-        if (!atomic_load(&cs->examined) && may_examine(cs, own))
-            examine_locked(cs);
+        cap++;
+    todo = cap > 0 ? OPENSSL_malloc(2 * cap * sizeof(*todo)) : NULL;
+    held = todo != NULL ? todo + cap : NULL;
+    for (cs = head; todo != NULL && cs != NULL; cs = cs->next) {
+        if ((cs->ctx == own || cs->held)
+            && atomic_exchange(&cs->examined, 1) == 0)
+            todo[n++] = cs;
+        if (cs->held) {
+            cs->held = 0; /* ours to drop now, exactly once */
+            held[nheld++] = cs;
+        }
+    }
     pthread_mutex_unlock(&list_lock);
+    for (i = 0; i < n; i++)
+        added += examine(todo[i]);
+    release(held, nheld);
+    OPENSSL_free(todo);
+    return added;
+}
+
+/* After a new certificate was tracked while serving: fetch it now. */
+static void tracked_late(void)
+{
+    stp_refresh_preload();
+    stp_refresh_ensure();
+    stp_refresh_wake();
 }
 
 static void on_ssl_new(SSL *s)
@@ -129,9 +163,10 @@ static void on_ssl_new(SSL *s)
         || (cs != NULL && !atomic_load(&cs->examined))) {
         in_hook = 1;
         if (stp_runtime_active()) {
-            walk(own);
-            stp_refresh_preload();
+            if (walk(own) > 0)
+                tracked_late();
         } else {
+            stp_hook_release_held();
             atomic_store(&pending, 0);
             if (cs != NULL)
                 atomic_store(&cs->examined, 1);
@@ -171,6 +206,11 @@ static void ctx_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     }
     pthread_mutex_lock(&list_lock);
     link_ctx_locked(cs);
+    /* A server context made before the process serves may be walked at
+     * the first SSL_new, on another thread than its owner's: our own
+     * reference keeps it alive until then (or until the process forks). */
+    if (!cs->late && server_capable(parent) && SSL_CTX_up_ref(parent))
+        cs->held = 1;
     pthread_mutex_unlock(&list_lock);
     atomic_fetch_add(&pending, 1);
 }
@@ -223,6 +263,40 @@ int stp_hook_register(void)
 void stp_hook_after_fork(void)
 {
     pthread_mutex_init(&list_lock, NULL);
+}
+
+void stp_hook_release_held(void)
+{
+    struct ctxstate *cs, **held;
+    size_t n = 0, cap = 0;
+
+    pthread_mutex_lock(&list_lock);
+    for (cs = head; cs != NULL; cs = cs->next)
+        cap += cs->held;
+    held = cap > 0 ? OPENSSL_malloc(cap * sizeof(*held)) : NULL;
+    for (cs = head; held != NULL && cs != NULL; cs = cs->next) {
+        if (cs->held) {
+            cs->held = 0;
+            held[n++] = cs;
+        }
+    }
+    pthread_mutex_unlock(&list_lock);
+    release(held, n);
+    OPENSSL_free(held);
+}
+
+void stp_hook_switched(SSL *s, SSL_CTX *ctx)
+{
+    struct ctxstate *cs = state_of(ctx);
+
+    (void)s;
+    if (cs == NULL || in_hook || atomic_load(&cs->examined)
+        || !stp_runtime_active() || atomic_exchange(&cs->examined, 1) != 0)
+        return;
+    in_hook = 1;
+    if (examine(cs) > 0)
+        tracked_late();
+    in_hook = 0;
 }
 
 /* ---- the status callback ----------------------------------------------- */
@@ -328,7 +402,6 @@ int stp_hook_capture_get(SSL_CTX *ctx, stp_status_cb *out)
 int stp_hook_attach(SSL_CTX *ctx)
 {
     struct ctxstate *cs;
-    int created = 0;
 
     if (!stp_runtime_active())
         return 0;
@@ -341,18 +414,16 @@ int stp_hook_attach(SSL_CTX *ctx)
             return 0;
         }
         cs->ctx = ctx;
-        created = 1;
-    }
-    in_hook = 1;
-    pthread_mutex_lock(&list_lock);
-    if (created)
+        pthread_mutex_lock(&list_lock);
         link_ctx_locked(cs);
-    /* not examine(): the application asked for this context explicitly,
-     * whatever its method */
+        pthread_mutex_unlock(&list_lock);
+    }
+    /* the caller holds <ctx>; not examine(): the application asked for
+     * this context explicitly, whatever its method */
+    atomic_store(&cs->examined, 1);
+    in_hook = 1;
     install(cs);
     stp_track_discover(ctx);
-    atomic_store(&cs->examined, 1);
-    pthread_mutex_unlock(&list_lock);
     stp_refresh_preload();
     in_hook = 0;
     stp_refresh_ensure();

@@ -35,6 +35,22 @@ int stp_hook_register(void);
 void stp_hook_after_fork(void);
 
 /*
+ * Drops the references the hook holds on contexts created before the
+ * process served (see hook.c, walk()): in the parent after a fork (a
+ * master that forks its workers never serves itself) and in a passive
+ * process. Takes list_lock; never call with it held.
+ */
+void stp_hook_release_held(void);
+
+/*
+ * LD_PRELOAD: the application switched <s> to <ctx> (SSL_set_SSL_CTX, in
+ * its servername or client-hello callback). <ctx> is examined now if it was
+ * not (the SSL holds a reference to it), and a certificate first met there
+ * is fetched at once.
+ */
+void stp_hook_switched(SSL *s, SSL_CTX *ctx);
+
+/*
  * Interposer support. An application sets its status callback on <ctx>:
  * records it; returns 1 if our callback is installed there (the call is
  * then consumed: ours stays and chains to <cb>), 0 to pass it to libssl.

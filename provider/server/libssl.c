@@ -11,6 +11,7 @@
 
 static long (*real_ctrl)(SSL_CTX *, int, long, void *);
 static long (*real_cbctrl)(SSL_CTX *, int, void (*)(void));
+static SSL_CTX *(*real_set_ctx)(SSL *, SSL_CTX *);
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 
 static void resolve_real(void)
@@ -23,13 +24,17 @@ static void resolve_real(void)
         memcpy(&real_ctrl, &sym, sizeof(sym));
         sym = dlsym(h, "SSL_CTX_callback_ctrl");
         memcpy(&real_cbctrl, &sym, sizeof(sym));
+        sym = dlsym(h, "SSL_set_SSL_CTX");
+        memcpy(&real_set_ctx, &sym, sizeof(sym));
         dlclose(h);
     }
-    if (real_ctrl == NULL || real_cbctrl == NULL) {
+    if (real_ctrl == NULL || real_cbctrl == NULL || real_set_ctx == NULL) {
         sym = dlsym(RTLD_NEXT, "SSL_CTX_ctrl");
         memcpy(&real_ctrl, &sym, sizeof(sym));
         sym = dlsym(RTLD_NEXT, "SSL_CTX_callback_ctrl");
         memcpy(&real_cbctrl, &sym, sizeof(sym));
+        sym = dlsym(RTLD_NEXT, "SSL_set_SSL_CTX");
+        memcpy(&real_set_ctx, &sym, sizeof(sym));
     }
 }
 
@@ -43,4 +48,10 @@ long stp_real_ctx_callback_ctrl(SSL_CTX *ctx, int cmd, void (*fp)(void))
 {
     pthread_once(&real_once, resolve_real);
     return real_cbctrl != NULL ? real_cbctrl(ctx, cmd, fp) : 0;
+}
+
+SSL_CTX *stp_real_set_ssl_ctx(SSL *ssl, SSL_CTX *ctx)
+{
+    pthread_once(&real_once, resolve_real);
+    return real_set_ctx != NULL ? real_set_ctx(ssl, ctx) : NULL;
 }

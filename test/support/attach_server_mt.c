@@ -10,9 +10,7 @@
  * SIGINT, then prints the handshake count and the counters and exits 0.
  * Test code only.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -23,10 +21,10 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include "ocspstaple/ocspstaple.h"
+#include "tls_host.h"
 
 #define MAX_THREADS 64
 
@@ -37,59 +35,6 @@ struct server {
     atomic_ulong handshakes;
     atomic_ulong failed;
 };
-
-static int listen_loopback(void)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0
-        || listen(fd, 128) != 0
-        || getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-        return -1;
-    printf("ACCEPT 127.0.0.1:%d\n", ntohs(a.sin_port));
-    fflush(stdout);
-    return fd;
-}
-
-static int add_chain(SSL_CTX *ctx, const char *file)
-{
-    FILE *f = fopen(file, "r");
-    X509 *x = f != NULL ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-
-    if (f != NULL)
-        fclose(f);
-    if (x == NULL || !SSL_CTX_add0_chain_cert(ctx, x)) {
-        X509_free(x);
-        fprintf(stderr, "attach_server_mt: cannot read %s\n", file);
-        return 0;
-    }
-    return 1;
-}
-
-static void serve_one(struct server *s, int fd)
-{
-    struct timeval tv = { 5, 0 };
-    SSL *ssl;
-
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    ssl = SSL_new(s->ctx);
-    if (ssl != NULL && SSL_set_fd(ssl, fd) && SSL_accept(ssl) == 1) {
-        atomic_fetch_add(&s->handshakes, 1);
-        SSL_shutdown(ssl);
-    } else {
-        atomic_fetch_add(&s->failed, 1);
-    }
-    SSL_free(ssl);
-    ERR_clear_error();
-    close(fd);
-}
 
 static void *worker(void *arg)
 {
@@ -103,7 +48,8 @@ static void *worker(void *arg)
                 continue;
             break; /* shutdown() of the listener: stop */
         }
-        serve_one(s, fd);
+        atomic_fetch_add(th_serve_one(s->ctx, fd) ? &s->handshakes : &s->failed,
+                         1);
     }
     return NULL;
 }
@@ -114,14 +60,14 @@ static int setup_ctx(struct server *s, char **argv, int argc)
     if (s->ctx == NULL
         || SSL_CTX_use_certificate_file(s->ctx, argv[1], SSL_FILETYPE_PEM) != 1
         || SSL_CTX_use_PrivateKey_file(s->ctx, argv[2], SSL_FILETYPE_PEM) != 1
-        || !add_chain(s->ctx, argv[3]))
+        || !th_add_chain(s->ctx, argv[3]))
         return 0;
     /* the second certificate gets the same chain (one issuer) */
     if (argc == 7
         && (SSL_CTX_use_certificate_file(s->ctx, argv[5], SSL_FILETYPE_PEM) != 1
             || SSL_CTX_use_PrivateKey_file(s->ctx, argv[6], SSL_FILETYPE_PEM)
                    != 1
-            || !add_chain(s->ctx, argv[3])))
+            || !th_add_chain(s->ctx, argv[3])))
         return 0;
     return 1;
 }
@@ -161,7 +107,7 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("attach=%d\n", ocspstaple_attach(s.ctx));
-    s.lfd = listen_loopback();
+    s.lfd = th_listen_loopback();
     if (s.lfd < 0) {
         SSL_CTX_free(s.ctx);
         return 1;
