@@ -10,7 +10,6 @@
 
 #include <limits.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -189,35 +188,6 @@ static const char *const openssl_keys[] = { "module", "activate", "identity",
 
 static void report(struct parser *ps, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-
-void stp_vdiag(stp_diag_fn diag, void *arg, const char *fmt, va_list ap)
-{
-    va_list ap2;
-    char *msg, *p;
-    int len;
-
-    if (diag == NULL)
-        return;
-    va_copy(ap2, ap);
-    len = vsnprintf(NULL, 0, fmt, ap2);
-    va_end(ap2);
-    if (len < 0) {
-        diag(arg, "a problem could not be formatted");
-        return;
-    }
-    msg = OPENSSL_malloc((size_t)len + 1);
-    if (msg == NULL) {
-        diag(arg, "out of memory while reporting a problem");
-        return;
-    }
-    vsnprintf(msg, (size_t)len + 1, fmt, ap);
-    for (p = msg; *p != '\0'; p++) {
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    }
-    diag(arg, msg);
-    OPENSSL_free(msg);
-}
 
 /* One diagnostic line; every call counts as a problem. */
 static void report(struct parser *ps, const char *fmt, ...)

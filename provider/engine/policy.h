@@ -11,9 +11,10 @@
 #ifndef STP_POLICY_H
 #define STP_POLICY_H
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <openssl/x509.h>
+
+#include "engine/err.h"
 
 /* NATS modes. */
 enum stp_mode {
@@ -98,16 +99,6 @@ struct stp_kv {
     const char *key;
     const char *value;
 };
-
-/* Receives one complete, human-readable problem description per call. */
-typedef void (*stp_diag_fn)(void *arg, const char *msg);
-
-/*
- * Formats one problem and hands it to <diag> (nothing if NULL), control
- * characters replaced by '?' (values come from files). Any thread.
- */
-void stp_vdiag(stp_diag_fn diag, void *arg, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
 
 /*
  * Parses <n> entries into a new policy; keys not given take their defaults.
