@@ -15,6 +15,7 @@
 #include <openssl/x509.h>
 
 #include "engine/err.h"
+#include "engine/policy_value.h"
 
 /* NATS modes. */
 enum stp_mode {
@@ -49,11 +50,6 @@ struct stp_certpol {
 #define STP_SET_SKIP_VERIFY   0x08u
 #define STP_SET_CACHE_TTL     0x10u
 #define STP_SET_TIMEOUT       0x20u
-
-enum stp_match_kind {
-    STP_MATCH_SHA256 = 0, /* "sha256:<64 hex>": SHA-256 of the leaf DER */
-    STP_MATCH_NAME        /* "name:<dns name>": a SAN dNSName (or CN) */
-};
 
 struct stp_cert_override {
     char *label; /* the section label, e.g. "www" */

@@ -12,8 +12,6 @@
 
 #include <stddef.h>
 
-#include "engine/policy.h"
-
 /* Units: durations are checked in milliseconds, sizes in bytes. */
 #define STP_PV_SEC_MS  1000LL
 #define STP_PV_MIN_MS  (60 * STP_PV_SEC_MS)
@@ -40,6 +38,12 @@ enum stp_pv_res {
     STP_PV_RANGE,
     STP_PV_WHOLE,
     STP_PV_NOMEM
+};
+
+/* How a per-certificate section names its certificate. */
+enum stp_match_kind {
+    STP_MATCH_SHA256 = 0, /* "sha256:<64 hex>": SHA-256 of the leaf DER */
+    STP_MATCH_NAME        /* "name:<dns name>": a SAN dNSName (or CN) */
 };
 
 /* One spelling of an enum value; arrays end with a NULL name. */
