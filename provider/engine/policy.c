@@ -8,7 +8,6 @@
  */
 #include "engine/policy.h"
 
-#include <limits.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -379,35 +378,18 @@ static int is_openssl_key(const char *key)
     return 0;
 }
 
-/* Optimal string alignment distance (a swap counts 1), case-insensitive. */
-static int edit_distance(const char *a, size_t la, const char *b)
+/*
+ * The edit distance from <name> (<len> bytes) to <cand>, or MAX_SUGGEST + 1
+ * when their lengths alone differ by more: the distance is at least the
+ * difference, so such a candidate can never earn a hint.
+ */
+static int distance(const char *name, size_t len, const char *cand)
 {
-    int d[65][65];
-    size_t lb = strlen(b), i, j;
-    int cost, best;
+    size_t clen = strlen(cand);
 
-    if (la > 64 || lb > 64)
-        return INT_MAX;
-    for (i = 0; i <= la; i++)
-        d[i][0] = (int)i;
-    for (j = 0; j <= lb; j++)
-        d[0][j] = (int)j;
-    for (i = 1; i <= la; i++) {
-        for (j = 1; j <= lb; j++) {
-            cost = stp_pv_lower((unsigned char)a[i - 1])
-                   != stp_pv_lower((unsigned char)b[j - 1]);
-            best = d[i - 1][j - 1] + cost;
-            if (d[i - 1][j] + 1 < best)
-                best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best)
-                best = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]
-                && d[i - 2][j - 2] + 1 < best)
-                best = d[i - 2][j - 2] + 1;
-            d[i][j] = best;
-        }
-    }
-    return d[la][lb];
+    if ((len > clen ? len - clen : clen - len) > MAX_SUGGEST)
+        return MAX_SUGGEST + 1;
+    return stp_pv_edit_distance(name, len, cand);
 }
 
 /* The accepted key closest to <name>, or NULL if none is close enough. */
@@ -416,15 +398,17 @@ static const char *closest(const char *name, size_t len, int cert_only)
     const char *best = NULL;
     int i, dist, best_dist = MAX_SUGGEST + 1;
 
-    if (cert_only
-        && edit_distance(name, len, OCSPSTAPLE_KEY_MATCH) < best_dist) {
-        best = OCSPSTAPLE_KEY_MATCH;
-        best_dist = edit_distance(name, len, best);
+    if (cert_only) {
+        dist = distance(name, len, OCSPSTAPLE_KEY_MATCH);
+        if (dist < best_dist) {
+            best = OCSPSTAPLE_KEY_MATCH;
+            best_dist = dist;
+        }
     }
     for (i = 0; i < K_COUNT; i++) {
         if (cert_only && keys[i].cert_bit == 0)
             continue;
-        dist = edit_distance(name, len, keys[i].name);
+        dist = distance(name, len, keys[i].name);
         if (dist < best_dist) {
             best = keys[i].name;
             best_dist = dist;
@@ -452,8 +436,7 @@ static void report_unknown(struct parser *ps, const char *key)
         return;
     }
     /* <typo>.<label>.<key>: a misspelt certs prefix. */
-    if (!in_certs && plen > 0
-        && edit_distance(key, plen, certs) <= MAX_SUGGEST) {
+    if (!in_certs && plen > 0 && distance(key, plen, certs) <= MAX_SUGGEST) {
         report(ps, "unknown key '%s' (did you mean '%s%s'?)", key, certs, dot);
         return;
     }
