@@ -103,16 +103,13 @@ static const struct stp_pv_name fail_names[] = {
     { "closed", STP_FAIL_CLOSED },
     { NULL, 0 },
 };
-/* Same names as stp_log_level_parse(); "warning" is an alias. */
+/* log.h's list, as stp_log_level_parse() reads it ("warning" included). */
+#define LEVEL_NAME(name, level) { name, level },
 static const struct stp_pv_name level_names[] = {
-    { "off", STP_LOG_LEVEL_OFF },
-    { "error", STP_LOG_LEVEL_ERROR },
-    { "warn", STP_LOG_LEVEL_WARN },
-    { "info", STP_LOG_LEVEL_INFO },
-    { "debug", STP_LOG_LEVEL_DEBUG },
-    { "warning", STP_LOG_LEVEL_WARN },
+    STP_LOG_LEVEL_NAMES(LEVEL_NAME) /* then the terminator */
     { NULL, 0 },
 };
+#undef LEVEL_NAME
 
 static const struct keydef keys[K_COUNT] = {
     [K_MODE] = { OCSPSTAPLE_KEY_MODE, { NAMES(mode_names) }, STP_SET_MODE },
