@@ -17,6 +17,8 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "engine/err.h"
+
 #define OUR_NAME   "ocspstaple"
 #define OUR_MODULE "ocspstaple.so"
 #define NAME_MAX_  512 /* provider_conf.c: char buffer[512] */

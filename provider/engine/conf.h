@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "engine/err.h"
 #include "engine/policy.h"
 
 /* One entry of a providers section, as OpenSSL reads it. */

@@ -2,6 +2,7 @@
 /*
  * Result codes and error records (see err.h). Messages are formatted once, at
  * the failure site, with the OpenSSL error queue's first reason appended.
+ * Configuration diagnostics (stp_vdiag) are formatted here too.
  */
 #include "engine/err.h"
 
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
 
@@ -101,4 +103,33 @@ enum stp_code stp_code_from_ocsp_status(int status)
     default:
         return STP_E_OCSP_STATUS;
     }
+}
+
+void stp_vdiag(stp_diag_fn diag, void *arg, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    char *msg, *p;
+    int len;
+
+    if (diag == NULL)
+        return;
+    va_copy(ap2, ap);
+    len = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (len < 0) {
+        diag(arg, "a problem could not be formatted");
+        return;
+    }
+    msg = OPENSSL_malloc((size_t)len + 1);
+    if (msg == NULL) {
+        diag(arg, "out of memory while reporting a problem");
+        return;
+    }
+    vsnprintf(msg, (size_t)len + 1, fmt, ap);
+    for (p = msg; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    }
+    diag(arg, msg);
+    OPENSSL_free(msg);
 }

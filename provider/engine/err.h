@@ -5,11 +5,13 @@
  * human-readable message naming the certificate, URL or file concerned.
  * Transport failures, OCSP error statuses and verification failures are
  * distinct codes so that callers (CLI exit status, backoff, logs) can tell
- * them apart.
+ * them apart. Also the one formatter of configuration diagnostics, shared by
+ * the policy parser and the openssl.cnf reader.
  */
 #ifndef STP_ERR_H
 #define STP_ERR_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 enum stp_code {
@@ -67,5 +69,15 @@ void stp_err_clear(struct stp_err *err);
  * Maps a non-successful OCSP responseStatus (RFC 6960 4.2.1) to its code.
  */
 enum stp_code stp_code_from_ocsp_status(int status);
+
+/* Receives one complete, human-readable problem description per call. */
+typedef void (*stp_diag_fn)(void *arg, const char *msg);
+
+/*
+ * Formats one problem and hands it to <diag> (nothing if NULL), control
+ * characters replaced by '?' (values come from files). Any thread.
+ */
+void stp_vdiag(stp_diag_fn diag, void *arg, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 #endif

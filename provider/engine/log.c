@@ -25,27 +25,36 @@ static int env_level = -1; /* level forced by OCSPSTAPLE_DEBUG, or -1 */
 static int env_file;       /* OCSPSTAPLE_DEBUG named a file */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
-static const char *const level_names[] = { "off", "error", "warn", "info",
-                                           "debug" };
+#define LEVEL_ROW(name, level) { name, level },
+static const struct {
+    const char *name;
+    int level;
+} level_names[] = { STP_LOG_LEVEL_NAMES(LEVEL_ROW) };
+#undef LEVEL_ROW
+
+#define NLEVEL_NAMES (sizeof(level_names) / sizeof(level_names[0]))
 
 const char *stp_log_level_name(int level)
 {
-    if (level < 0 || level > STP_LOG_LEVEL_DEBUG)
-        return "?";
-    return level_names[level];
+    size_t i;
+
+    for (i = 0; i < NLEVEL_NAMES; i++) {
+        if (level_names[i].level == level)
+            return level_names[i].name;
+    }
+    return "?";
 }
 
 int stp_log_level_parse(const char *name)
 {
-    int i;
+    size_t i;
 
     if (name == NULL)
         return -1;
-    if (strcasecmp(name, "warning") == 0)
-        return STP_LOG_LEVEL_WARN;
-    for (i = 0; i <= STP_LOG_LEVEL_DEBUG; i++)
-        if (strcasecmp(name, level_names[i]) == 0)
-            return i;
+    for (i = 0; i < NLEVEL_NAMES; i++) {
+        if (strcasecmp(name, level_names[i].name) == 0)
+            return level_names[i].level;
+    }
     return -1;
 }
 

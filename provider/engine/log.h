@@ -17,6 +17,19 @@ enum stp_log_level {
     STP_LOG_LEVEL_DEBUG = 4
 };
 
+/*
+ * Every spelling of a level, X(name, level): the names in level order, then
+ * the aliases ("warning"). The one list behind stp_log_level_name(),
+ * stp_log_level_parse() and the policy's log_level key.
+ */
+#define STP_LOG_LEVEL_NAMES(X)      \
+    X("off", STP_LOG_LEVEL_OFF)     \
+    X("error", STP_LOG_LEVEL_ERROR) \
+    X("warn", STP_LOG_LEVEL_WARN)   \
+    X("info", STP_LOG_LEVEL_INFO)   \
+    X("debug", STP_LOG_LEVEL_DEBUG) \
+    X("warning", STP_LOG_LEVEL_WARN)
+
 /* Current threshold; read racily by the macros (an int, written rarely). */
 extern volatile int stp_log_threshold;
 
@@ -45,8 +58,8 @@ int stp_log_configure(int level, const char *file);
 const char *stp_log_level_name(int level);
 
 /*
- * Parses a level name (error, warn, warning, info, debug, off). Returns the
- * level, or -1 for an unknown name.
+ * Parses a level name (any of STP_LOG_LEVEL_NAMES, case-insensitively).
+ * Returns the level, or -1 for an unknown name.
  */
 int stp_log_level_parse(const char *name);
 

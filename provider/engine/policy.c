@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Policy parser: key/value strings in, an immutable struct stp_policy out.
- * One table of keys drives the ranges and the diagnostics (value syntax is in
- * policy_value.c); every problem is reported, then the whole policy is
- * refused. Applying a policy to a certificate is policy_match.c's job. No
- * I/O, no globals beyond constant tables, no dependency on log.c.
+ * One table of keys drives the ranges, the fields, the defaults and the
+ * diagnostics (value syntax is in policy_value.c); every problem is reported,
+ * then the whole policy is refused. Applying a policy to a certificate is
+ * policy_match.c's job. No I/O, no globals beyond constant tables, no
+ * dependency on log.c.
  */
 #include "engine/policy.h"
 
-#include <limits.h>
 #include <stdarg.h>
-#include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -28,60 +28,50 @@
 #define DAY_MS       STP_PV_DAY_MS
 #define KIB          STP_PV_KIB
 
+/*
+ * One key: its value syntax, its field and its default. What the field holds
+ * follows from spec.type: a URL or path is a string the policy owns (char *,
+ * or const char * in struct stp_certpol), a list is char ** plus a size_t
+ * count, anything else a number stored in a field of .size bytes (int, long,
+ * size_t or an enum).
+ */
+struct keydef {
+    const char *name;
+    struct stp_pv_spec spec;
+    unsigned cert_bit; /* STP_SET_* if overridable per certificate */
+    size_t off;        /* in struct stp_certpol if cert_bit, else stp_policy */
+    size_t size;       /* of the field */
+    size_t count_off;  /* lists: the count, in struct stp_policy */
+    long long def;     /* numbers: the default, in the range's unit */
+    const char *def_str; /* strings: the default, or NULL */
+};
+
 /* Key table shorthands: the members of a struct stp_pv_spec, in order. */
 #define PLAIN(type)                 STP_PV_##type, 0, 0, 0, NULL
 #define NAMES(names)                STP_PV_ENUM, 0, 0, 0, names
 #define RANGE(type, min, max, unit) STP_PV_##type, min, max, unit, NULL
 
-/* The overridable keys come first: they share the stp_certpol store. */
-enum key_id {
-    K_MODE,
-    K_STAPLE_ALL,
-    K_RESPONDER_URL,
-    K_SKIP_VERIFY,
-    K_CACHE_TTL,
-    K_TIMEOUT,
-    K_REVOKED_ACTION,
-    K_MUST_STAPLE_WAIT,
-    K_CA_FILE,
-    K_CLOCK_SKEW,
-    K_CONNECT_TIMEOUT,
-    K_MAX_RESPONSE,
-    K_FETCH,
-    K_STORE_DIR,
-    K_REFRESH_MARGIN,
-    K_REFRESH_JITTER,
-    K_REFRESH_MIN,
-    K_REFRESH_MAX,
-    K_RETRY_BASE,
-    K_RETRY_MAX,
-    K_CLIENT_OCSP,
-    K_CLIENT_RESPONDER,
-    K_CLIENT_FAIL,
-    K_LOG_LEVEL,
-    K_LOG_FILE,
-    K_METRICS_FILE,
-    K_PROGRAMS,
-    K_SKIP_PROGRAMS,
-    K_COUNT
-};
+/*
+ * Key table shorthands for where a value goes: .cert_bit, .off, .size and
+ * .count_off. A field of struct stp_policy; a field of struct stp_certpol
+ * (the policy's defaults, and each override that names the key); a list
+ * with its count.
+ */
+#define FIELD(s, m)  offsetof(struct s, m), sizeof(((struct s *)0)->m)
+#define TOP(m)       0, FIELD(stp_policy, m), 0
+#define CERT(bit, m) bit, FIELD(stp_certpol, m), 0
+#define LIST(m, count) \
+    0, FIELD(stp_policy, m), offsetof(struct stp_policy, count)
 
-struct keydef {
-    const char *name;
-    struct stp_pv_spec spec;
-    unsigned cert_bit; /* STP_SET_* if overridable per certificate */
-};
+/* Key table shorthands for the default: .def and .def_str. */
+#define NUM(def) def, NULL
+#define STR(def) 0, def
+#define NONE     0, NULL
 
-struct parser {
-    struct stp_policy *pol;
-    stp_diag_fn diag;
-    void *arg;
-    int errors;
-    int too_many;
-    size_t cap_certs;
-    unsigned char bad[K_COUNT];
-    unsigned char has_match[MAX_CERTS];
-};
+/* One row: the name, a spec shorthand, a field shorthand, a default one. */
+/* clang-format off */
+#define KEY(name, spec, field, def) { name, { spec }, field, def }
+/* clang-format on */
 
 static const struct stp_pv_name mode_names[] = {
     { "auto", STP_MODE_AUTO },
@@ -105,82 +95,87 @@ static const struct stp_pv_name fail_names[] = {
     { "closed", STP_FAIL_CLOSED },
     { NULL, 0 },
 };
-/* Same names as stp_log_level_parse(); "warning" is an alias. */
+/* log.h's list, as stp_log_level_parse() reads it ("warning" included). */
+#define LEVEL_NAME(name, level) { name, level },
 static const struct stp_pv_name level_names[] = {
-    { "off", STP_LOG_LEVEL_OFF },
-    { "error", STP_LOG_LEVEL_ERROR },
-    { "warn", STP_LOG_LEVEL_WARN },
-    { "info", STP_LOG_LEVEL_INFO },
-    { "debug", STP_LOG_LEVEL_DEBUG },
-    { "warning", STP_LOG_LEVEL_WARN },
+    STP_LOG_LEVEL_NAMES(LEVEL_NAME) /* then the terminator */
     { NULL, 0 },
 };
+#undef LEVEL_NAME
 
-static const struct keydef keys[K_COUNT] = {
-    [K_MODE] = { OCSPSTAPLE_KEY_MODE, { NAMES(mode_names) }, STP_SET_MODE },
-    [K_STAPLE_ALL] = { OCSPSTAPLE_KEY_STAPLE_ALL,
-                       { PLAIN(BOOL) },
-                       STP_SET_STAPLE_ALL },
-    [K_RESPONDER_URL] = { OCSPSTAPLE_KEY_RESPONDER_URL,
-                          { PLAIN(URL) },
-                          STP_SET_RESPONDER_URL },
-    [K_SKIP_VERIFY] = { OCSPSTAPLE_KEY_SKIP_VERIFY,
-                        { PLAIN(BOOL) },
-                        STP_SET_SKIP_VERIFY },
-    [K_CACHE_TTL] = { OCSPSTAPLE_KEY_CACHE_TTL,
-                      { RANGE(DURATION, MIN_MS, 30 * DAY_MS, SEC_MS) },
-                      STP_SET_CACHE_TTL },
-    [K_TIMEOUT] = { OCSPSTAPLE_KEY_TIMEOUT,
-                    { RANGE(DURATION, SEC_MS, 300 * SEC_MS, SEC_MS) },
-                    STP_SET_TIMEOUT },
-    [K_REVOKED_ACTION] = { OCSPSTAPLE_KEY_REVOKED_ACTION,
-                           { NAMES(revoked_names) },
-                           0 },
-    [K_MUST_STAPLE_WAIT] = { OCSPSTAPLE_KEY_MUST_STAPLE_WAIT,
-                             { RANGE(DURATION, 0, 10 * SEC_MS, 1) },
-                             0 },
-    [K_CA_FILE] = { OCSPSTAPLE_KEY_CA_FILE, { PLAIN(PATH) }, 0 },
-    [K_CLOCK_SKEW] = { OCSPSTAPLE_KEY_CLOCK_SKEW,
-                       { RANGE(DURATION, 0, HOUR_MS, SEC_MS) },
-                       0 },
-    [K_CONNECT_TIMEOUT] = { OCSPSTAPLE_KEY_CONNECT_TIMEOUT,
-                            { RANGE(DURATION, SEC_MS, 300 * SEC_MS, SEC_MS) },
-                            0 },
-    [K_MAX_RESPONSE] = { OCSPSTAPLE_KEY_MAX_RESPONSE,
-                         { RANGE(SIZE, KIB, KIB *KIB, 1) },
-                         0 },
-    [K_FETCH] = { OCSPSTAPLE_KEY_FETCH, { PLAIN(BOOL) }, 0 },
-    [K_STORE_DIR] = { OCSPSTAPLE_KEY_STORE_DIR, { PLAIN(PATH) }, 0 },
-    [K_REFRESH_MARGIN] = { OCSPSTAPLE_KEY_REFRESH_MARGIN,
-                           { RANGE(PERCENT, 1, 90, 1) },
-                           0 },
-    [K_REFRESH_JITTER] = { OCSPSTAPLE_KEY_REFRESH_JITTER,
-                           { RANGE(DURATION, 0, HOUR_MS, SEC_MS) },
-                           0 },
-    [K_REFRESH_MIN] = { OCSPSTAPLE_KEY_REFRESH_MIN,
-                        { RANGE(DURATION, 10 * SEC_MS, DAY_MS, SEC_MS) },
-                        0 },
-    [K_REFRESH_MAX] = { OCSPSTAPLE_KEY_REFRESH_MAX,
-                        { RANGE(DURATION, MIN_MS, 30 * DAY_MS, SEC_MS) },
-                        0 },
-    [K_RETRY_BASE] = { OCSPSTAPLE_KEY_RETRY_BASE,
-                       { RANGE(DURATION, SEC_MS, HOUR_MS, SEC_MS) },
-                       0 },
-    [K_RETRY_MAX] = { OCSPSTAPLE_KEY_RETRY_MAX,
-                      { RANGE(DURATION, SEC_MS, DAY_MS, SEC_MS) },
-                      0 },
-    [K_CLIENT_OCSP] = { OCSPSTAPLE_KEY_CLIENT_OCSP,
-                        { NAMES(client_names) },
-                        0 },
-    [K_CLIENT_RESPONDER] = { OCSPSTAPLE_KEY_CLIENT_RESPONDER,
-                             { PLAIN(URL) },
-                             0 },
-    [K_CLIENT_FAIL] = { OCSPSTAPLE_KEY_CLIENT_FAIL, { NAMES(fail_names) }, 0 },
-    [K_LOG_LEVEL] = { OCSPSTAPLE_KEY_LOG_LEVEL, { NAMES(level_names) }, 0 },
-    [K_LOG_FILE] = { OCSPSTAPLE_KEY_LOG_FILE, { PLAIN(PATH) }, 0 },
-    [K_METRICS_FILE] = { OCSPSTAPLE_KEY_METRICS_FILE, { PLAIN(PATH) }, 0 },
-    [K_PROGRAMS] = { OCSPSTAPLE_KEY_PROGRAMS, { PLAIN(LIST) }, 0 },
-    [K_SKIP_PROGRAMS] = { OCSPSTAPLE_KEY_SKIP_PROGRAMS, { PLAIN(LIST) }, 0 },
+/*
+ * Every key, in the order stp_policy_key() lists them and did-you-mean
+ * prefers them on a tie. Durations take their defaults in ms, like their
+ * ranges.
+ */
+static const struct keydef keys[] = {
+    KEY(OCSPSTAPLE_KEY_MODE, NAMES(mode_names), CERT(STP_SET_MODE, mode),
+        NUM(STP_MODE_AUTO)),
+    KEY(OCSPSTAPLE_KEY_STAPLE_ALL, PLAIN(BOOL),
+        CERT(STP_SET_STAPLE_ALL, staple_all), NUM(1)),
+    KEY(OCSPSTAPLE_KEY_RESPONDER_URL, PLAIN(URL),
+        CERT(STP_SET_RESPONDER_URL, responder_url), NONE),
+    KEY(OCSPSTAPLE_KEY_SKIP_VERIFY, PLAIN(BOOL),
+        CERT(STP_SET_SKIP_VERIFY, skip_verify), NUM(0)),
+    KEY(OCSPSTAPLE_KEY_CACHE_TTL, RANGE(DURATION, MIN_MS, 30 * DAY_MS, SEC_MS),
+        CERT(STP_SET_CACHE_TTL, cache_ttl), NUM(HOUR_MS)),
+    KEY(OCSPSTAPLE_KEY_TIMEOUT, RANGE(DURATION, SEC_MS, 300 * SEC_MS, SEC_MS),
+        CERT(STP_SET_TIMEOUT, timeout), NUM(10 * SEC_MS)),
+    KEY(OCSPSTAPLE_KEY_REVOKED_ACTION, NAMES(revoked_names),
+        TOP(revoked_action), NUM(STP_REVOKED_REFUSE)),
+    KEY(OCSPSTAPLE_KEY_MUST_STAPLE_WAIT, RANGE(DURATION, 0, 10 * SEC_MS, 1),
+        TOP(must_staple_wait_ms), NUM(2 * SEC_MS)),
+    KEY(OCSPSTAPLE_KEY_CA_FILE, PLAIN(PATH), TOP(ca_file), NONE),
+    KEY(OCSPSTAPLE_KEY_CLOCK_SKEW, RANGE(DURATION, 0, HOUR_MS, SEC_MS),
+        TOP(clock_skew), NUM(5 * MIN_MS)),
+    KEY(OCSPSTAPLE_KEY_CONNECT_TIMEOUT,
+        RANGE(DURATION, SEC_MS, 300 * SEC_MS, SEC_MS), TOP(connect_timeout),
+        NUM(5 * SEC_MS)),
+    KEY(OCSPSTAPLE_KEY_MAX_RESPONSE, RANGE(SIZE, KIB, 1024 * KIB, 1),
+        TOP(max_response_size), NUM(64 * KIB)),
+    KEY(OCSPSTAPLE_KEY_FETCH, PLAIN(BOOL), TOP(fetch), NUM(1)),
+    KEY(OCSPSTAPLE_KEY_STORE_DIR, PLAIN(PATH), TOP(store_dir),
+        STR("/var/cache/ocspstaple")),
+    KEY(OCSPSTAPLE_KEY_REFRESH_MARGIN, RANGE(PERCENT, 1, 90, 1),
+        TOP(refresh_margin), NUM(25)),
+    KEY(OCSPSTAPLE_KEY_REFRESH_JITTER, RANGE(DURATION, 0, HOUR_MS, SEC_MS),
+        TOP(refresh_jitter), NUM(5 * MIN_MS)),
+    KEY(OCSPSTAPLE_KEY_REFRESH_MIN,
+        RANGE(DURATION, 10 * SEC_MS, DAY_MS, SEC_MS), TOP(refresh_min),
+        NUM(MIN_MS)),
+    KEY(OCSPSTAPLE_KEY_REFRESH_MAX,
+        RANGE(DURATION, MIN_MS, 30 * DAY_MS, SEC_MS), TOP(refresh_max),
+        NUM(DAY_MS)),
+    KEY(OCSPSTAPLE_KEY_RETRY_BASE, RANGE(DURATION, SEC_MS, HOUR_MS, SEC_MS),
+        TOP(retry_base), NUM(MIN_MS)),
+    KEY(OCSPSTAPLE_KEY_RETRY_MAX, RANGE(DURATION, SEC_MS, DAY_MS, SEC_MS),
+        TOP(retry_max), NUM(HOUR_MS)),
+    KEY(OCSPSTAPLE_KEY_CLIENT_OCSP, NAMES(client_names), TOP(client_ocsp),
+        NUM(STP_CLIENT_OCSP_OFF)),
+    KEY(OCSPSTAPLE_KEY_CLIENT_RESPONDER, PLAIN(URL), TOP(client_responder),
+        NONE),
+    KEY(OCSPSTAPLE_KEY_CLIENT_FAIL, NAMES(fail_names), TOP(client_fail),
+        NUM(STP_FAIL_CLOSED)),
+    KEY(OCSPSTAPLE_KEY_LOG_LEVEL, NAMES(level_names), TOP(log_level),
+        NUM(STP_LOG_LEVEL_WARN)),
+    KEY(OCSPSTAPLE_KEY_LOG_FILE, PLAIN(PATH), TOP(log_file), NONE),
+    KEY(OCSPSTAPLE_KEY_METRICS_FILE, PLAIN(PATH), TOP(metrics_file), NONE),
+    KEY(OCSPSTAPLE_KEY_PROGRAMS, PLAIN(LIST), LIST(programs, nprograms), NONE),
+    KEY(OCSPSTAPLE_KEY_SKIP_PROGRAMS, PLAIN(LIST),
+        LIST(skip_programs, nskip_programs), NONE),
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+struct parser {
+    struct stp_policy *pol;
+    stp_diag_fn diag;
+    void *arg;
+    int errors;
+    int too_many;
+    size_t cap_certs;
+    unsigned char bad[NKEYS];
+    unsigned char has_match[MAX_CERTS];
 };
 
 /* Keys OpenSSL's provider loader consumes itself (it matches skip_dot()). */
@@ -189,35 +184,6 @@ static const char *const openssl_keys[] = { "module", "activate", "identity",
 
 static void report(struct parser *ps, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-
-void stp_vdiag(stp_diag_fn diag, void *arg, const char *fmt, va_list ap)
-{
-    va_list ap2;
-    char *msg, *p;
-    int len;
-
-    if (diag == NULL)
-        return;
-    va_copy(ap2, ap);
-    len = vsnprintf(NULL, 0, fmt, ap2);
-    va_end(ap2);
-    if (len < 0) {
-        diag(arg, "a problem could not be formatted");
-        return;
-    }
-    msg = OPENSSL_malloc((size_t)len + 1);
-    if (msg == NULL) {
-        diag(arg, "out of memory while reporting a problem");
-        return;
-    }
-    vsnprintf(msg, (size_t)len + 1, fmt, ap);
-    for (p = msg; *p != '\0'; p++) {
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    }
-    diag(arg, msg);
-    OPENSSL_free(msg);
-}
 
 /* One diagnostic line; every call counts as a problem. */
 static void report(struct parser *ps, const char *fmt, ...)
@@ -260,134 +226,116 @@ static int parse_value(struct parser *ps, const struct keydef *kd,
     return 0;
 }
 
-static void move_str(char **dst, struct stp_pv_value *v)
+enum field_kind { F_NUM, F_STR, F_LIST };
+
+static enum field_kind field_kind(const struct keydef *kd)
 {
-    OPENSSL_free(*dst);
-    *dst = v->str;
-    v->str = NULL;
+    switch (kd->spec.type) {
+    case STP_PV_URL:
+    case STP_PV_PATH:
+        return F_STR;
+    case STP_PV_LIST:
+        return F_LIST;
+    default:
+        return F_NUM;
+    }
 }
 
-static void store_certpol(struct stp_certpol *c, enum key_id id,
-                          struct stp_pv_value *v)
+/* Where <kd>'s field starts: in p->defaults for a per-certificate key. */
+static char *top_base(struct stp_policy *p, const struct keydef *kd)
 {
-    char *url = (char *)c->responder_url;
+    return kd->cert_bit != 0 ? (char *)&p->defaults : (char *)p;
+}
 
-    switch (id) {
-    case K_MODE:
-        c->mode = (enum stp_mode)v->num;
+/*
+ * <num> (within the key's range, never negative) into the integer field of
+ * <size> bytes at <dst>. Through memcpy: the field may be int, long, size_t
+ * or an enum, which share their representation of such a value with the
+ * signed integer of their width.
+ */
+static void put_num(char *dst, size_t size, long long num)
+{
+    int i = (int)num;
+    long l = (long)num;
+
+    if (size == sizeof(i))
+        memcpy(dst, &i, sizeof(i));
+    else if (size == sizeof(l))
+        memcpy(dst, &l, sizeof(l));
+    else if (size == sizeof(num))
+        memcpy(dst, &num, sizeof(num));
+}
+
+/* Frees what <kd>'s field in the struct at <base> owns, and forgets it. */
+static void drop(char *base, const struct keydef *kd)
+{
+    char *str = NULL, **list;
+    size_t *count;
+
+    switch (field_kind(kd)) {
+    case F_STR:
+        memcpy(&str, base + kd->off, sizeof(str));
+        OPENSSL_free(str);
+        str = NULL;
+        memcpy(base + kd->off, &str, sizeof(str));
         break;
-    case K_STAPLE_ALL:
-        c->staple_all = (int)v->num;
+    case F_LIST:
+        list = *(char ***)(base + kd->off);
+        count = (size_t *)(base + kd->count_off);
+        stp_pv_free_list(list, *count);
+        *(char ***)(base + kd->off) = NULL;
+        *count = 0;
         break;
-    case K_RESPONDER_URL:
-        move_str(&url, v);
-        c->responder_url = url;
-        break;
-    case K_SKIP_VERIFY:
-        c->skip_verify = (int)v->num;
-        break;
-    case K_CACHE_TTL:
-        c->cache_ttl = (long)v->num;
-        break;
-    case K_TIMEOUT:
-        c->timeout = (long)v->num;
-        break;
-    default:
+    case F_NUM:
         break;
     }
 }
 
-static void store_list(char ***list, size_t *n, struct stp_pv_value *v)
+/* Moves <v> into <kd>'s field in the struct at <base>. */
+static void put(char *base, const struct keydef *kd, struct stp_pv_value *v)
 {
-    stp_pv_free_list(*list, *n);
-    *list = v->list;
-    *n = v->nlist;
-    v->list = NULL;
-    v->nlist = 0;
-}
-
-static void store(struct stp_policy *p, enum key_id id, struct stp_pv_value *v)
-{
-    switch (id) {
-    case K_REVOKED_ACTION:
-        p->revoked_action = (enum stp_revoked_action)v->num;
+    drop(base, kd);
+    switch (field_kind(kd)) {
+    case F_STR:
+        memcpy(base + kd->off, &v->str, sizeof(v->str));
+        v->str = NULL;
         break;
-    case K_MUST_STAPLE_WAIT:
-        p->must_staple_wait_ms = (long)v->num;
+    case F_LIST:
+        *(char ***)(base + kd->off) = v->list;
+        *(size_t *)(base + kd->count_off) = v->nlist;
+        v->list = NULL;
+        v->nlist = 0;
         break;
-    case K_CA_FILE:
-        move_str(&p->ca_file, v);
-        break;
-    case K_CLOCK_SKEW:
-        p->clock_skew = (long)v->num;
-        break;
-    case K_CONNECT_TIMEOUT:
-        p->connect_timeout = (long)v->num;
-        break;
-    case K_MAX_RESPONSE:
-        p->max_response_size = (size_t)v->num;
-        break;
-    case K_FETCH:
-        p->fetch = (int)v->num;
-        break;
-    case K_STORE_DIR:
-        move_str(&p->store_dir, v);
-        break;
-    case K_REFRESH_MARGIN:
-        p->refresh_margin = (int)v->num;
-        break;
-    case K_REFRESH_JITTER:
-        p->refresh_jitter = (long)v->num;
-        break;
-    case K_REFRESH_MIN:
-        p->refresh_min = (long)v->num;
-        break;
-    case K_REFRESH_MAX:
-        p->refresh_max = (long)v->num;
-        break;
-    case K_RETRY_BASE:
-        p->retry_base = (long)v->num;
-        break;
-    case K_RETRY_MAX:
-        p->retry_max = (long)v->num;
-        break;
-    case K_CLIENT_OCSP:
-        p->client_ocsp = (enum stp_client_ocsp)v->num;
-        break;
-    case K_CLIENT_RESPONDER:
-        move_str(&p->client_responder, v);
-        break;
-    case K_CLIENT_FAIL:
-        p->client_fail = (enum stp_fail_mode)v->num;
-        break;
-    case K_LOG_LEVEL:
-        p->log_level = (int)v->num;
-        break;
-    case K_LOG_FILE:
-        move_str(&p->log_file, v);
-        break;
-    case K_METRICS_FILE:
-        move_str(&p->metrics_file, v);
-        break;
-    case K_PROGRAMS:
-        store_list(&p->programs, &p->nprograms, v);
-        break;
-    case K_SKIP_PROGRAMS:
-        store_list(&p->skip_programs, &p->nskip_programs, v);
-        break;
-    default:
-        store_certpol(&p->defaults, id, v);
+    case F_NUM:
+        put_num(base + kd->off, kd->size, v->num);
         break;
     }
+}
+
+/* Sets <kd>'s field in <p> to its default. Returns 0 on allocation failure. */
+static int put_default(struct stp_policy *p, const struct keydef *kd)
+{
+    struct stp_pv_value v = { 0 };
+    long long unit = kd->spec.type == STP_PV_DURATION ? kd->spec.unit : 1;
+
+    if (field_kind(kd) == F_NUM) {
+        v.num = kd->def / unit;
+    } else if (kd->def_str != NULL) {
+        v.str = OPENSSL_strdup(kd->def_str);
+        if (v.str == NULL)
+            return 0;
+    }
+    put(top_base(p, kd), kd, &v);
+    return 1;
 }
 
 static int find_key(const char *name)
 {
-    int i;
+    size_t i;
 
-    for (i = 0; i < K_COUNT; i++) {
+    for (i = 0; i < NKEYS; i++) {
         if (strcmp(keys[i].name, name) == 0)
-            return i;
+            return (int)i;
     }
     return -1;
 }
@@ -409,52 +357,38 @@ static int is_openssl_key(const char *key)
     return 0;
 }
 
-/* Optimal string alignment distance (a swap counts 1), case-insensitive. */
-static int edit_distance(const char *a, size_t la, const char *b)
+/*
+ * The edit distance from <name> (<len> bytes) to <cand>, or MAX_SUGGEST + 1
+ * when their lengths alone differ by more: the distance is at least the
+ * difference, so such a candidate can never earn a hint.
+ */
+static int distance(const char *name, size_t len, const char *cand)
 {
-    int d[65][65];
-    size_t lb = strlen(b), i, j;
-    int cost, best;
+    size_t clen = strlen(cand);
 
-    if (la > 64 || lb > 64)
-        return INT_MAX;
-    for (i = 0; i <= la; i++)
-        d[i][0] = (int)i;
-    for (j = 0; j <= lb; j++)
-        d[0][j] = (int)j;
-    for (i = 1; i <= la; i++) {
-        for (j = 1; j <= lb; j++) {
-            cost = stp_pv_lower((unsigned char)a[i - 1])
-                   != stp_pv_lower((unsigned char)b[j - 1]);
-            best = d[i - 1][j - 1] + cost;
-            if (d[i - 1][j] + 1 < best)
-                best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best)
-                best = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]
-                && d[i - 2][j - 2] + 1 < best)
-                best = d[i - 2][j - 2] + 1;
-            d[i][j] = best;
-        }
-    }
-    return d[la][lb];
+    if ((len > clen ? len - clen : clen - len) > MAX_SUGGEST)
+        return MAX_SUGGEST + 1;
+    return stp_pv_edit_distance(name, len, cand);
 }
 
 /* The accepted key closest to <name>, or NULL if none is close enough. */
 static const char *closest(const char *name, size_t len, int cert_only)
 {
     const char *best = NULL;
-    int i, dist, best_dist = MAX_SUGGEST + 1;
+    int dist, best_dist = MAX_SUGGEST + 1;
+    size_t i;
 
-    if (cert_only
-        && edit_distance(name, len, OCSPSTAPLE_KEY_MATCH) < best_dist) {
-        best = OCSPSTAPLE_KEY_MATCH;
-        best_dist = edit_distance(name, len, best);
+    if (cert_only) {
+        dist = distance(name, len, OCSPSTAPLE_KEY_MATCH);
+        if (dist < best_dist) {
+            best = OCSPSTAPLE_KEY_MATCH;
+            best_dist = dist;
+        }
     }
-    for (i = 0; i < K_COUNT; i++) {
+    for (i = 0; i < NKEYS; i++) {
         if (cert_only && keys[i].cert_bit == 0)
             continue;
-        dist = edit_distance(name, len, keys[i].name);
+        dist = distance(name, len, keys[i].name);
         if (dist < best_dist) {
             best = keys[i].name;
             best_dist = dist;
@@ -482,8 +416,7 @@ static void report_unknown(struct parser *ps, const char *key)
         return;
     }
     /* <typo>.<label>.<key>: a misspelt certs prefix. */
-    if (!in_certs && plen > 0
-        && edit_distance(key, plen, certs) <= MAX_SUGGEST) {
+    if (!in_certs && plen > 0 && distance(key, plen, certs) <= MAX_SUGGEST) {
         report(ps, "unknown key '%s' (did you mean '%s%s'?)", key, certs, dot);
         return;
     }
@@ -599,7 +532,7 @@ static void parse_cert_key(struct parser *ps, const char *key,
         ps->has_match[idx] = 1;
         parse_match(ps, co, key, value);
     } else if (parse_value(ps, &keys[id], key, value, &v)) {
-        store_certpol(&co->pol, (enum key_id)id, &v);
+        put((char *)&co->pol, &keys[id], &v);
         co->set |= keys[id].cert_bit;
         stp_pv_value_clear(&v);
     }
@@ -635,7 +568,7 @@ static void parse_entry(struct parser *ps, const char *key, const char *value)
             ps->bad[id] = 1;
             return;
         }
-        store(ps->pol, (enum key_id)id, &v);
+        put(top_base(ps->pol, &keys[id]), &keys[id], &v);
         stp_pv_value_clear(&v);
     } else if (strcmp(key, certs) == 0) {
         report(ps,
@@ -649,19 +582,18 @@ static void parse_entry(struct parser *ps, const char *key, const char *value)
     }
 }
 
-/* <a> must not exceed <b>; both in seconds. */
-static void check_order(struct parser *ps, enum key_id a, long va,
-                        enum key_id b, long vb, const char *relation)
+/* Key <a> must not exceed key <b>; both in seconds. */
+static void check_order(struct parser *ps, const char *a, long va,
+                        const char *b, long vb, const char *relation)
 {
     char sa[32], sb[32];
 
-    if (ps->bad[a] || ps->bad[b] || va <= vb)
+    if (ps->bad[find_key(a)] || ps->bad[find_key(b)] || va <= vb)
         return;
     stp_pv_fmt_duration(va * SEC_MS, sa, sizeof(sa));
     stp_pv_fmt_duration(vb * SEC_MS, sb, sizeof(sb));
-    report(ps, "keys '%s' and '%s': %s is %s but %s is %s (accepted: %s)",
-           keys[a].name, keys[b].name, keys[a].name, sa, keys[b].name, sb,
-           relation);
+    report(ps, "keys '%s' and '%s': %s is %s but %s is %s (accepted: %s)", a, b,
+           a, sa, b, sb, relation);
 }
 
 static void check_whole(struct parser *ps)
@@ -669,11 +601,14 @@ static void check_whole(struct parser *ps)
     const struct stp_policy *p = ps->pol;
     size_t i;
 
-    check_order(ps, K_CONNECT_TIMEOUT, p->connect_timeout, K_TIMEOUT,
-                p->defaults.timeout, "connect_timeout at most timeout");
-    check_order(ps, K_REFRESH_MIN, p->refresh_min, K_REFRESH_MAX,
-                p->refresh_max, "refresh_min at most refresh_max");
-    check_order(ps, K_RETRY_BASE, p->retry_base, K_RETRY_MAX, p->retry_max,
+    check_order(ps, OCSPSTAPLE_KEY_CONNECT_TIMEOUT, p->connect_timeout,
+                OCSPSTAPLE_KEY_TIMEOUT, p->defaults.timeout,
+                "connect_timeout at most timeout");
+    check_order(ps, OCSPSTAPLE_KEY_REFRESH_MIN, p->refresh_min,
+                OCSPSTAPLE_KEY_REFRESH_MAX, p->refresh_max,
+                "refresh_min at most refresh_max");
+    check_order(ps, OCSPSTAPLE_KEY_RETRY_BASE, p->retry_base,
+                OCSPSTAPLE_KEY_RETRY_MAX, p->retry_max,
                 "retry_max at least retry_base");
     for (i = 0; i < p->ncerts; i++) {
         if (!ps->has_match[i])
@@ -718,55 +653,31 @@ struct stp_policy *stp_policy_parse(const struct stp_kv *kv, size_t n,
 struct stp_policy *stp_policy_new_default(void)
 {
     struct stp_policy *p = OPENSSL_zalloc(sizeof(*p));
+    size_t k;
 
-    if (p == NULL)
-        return NULL;
-    p->defaults.mode = STP_MODE_AUTO;
-    p->defaults.staple_all = 1;
-    p->defaults.skip_verify = 0;
-    p->defaults.cache_ttl = 3600;
-    p->defaults.timeout = 10;
-    p->revoked_action = STP_REVOKED_REFUSE;
-    p->must_staple_wait_ms = 2000;
-    p->clock_skew = 300;
-    p->connect_timeout = 5;
-    p->max_response_size = 64 * 1024;
-    p->fetch = 1;
-    p->refresh_margin = 25;
-    p->refresh_jitter = 300;
-    p->refresh_min = 60;
-    p->refresh_max = 86400;
-    p->retry_base = 60;
-    p->retry_max = 3600;
-    p->client_ocsp = STP_CLIENT_OCSP_OFF;
-    p->client_fail = STP_FAIL_CLOSED;
-    p->log_level = STP_LOG_LEVEL_WARN;
-    p->store_dir = OPENSSL_strdup("/var/cache/ocspstaple");
-    if (p->store_dir == NULL) {
-        OPENSSL_free(p);
-        return NULL;
+    for (k = 0; p != NULL && k < NKEYS; k++) {
+        if (!put_default(p, &keys[k])) {
+            stp_policy_free(p);
+            p = NULL;
+        }
     }
     return p;
 }
 
 void stp_policy_free(struct stp_policy *policy)
 {
-    size_t i;
+    size_t i, k;
 
     if (policy == NULL)
         return;
-    OPENSSL_free((char *)policy->defaults.responder_url);
-    OPENSSL_free(policy->ca_file);
-    OPENSSL_free(policy->store_dir);
-    OPENSSL_free(policy->client_responder);
-    OPENSSL_free(policy->log_file);
-    OPENSSL_free(policy->metrics_file);
-    stp_pv_free_list(policy->programs, policy->nprograms);
-    stp_pv_free_list(policy->skip_programs, policy->nskip_programs);
+    for (k = 0; k < NKEYS; k++) {
+        drop(top_base(policy, &keys[k]), &keys[k]);
+        for (i = 0; keys[k].cert_bit != 0 && i < policy->ncerts; i++)
+            drop((char *)&policy->certs[i].pol, &keys[k]);
+    }
     for (i = 0; i < policy->ncerts; i++) {
         OPENSSL_free(policy->certs[i].label);
         OPENSSL_free(policy->certs[i].name);
-        OPENSSL_free((char *)policy->certs[i].pol.responder_url);
     }
     OPENSSL_free(policy->certs);
     OPENSSL_free(policy);
@@ -774,5 +685,5 @@ void stp_policy_free(struct stp_policy *policy)
 
 const char *stp_policy_key(size_t i)
 {
-    return i < K_COUNT ? keys[i].name : NULL;
+    return i < NKEYS ? keys[i].name : NULL;
 }

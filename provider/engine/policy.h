@@ -11,9 +11,11 @@
 #ifndef STP_POLICY_H
 #define STP_POLICY_H
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <openssl/x509.h>
+
+#include "engine/err.h"
+#include "engine/policy_value.h"
 
 /* NATS modes. */
 enum stp_mode {
@@ -48,11 +50,6 @@ struct stp_certpol {
 #define STP_SET_SKIP_VERIFY   0x08u
 #define STP_SET_CACHE_TTL     0x10u
 #define STP_SET_TIMEOUT       0x20u
-
-enum stp_match_kind {
-    STP_MATCH_SHA256 = 0, /* "sha256:<64 hex>": SHA-256 of the leaf DER */
-    STP_MATCH_NAME        /* "name:<dns name>": a SAN dNSName (or CN) */
-};
 
 struct stp_cert_override {
     char *label; /* the section label, e.g. "www" */
@@ -98,16 +95,6 @@ struct stp_kv {
     const char *key;
     const char *value;
 };
-
-/* Receives one complete, human-readable problem description per call. */
-typedef void (*stp_diag_fn)(void *arg, const char *msg);
-
-/*
- * Formats one problem and hands it to <diag> (nothing if NULL), control
- * characters replaced by '?' (values come from files). Any thread.
- */
-void stp_vdiag(stp_diag_fn diag, void *arg, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
 
 /*
  * Parses <n> entries into a new policy; keys not given take their defaults.

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Policy value syntax: converts one trimmed configuration string into a
- * number, string or list, and describes what each value type accepts.
- * ASCII-only and locale-independent. Knows no key names, emits no
- * diagnostics and keeps no state; the key table lives in policy.c.
+ * number, string or list, describes what each value type accepts, and
+ * measures how far a misspelt name is from a valid one. ASCII-only and
+ * locale-independent. Knows no key names, emits no diagnostics and keeps no
+ * state; the key table lives in policy.c.
  */
 #include "engine/policy_value.h"
 
@@ -23,6 +24,36 @@ static const struct stp_pv_name bool_names[] = {
 int stp_pv_lower(int c)
 {
     return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+int stp_pv_edit_distance(const char *a, size_t la, const char *b)
+{
+    int d[65][65];
+    size_t lb = strlen(b), i, j;
+    int cost, best;
+
+    if (la > 64 || lb > 64)
+        return INT_MAX;
+    for (i = 0; i <= la; i++)
+        d[i][0] = (int)i;
+    for (j = 0; j <= lb; j++)
+        d[0][j] = (int)j;
+    for (i = 1; i <= la; i++) {
+        for (j = 1; j <= lb; j++) {
+            cost = stp_pv_lower((unsigned char)a[i - 1])
+                   != stp_pv_lower((unsigned char)b[j - 1]);
+            best = d[i - 1][j - 1] + cost;
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]
+                && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    }
+    return d[la][lb];
 }
 
 static int is_space(int c)

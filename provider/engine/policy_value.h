@@ -3,16 +3,15 @@
  * Policy value syntax: one trimmed string in, one typed value out (enums,
  * booleans, durations, sizes, percentages, URLs, paths, lists, and the
  * sha256:/name: match of a per-certificate section), plus the texts that
- * describe what a type accepts. Knows no key names and reports nothing: the
- * key table and the diagnostics stay in policy.c. No I/O and no state:
- * every function here may be called from any thread.
+ * describe what a type accepts and the edit distance behind did-you-mean
+ * hints. Knows no key names and reports nothing: the key table and the
+ * diagnostics stay in policy.c. No I/O and no state: every function here may
+ * be called from any thread.
  */
 #ifndef OCSPSTAPLE_PROVIDER_POLICY_VALUE_H
 #define OCSPSTAPLE_PROVIDER_POLICY_VALUE_H
 
 #include <stddef.h>
-
-#include "engine/policy.h"
 
 /* Units: durations are checked in milliseconds, sizes in bytes. */
 #define STP_PV_SEC_MS  1000LL
@@ -42,6 +41,12 @@ enum stp_pv_res {
     STP_PV_NOMEM
 };
 
+/* How a per-certificate section names its certificate. */
+enum stp_match_kind {
+    STP_MATCH_SHA256 = 0, /* "sha256:<64 hex>": SHA-256 of the leaf DER */
+    STP_MATCH_NAME        /* "name:<dns name>": a SAN dNSName (or CN) */
+};
+
 /* One spelling of an enum value; arrays end with a NULL name. */
 struct stp_pv_name {
     const char *name;
@@ -67,6 +72,15 @@ struct stp_pv_value {
 
 /* ASCII lower case of <c> (an unsigned char value), whatever the locale. */
 int stp_pv_lower(int c);
+
+/*
+ * The optimal string alignment distance (insertions, deletions,
+ * substitutions and swaps of adjacent characters each count 1) between the
+ * first <la> bytes of <a> and the string <b>; a substitution compares ASCII
+ * case-insensitively, a swap exactly. INT_MAX if either is longer than 64
+ * bytes. For did-you-mean hints.
+ */
+int stp_pv_edit_distance(const char *a, size_t la, const char *b);
 
 /*
  * Returns a new copy of <s> without leading and trailing ASCII white space,

@@ -49,55 +49,36 @@ static struct stp_policy *parse1(const char *key, const char *value,
 /* The numeric field a key sets, in its stored unit. */
 static long long num_field(const struct stp_policy *p, const char *key)
 {
-    static const char *const names[] = {
-        "mode",
-        "staple_all",
-        "skip_verify",
-        "cache_ttl",
-        "timeout",
-        "revoked_action",
-        "must_staple_wait",
-        "clock_skew",
-        "connect_timeout",
-        "max_response_size",
-        "fetch",
-        "refresh_margin",
-        "refresh_jitter",
-        "refresh_min",
-        "refresh_max",
-        "retry_base",
-        "retry_max",
-        "client_ocsp",
-        "client_ocsp_fail",
-        "log_level",
-    };
-    const long long vals[] = {
-        p->defaults.mode,
-        p->defaults.staple_all,
-        p->defaults.skip_verify,
-        p->defaults.cache_ttl,
-        p->defaults.timeout,
-        p->revoked_action,
-        p->must_staple_wait_ms,
-        p->clock_skew,
-        p->connect_timeout,
-        (long long)p->max_response_size,
-        p->fetch,
-        p->refresh_margin,
-        p->refresh_jitter,
-        p->refresh_min,
-        p->refresh_max,
-        p->retry_base,
-        p->retry_max,
-        p->client_ocsp,
-        p->client_fail,
-        p->log_level,
+    const struct {
+        const char *key;
+        long long val;
+    } fields[] = {
+        { "mode", p->defaults.mode },
+        { "staple_all", p->defaults.staple_all },
+        { "skip_verify", p->defaults.skip_verify },
+        { "cache_ttl", p->defaults.cache_ttl },
+        { "timeout", p->defaults.timeout },
+        { "revoked_action", p->revoked_action },
+        { "must_staple_wait", p->must_staple_wait_ms },
+        { "clock_skew", p->clock_skew },
+        { "connect_timeout", p->connect_timeout },
+        { "max_response_size", (long long)p->max_response_size },
+        { "fetch", p->fetch },
+        { "refresh_margin", p->refresh_margin },
+        { "refresh_jitter", p->refresh_jitter },
+        { "refresh_min", p->refresh_min },
+        { "refresh_max", p->refresh_max },
+        { "retry_base", p->retry_base },
+        { "retry_max", p->retry_max },
+        { "client_ocsp", p->client_ocsp },
+        { "client_ocsp_fail", p->client_fail },
+        { "log_level", p->log_level },
     };
     size_t i;
 
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (strcmp(names[i], key) == 0)
-            return vals[i];
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (strcmp(fields[i].key, key) == 0)
+            return fields[i].val;
     }
     return -999;
 }
@@ -266,6 +247,24 @@ static const struct {
     { "metrics_file", "/run/ocspstaple.prom", "/run/ocspstaple.prom" },
 };
 
+/* Every other numeric field still holds its default (nothing clobbered). */
+static void check_others(const struct stp_policy *p, const char *key)
+{
+    struct stp_policy *def = stp_policy_new_default();
+    const char *k;
+    size_t j;
+
+    ASSERT_NOT_NULL(def);
+    for (j = 0; def != NULL && j < sizeof(good_nums) / sizeof(good_nums[0]);
+         j++) {
+        k = good_nums[j].key;
+        if (strcmp(k, key) != 0
+            && (j == 0 || strcmp(k, good_nums[j - 1].key) != 0))
+            ASSERT_EQ(num_field(p, k), num_field(def, k));
+    }
+    stp_policy_free(def);
+}
+
 static void test_good_values(void)
 {
     struct stp_policy *p;
@@ -285,6 +284,7 @@ static void test_good_values(void)
                     good_nums[i].value);
         ASSERT_EQ(num_field(p, good_nums[i].key), good_nums[i].want);
         ASSERT_EQ(d.n, 0);
+        check_others(p, good_nums[i].key);
         stp_policy_free(p);
     }
     for (i = 0; i < sizeof(good_strs) / sizeof(good_strs[0]); i++) {
@@ -295,6 +295,7 @@ static void test_good_values(void)
             continue;
         }
         ASSERT_STREQ(str_field(p, good_strs[i].key), good_strs[i].want);
+        check_others(p, good_strs[i].key);
         stp_policy_free(p);
     }
 }
