@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Shared pieces of the ocspstaple CLI: exit statuses, policy loading and
- * time formatting. Each subcommand lives in its own file.
+ * Shared pieces of the ocspstaple CLI: exit statuses, and the helpers of
+ * tools/cli_util.c (policy loading, time and JSON formatting). Each
+ * subcommand lives in its own file, tools/cli_<name>.c.
  */
 #ifndef STP_CLI_H
 #define STP_CLI_H
@@ -20,6 +21,23 @@
 /* probe only */
 #define CLI_EXIT_NO_STAPLE  6 /* no staple while --require-staple */
 #define CLI_EXIT_BAD_STAPLE 7 /* a staple that does not verify */
+
+struct stp_conf;
+
+/* Diagnostics printed to stderr behind <prefix>, and counted. */
+struct cli_diag {
+    const char *prefix;
+    int problems;
+};
+
+/* An stp_diag_fn: prints one problem for <arg>, a struct cli_diag. */
+void cli_diag_print(void *arg, const char *msg);
+
+/*
+ * Parses the policy section of <c>; each problem is printed with the file
+ * and section it comes from. Returns NULL if there was one.
+ */
+struct stp_policy *cli_parse_conf(const struct stp_conf *c, struct cli_diag *d);
 
 /*
  * Loads the policy: from the ocspstaple section of <conf_file> when given

@@ -19,33 +19,6 @@
 #include "engine/store.h"
 #include "engine/verify.h"
 
-const char *cli_time(time_t t, char *buf, size_t len)
-{
-    struct tm tm;
-
-    if (t == 0 || gmtime_r(&t, &tm) == NULL
-        || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(buf, len, "-");
-    return buf;
-}
-
-const char *cli_left(time_t until, time_t now, char *buf, size_t len)
-{
-    long s = (long)(until - now);
-
-    if (until == 0)
-        snprintf(buf, len, "-");
-    else if (s <= 0)
-        snprintf(buf, len, "expired");
-    else if (s >= 86400)
-        snprintf(buf, len, "%ldd%ldh", s / 86400, s % 86400 / 3600);
-    else if (s >= 3600)
-        snprintf(buf, len, "%ldh%ldm", s / 3600, s % 3600 / 60);
-    else
-        snprintf(buf, len, "%ldm%lds", s / 60, s % 60);
-    return buf;
-}
-
 struct row {
     char id[65];
     char status[48]; /* good / revoked / unknown / invalid:<code> / none */
@@ -125,20 +98,6 @@ static void evaluate(struct status_ctx *c, struct row *r)
     sk_X509_pop_free(chain, X509_free);
     OPENSSL_free(der);
     OPENSSL_free(pem);
-}
-
-void cli_json_str(const char *s)
-{
-    putchar('"');
-    for (; *s != '\0'; s++) {
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", *s);
-        else
-            putchar(*s);
-    }
-    putchar('"');
 }
 
 static void print_row(struct status_ctx *c, const struct row *r)

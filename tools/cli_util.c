@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What the ocspstaple subcommands share (declared in cli.h): policy loading
+ * for --conf, and time and JSON formatting.
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include "cli.h"
+#include "engine/conf.h"
+#include "engine/policy.h"
+
+void cli_diag_print(void *arg, const char *msg)
+{
+    struct cli_diag *d = arg;
+
+    fprintf(stderr, "%s%s\n", d->prefix, msg);
+    d->problems++;
+}
+
+struct stp_policy *cli_parse_conf(const struct stp_conf *c, struct cli_diag *d)
+{
+    char prefix[1024];
+    const char *saved = d->prefix;
+    struct stp_policy *pol;
+
+    snprintf(prefix, sizeof(prefix), "%s%s [%s]: ", saved, c->file,
+             c->self->section);
+    d->prefix = prefix;
+    pol = stp_policy_parse(c->kv, c->nkv, cli_diag_print, d);
+    d->prefix = saved;
+    return pol;
+}
+
+struct stp_policy *cli_load_policy(const char *conf_file)
+{
+    struct cli_diag d = { "ocspstaple: ", 0 };
+    struct stp_conf *c = NULL;
+    struct stp_policy *pol;
+
+    if (conf_file == NULL)
+        return stp_policy_new_default();
+    if (!stp_conf_load(conf_file, &c, cli_diag_print, &d))
+        return NULL;
+    pol = cli_parse_conf(c, &d);
+    stp_conf_free(c);
+    return pol;
+}
+
+const char *cli_time(time_t t, char *buf, size_t len)
+{
+    struct tm tm;
+
+    if (t == 0 || gmtime_r(&t, &tm) == NULL
+        || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, len, "-");
+    return buf;
+}
+
+const char *cli_left(time_t until, time_t now, char *buf, size_t len)
+{
+    long s = (long)(until - now);
+
+    if (until == 0)
+        snprintf(buf, len, "-");
+    else if (s <= 0)
+        snprintf(buf, len, "expired");
+    else if (s >= 86400)
+        snprintf(buf, len, "%ldd%ldh", s / 86400, s % 86400 / 3600);
+    else if (s >= 3600)
+        snprintf(buf, len, "%ldh%ldm", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, len, "%ldm%lds", s / 60, s % 60);
+    return buf;
+}
+
+void cli_json_str(const char *s)
+{
+    putchar('"');
+    for (; *s != '\0'; s++) {
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", *s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
