@@ -22,6 +22,17 @@
 #define CLI_EXIT_NO_STAPLE  6 /* no staple while --require-staple */
 #define CLI_EXIT_BAD_STAPLE 7 /* a staple that does not verify */
 
+/*
+ * The worse of two exit statuses, by the one ranking of fetch and probe:
+ * error > bad staple > revoked > unknown > no staple = no URL > good. <a>
+ * on a tie. A run of several certificates or handshakes exits with the
+ * worst.
+ */
+int cli_worst(int a, int b);
+
+/* The exit status of an OCSP certificate status (V_OCSP_CERTSTATUS_*). */
+int cli_exit_of_status(int ocsp_status);
+
 struct stp_conf;
 
 /* Diagnostics printed to stderr behind <prefix>, and counted. */

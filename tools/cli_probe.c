@@ -538,11 +538,7 @@ static int outcome(const struct hs_result *r, int require_staple)
         return require_staple ? CLI_EXIT_NO_STAPLE : CLI_EXIT_GOOD;
     if (!r->verified)
         return CLI_EXIT_BAD_STAPLE;
-    if (r->v.status == V_OCSP_CERTSTATUS_GOOD)
-        return CLI_EXIT_GOOD;
-    if (r->v.status == V_OCSP_CERTSTATUS_REVOKED)
-        return CLI_EXIT_REVOKED;
-    return CLI_EXIT_UNKNOWN;
+    return cli_exit_of_status(r->v.status);
 }
 
 /* One full handshake on a fresh connection, bounded by --timeout. */
@@ -589,25 +585,6 @@ end:
     if (fd >= 0)
         close(fd);
     r->outcome = outcome(r, o->require_staple);
-}
-
-/* Worse outcomes rank higher; the exit status of a run is the worst. */
-static int rank(int code)
-{
-    switch (code) {
-    case CLI_EXIT_ERROR:
-        return 6;
-    case CLI_EXIT_BAD_STAPLE:
-        return 5;
-    case CLI_EXIT_REVOKED:
-        return 4;
-    case CLI_EXIT_UNKNOWN:
-        return 3;
-    case CLI_EXIT_NO_STAPLE:
-        return 2;
-    default:
-        return 1;
-    }
 }
 
 static const char *chain_name(int chain)
@@ -736,8 +713,7 @@ static int probe_loop(struct probe_run *run, struct hs_result *first,
         if (i == 0 || cur.outcome != prev)
             report(o, &cur);
         prev = cur.outcome;
-        if (rank(cur.outcome) > rank(worst))
-            worst = cur.outcome;
+        worst = cli_worst(worst, cur.outcome);
         if (cur.outcome == CLI_EXIT_ERROR || cur.outcome == CLI_EXIT_NO_STAPLE)
             break;
     }

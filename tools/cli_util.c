@@ -1,14 +1,50 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * What the ocspstaple subcommands share (declared in cli.h): policy loading
- * for --conf, and time and JSON formatting.
+ * What the ocspstaple subcommands share (declared in cli.h): the ranking of
+ * exit statuses, policy loading for --conf, and time and JSON formatting.
  */
 #include <stdio.h>
 #include <time.h>
 
+#include <openssl/ocsp.h>
+
 #include "cli.h"
 #include "engine/conf.h"
 #include "engine/policy.h"
+
+/* Worse outcomes rank higher (README, "The CLI"). */
+static int rank(int code)
+{
+    switch (code) {
+    case CLI_EXIT_ERROR:
+        return 5;
+    case CLI_EXIT_BAD_STAPLE:
+        return 4;
+    case CLI_EXIT_REVOKED:
+        return 3;
+    case CLI_EXIT_UNKNOWN:
+        return 2;
+    case CLI_EXIT_NO_STAPLE:
+    case CLI_EXIT_NO_URL:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int cli_worst(int a, int b)
+{
+    return rank(b) > rank(a) ? b : a;
+}
+
+int cli_exit_of_status(int ocsp_status)
+{
+    if (ocsp_status == V_OCSP_CERTSTATUS_GOOD)
+        return CLI_EXIT_GOOD;
+    if (ocsp_status == V_OCSP_CERTSTATUS_REVOKED)
+        return CLI_EXIT_REVOKED;
+    return CLI_EXIT_UNKNOWN;
+}
 
 void cli_diag_print(void *arg, const char *msg)
 {

@@ -62,32 +62,6 @@ static void usage(FILE *out)
             "  version\n");
 }
 
-/* Worse outcomes have higher rank; the exit status is the worst one. */
-static int rank(int code)
-{
-    switch (code) {
-    case CLI_EXIT_ERROR:
-        return 5;
-    case CLI_EXIT_REVOKED:
-        return 4;
-    case CLI_EXIT_UNKNOWN:
-        return 3;
-    case CLI_EXIT_NO_URL:
-        return 2;
-    default:
-        return 1;
-    }
-}
-
-static int exit_of_status(int status)
-{
-    if (status == V_OCSP_CERTSTATUS_GOOD)
-        return CLI_EXIT_GOOD;
-    if (status == V_OCSP_CERTSTATUS_REVOKED)
-        return CLI_EXIT_REVOKED;
-    return CLI_EXIT_UNKNOWN;
-}
-
 struct fetch_args {
     const char *issuer_file;
     const char *url;
@@ -137,7 +111,7 @@ static int fetch_one(const char *path, const struct fetch_args *a,
                 path, stp_cert_status_name(res.verdict.status),
                 stp_store_dir(st));
     } else {
-        rc = exit_of_status(res.verdict.status);
+        rc = cli_exit_of_status(res.verdict.status);
         printf("%s: %s: %s (this update %s, next update %s)%s -> %s/%s.der\n",
                path, ci->ident, stp_cert_status_name(res.verdict.status),
                cli_time(res.verdict.this_update, tbuf, sizeof(tbuf)),
@@ -232,8 +206,7 @@ static int cmd_fetch(int argc, char **argv)
     for (i = optind; st != NULL && i < argc; i++) {
         int rc = fetch_one(argv[i], &a, pol, st, issuers);
 
-        if (rank(rc) > rank(worst))
-            worst = rc;
+        worst = cli_worst(worst, rc);
     }
     stp_store_close(st);
     sk_X509_pop_free(issuers, X509_free);
@@ -289,7 +262,7 @@ static int show_verify(const char *file, const unsigned char *der, size_t len,
     else {
         printf("Verified: %s for %s\n", stp_cert_status_name(v.status),
                cert_file);
-        rc = exit_of_status(v.status);
+        rc = cli_exit_of_status(v.status);
     }
     sk_X509_pop_free(leaf, X509_free);
     sk_X509_pop_free(iss, X509_free);
