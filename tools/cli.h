@@ -34,6 +34,7 @@ int cli_worst(int a, int b);
 int cli_exit_of_status(int ocsp_status);
 
 struct stp_conf;
+struct stp_verify_opts;
 
 /* Diagnostics printed to stderr behind <prefix>, and counted. */
 struct cli_diag {
@@ -56,6 +57,13 @@ struct stp_policy *cli_parse_conf(const struct stp_conf *c, struct cli_diag *d);
  * printing the problems.
  */
 struct stp_policy *cli_load_policy(const char *conf_file);
+
+/*
+ * Verification options as the engine's defaults have them (clock_skew and
+ * cache_ttl of stp_policy_new_default()), for now, every check on, no extra
+ * trust. Returns 1, or 0 out of memory.
+ */
+int cli_default_verify_opts(struct stp_verify_opts *out);
 
 /* "2026-11-21T12:00:00Z" into <buf> (>= 21 bytes); "-" for 0. */
 const char *cli_time(time_t t, char *buf, size_t len);

@@ -33,10 +33,8 @@
 #include "engine/err.h"
 #include "engine/verify.h"
 
-#define PROBE_SKEW      300  /* s, as the engine's default clock_skew */
-#define PROBE_CACHE_TTL 3600 /* s, as the engine's default cache_ttl */
-#define SHUTDOWN_MS     1000 /* at most this long for the peer's close */
-#define MAX_COUNT       1000000L
+#define SHUTDOWN_MS 1000 /* at most this long for the peer's close */
+#define MAX_COUNT   1000000L
 
 struct probe_opts {
     struct sockaddr_storage addr;
@@ -60,7 +58,8 @@ struct staple_memo {
 struct probe_run {
     const struct probe_opts *o;
     SSL_CTX *ctx;
-    STACK_OF(X509) *trust; /* certificates of --CAfile, or NULL */
+    STACK_OF(X509) *trust;     /* certificates of --CAfile, or NULL */
+    struct stp_verify_opts vo; /* the engine's defaults */
     struct staple_memo memo;
 };
 
@@ -246,6 +245,10 @@ static int run_init(struct probe_run *run, const struct probe_opts *o)
     struct stp_err err;
 
     run->o = o;
+    if (!cli_default_verify_opts(&run->vo)) {
+        fprintf(stderr, "ocspstaple probe: out of memory\n");
+        return CLI_EXIT_ERROR;
+    }
     run->ctx = SSL_CTX_new(TLS_client_method());
     if (run->ctx == NULL) {
         fprintf(stderr, "ocspstaple probe: cannot create a TLS context\n");
@@ -434,14 +437,14 @@ static void sigalg_name(SSL *ssl, char *buf, size_t len)
  * one: its signature and CertID stand, only the time is checked again.
  */
 static int memo_hit(const struct staple_memo *m, const unsigned char *der,
-                    size_t len, const struct stp_certinfo *ci, time_t now,
-                    struct stp_verdict *out)
+                    size_t len, const struct stp_certinfo *ci,
+                    const struct stp_verify_opts *vo, struct stp_verdict *out)
 {
     if (m->der == NULL || m->len != len || memcmp(m->der, der, len) != 0
         || ci->issuer == NULL || X509_cmp(m->leaf, ci->leaf) != 0
         || X509_cmp(m->issuer, ci->issuer) != 0)
         return 0;
-    if (now >= m->v.next_update || m->v.this_update > now + PROBE_SKEW)
+    if (vo->now >= m->v.next_update || m->v.this_update > vo->now + vo->skew)
         return 0;
     *out = m->v;
     return 1;
@@ -469,11 +472,12 @@ static void check_staple(struct probe_run *run, const struct stp_certinfo *ci,
                          const unsigned char *der, size_t len,
                          struct hs_result *r)
 {
-    struct stp_verify_opts vo = { stp_now(), PROBE_SKEW, PROBE_CACHE_TTL, 0,
-                                  run->trust };
+    struct stp_verify_opts vo = run->vo;
 
+    vo.now = stp_now();
+    vo.extra_trust = run->trust;
     r->stapled = 1;
-    if (memo_hit(&run->memo, der, len, ci, vo.now, &r->v)) {
+    if (memo_hit(&run->memo, der, len, ci, &vo, &r->v)) {
         r->verified = 1;
         return;
     }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the ocspstaple subcommands share (declared in cli.h): the ranking of
- * exit statuses, policy loading for --conf, and time and JSON formatting.
+ * exit statuses, policy loading for --conf, the engine's verification
+ * defaults, and time and JSON formatting.
  */
 #include <stdio.h>
 #include <time.h>
@@ -9,8 +10,10 @@
 #include <openssl/ocsp.h>
 
 #include "cli.h"
+#include "engine/clock.h"
 #include "engine/conf.h"
 #include "engine/policy.h"
+#include "engine/verify.h"
 
 /* Worse outcomes rank higher (README, "The CLI"). */
 static int rank(int code)
@@ -81,6 +84,21 @@ struct stp_policy *cli_load_policy(const char *conf_file)
     pol = cli_parse_conf(c, &d);
     stp_conf_free(c);
     return pol;
+}
+
+int cli_default_verify_opts(struct stp_verify_opts *out)
+{
+    struct stp_policy *pol = stp_policy_new_default();
+
+    if (pol == NULL)
+        return 0;
+    out->now = stp_now();
+    out->skew = pol->clock_skew;
+    out->cache_ttl = pol->defaults.cache_ttl;
+    out->skip_verify = 0;
+    out->extra_trust = NULL;
+    stp_policy_free(pol);
+    return 1;
 }
 
 const char *cli_time(time_t t, char *buf, size_t len)

@@ -245,11 +245,15 @@ static int show_verify(const char *file, const unsigned char *der, size_t len,
                        const char *cert_file, const char *issuer_file)
 {
     STACK_OF(X509) *leaf = NULL, *iss = NULL;
-    struct stp_verify_opts vo = { stp_now(), 300, 3600, 0, NULL };
+    struct stp_verify_opts vo;
     struct stp_verdict v;
     struct stp_err err;
     int rc = CLI_EXIT_ERROR;
 
+    if (!cli_default_verify_opts(&vo)) {
+        fprintf(stderr, "ocspstaple: out of memory\n");
+        return CLI_EXIT_ERROR;
+    }
     leaf = stp_load_certs(cert_file, &err);
     if (leaf != NULL)
         iss = stp_load_certs(issuer_file, &err);
