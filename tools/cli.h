@@ -7,6 +7,7 @@
 #ifndef STP_CLI_H
 #define STP_CLI_H
 
+#include <stdio.h>
 #include <time.h>
 
 #include "engine/policy.h"
@@ -34,6 +35,7 @@ int cli_worst(int a, int b);
 int cli_exit_of_status(int ocsp_status);
 
 struct stp_conf;
+struct stp_store;
 struct stp_verify_opts;
 
 /* Diagnostics printed to stderr behind <prefix>, and counted. */
@@ -57,6 +59,34 @@ struct stp_policy *cli_parse_conf(const struct stp_conf *c, struct cli_diag *d);
  * printing the problems.
  */
 struct stp_policy *cli_load_policy(const char *conf_file);
+
+/* The commands that read a store (status, refresh) and their options. */
+struct cli_store_spec {
+    const char *flag; /* the command's own flag: "json" (--json, -j) */
+    int flag_char;
+    void (*usage)(FILE *out);
+};
+
+/* What cli_store_cmd_open() sets up. */
+struct cli_store_cmd {
+    struct stp_policy *pol;
+    struct stp_store *st;
+    int flag; /* the command's own flag was given */
+};
+
+/*
+ * The preamble of a store command: parses `[--store-dir DIR] [--conf FILE]
+ * [--<flag>] [--help]`, loads the policy and opens the store (the given
+ * directory, else the policy's store_dir) read-only. Returns 1 with <out>
+ * set, to go on. Returns 0 when the command is over, with <rc> its exit
+ * status: after --help (usage on stdout), a bad option, or an error printed
+ * to stderr.
+ */
+int cli_store_cmd_open(const struct cli_store_spec *spec, int argc, char **argv,
+                       struct cli_store_cmd *out, int *rc);
+
+/* Closes the store and frees the policy of cli_store_cmd_open(). */
+void cli_store_cmd_close(struct cli_store_cmd *cmd);
 
 /*
  * Verification options as the engine's defaults have them (clock_skew and

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the ocspstaple subcommands share (declared in cli.h): the ranking of
- * exit statuses, policy loading for --conf, the engine's verification
- * defaults, and time and JSON formatting.
+ * exit statuses, policy loading for --conf, the preamble of the commands
+ * that read a store, the engine's verification defaults, and time and JSON
+ * formatting.
  */
+#include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include <openssl/ocsp.h>
@@ -12,7 +15,9 @@
 #include "cli.h"
 #include "engine/clock.h"
 #include "engine/conf.h"
+#include "engine/err.h"
 #include "engine/policy.h"
+#include "engine/store.h"
 #include "engine/verify.h"
 
 /* Worse outcomes rank higher (README, "The CLI"). */
@@ -84,6 +89,63 @@ struct stp_policy *cli_load_policy(const char *conf_file)
     pol = cli_parse_conf(c, &d);
     stp_conf_free(c);
     return pol;
+}
+
+int cli_store_cmd_open(const struct cli_store_spec *spec, int argc, char **argv,
+                       struct cli_store_cmd *out, int *rc)
+{
+    const struct option opts[] = {
+        { "store-dir", required_argument, NULL, 'd' },
+        { "conf", required_argument, NULL, 'c' },
+        { spec->flag, no_argument, NULL, spec->flag_char },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char shorts[] = {
+        'd', ':', 'c', ':', (char)spec->flag_char, 'h', '\0'
+    };
+    const char *dir = NULL, *conf = NULL;
+    struct stp_err err;
+    int ch;
+
+    memset(out, 0, sizeof(*out));
+    while ((ch = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
+        if (ch == 'd') {
+            dir = optarg;
+        } else if (ch == 'c') {
+            conf = optarg;
+        } else if (ch == spec->flag_char) {
+            out->flag = 1;
+        } else if (ch == 'h') {
+            spec->usage(stdout);
+            *rc = CLI_EXIT_GOOD;
+            return 0;
+        } else {
+            *rc = CLI_EXIT_USAGE;
+            return 0;
+        }
+    }
+    *rc = CLI_EXIT_ERROR;
+    out->pol = cli_load_policy(conf);
+    if (out->pol == NULL)
+        return 0;
+    if (!stp_store_open(dir != NULL ? dir : out->pol->store_dir, 0, &out->st,
+                        &err)) {
+        fprintf(stderr, "ocspstaple: %s\n", err.msg);
+        stp_policy_free(out->pol);
+        out->pol = NULL;
+        return 0;
+    }
+    *rc = CLI_EXIT_GOOD;
+    return 1;
+}
+
+void cli_store_cmd_close(struct cli_store_cmd *cmd)
+{
+    stp_store_close(cmd->st);
+    stp_policy_free(cmd->pol);
+    cmd->st = NULL;
+    cmd->pol = NULL;
 }
 
 int cli_default_verify_opts(struct stp_verify_opts *out)
