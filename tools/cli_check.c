@@ -84,10 +84,22 @@ static void check_files(const struct stp_policy *pol, struct cli_diag *d)
         problem(d, "ca_file '%s': %s", pol->ca_file, strerror(errno));
 }
 
+static void check_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ocspstaple check [--conf FILE]\n"
+            "  Report every problem of the ocspstaple section of an "
+            "openssl.cnf (default:\n"
+            "  $OPENSSL_CONF, else OpenSSL's default file). Exit status: 0 "
+            "OK, 1 problems.\n");
+}
+
 int cli_check(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "conf", required_argument, NULL, 'c' }, { NULL, 0, NULL, 0 }
+        { "conf", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
     };
     struct cli_diag d = { "ocspstaple check: ", 0 };
     struct stp_conf *c = NULL;
@@ -95,9 +107,13 @@ int cli_check(int argc, char **argv)
     char *file = NULL;
     int ch;
 
-    while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-        if (ch != 'c')
-            return CLI_EXIT_USAGE;
+    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        if (ch != 'c') {
+            OPENSSL_free(file);
+            if (ch == 'h')
+                check_usage(stdout);
+            return ch == 'h' ? CLI_EXIT_GOOD : CLI_EXIT_USAGE;
+        }
         OPENSSL_free(file);
         file = OPENSSL_strdup(optarg);
     }
