@@ -104,6 +104,12 @@ const char *cli_left(time_t until, time_t now, char *buf, size_t len);
 /* Prints <s> as a JSON string literal (quotes and escapes included). */
 void cli_json_str(const char *s);
 
+/*
+ * The subcommands, one file each (tools/cli_<name>.c): each takes argv
+ * from its own name on and returns the exit status; each answers --help.
+ */
+int cli_fetch(int argc, char **argv);
+int cli_show(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_refresh(int argc, char **argv);
