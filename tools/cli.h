@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Shared pieces of the ocspstaple CLI: exit statuses, policy loading and
- * time formatting. Each subcommand lives in its own file.
+ * Shared pieces of the ocspstaple CLI: exit statuses, and the helpers of
+ * tools/cli_util.c (policy loading, time and JSON formatting). Each
+ * subcommand lives in its own file, tools/cli_<name>.c.
  */
 #ifndef STP_CLI_H
 #define STP_CLI_H
 
+#include <stdio.h>
 #include <time.h>
 
 #include "engine/policy.h"
@@ -22,11 +24,76 @@
 #define CLI_EXIT_BAD_STAPLE 7 /* a staple that does not verify */
 
 /*
+ * The worse of two exit statuses, by the one ranking of fetch and probe:
+ * error > bad staple > revoked > unknown > no staple = no URL > good. <a>
+ * on a tie. A run of several certificates or handshakes exits with the
+ * worst.
+ */
+int cli_worst(int a, int b);
+
+/* The exit status of an OCSP certificate status (V_OCSP_CERTSTATUS_*). */
+int cli_exit_of_status(int ocsp_status);
+
+struct stp_conf;
+struct stp_store;
+struct stp_verify_opts;
+
+/* Diagnostics printed to stderr behind <prefix>, and counted. */
+struct cli_diag {
+    const char *prefix;
+    int problems;
+};
+
+/* An stp_diag_fn: prints one problem for <arg>, a struct cli_diag. */
+void cli_diag_print(void *arg, const char *msg);
+
+/*
+ * Parses the policy section of <c>; each problem is printed with the file
+ * and section it comes from. Returns NULL if there was one.
+ */
+struct stp_policy *cli_parse_conf(const struct stp_conf *c, struct cli_diag *d);
+
+/*
  * Loads the policy: from the ocspstaple section of <conf_file> when given
  * (every problem printed to stderr), else the defaults. Returns NULL after
  * printing the problems.
  */
 struct stp_policy *cli_load_policy(const char *conf_file);
+
+/* The commands that read a store (status, refresh) and their options. */
+struct cli_store_spec {
+    const char *flag; /* the command's own flag: "json" (--json, -j) */
+    int flag_char;
+    void (*usage)(FILE *out);
+};
+
+/* What cli_store_cmd_open() sets up. */
+struct cli_store_cmd {
+    struct stp_policy *pol;
+    struct stp_store *st;
+    int flag; /* the command's own flag was given */
+};
+
+/*
+ * The preamble of a store command: parses `[--store-dir DIR] [--conf FILE]
+ * [--<flag>] [--help]`, loads the policy and opens the store (the given
+ * directory, else the policy's store_dir) read-only. Returns 1 with <out>
+ * set, to go on. Returns 0 when the command is over, with <rc> its exit
+ * status: after --help (usage on stdout), a bad option, or an error printed
+ * to stderr.
+ */
+int cli_store_cmd_open(const struct cli_store_spec *spec, int argc, char **argv,
+                       struct cli_store_cmd *out, int *rc);
+
+/* Closes the store and frees the policy of cli_store_cmd_open(). */
+void cli_store_cmd_close(struct cli_store_cmd *cmd);
+
+/*
+ * Verification options as the engine's defaults have them (clock_skew and
+ * cache_ttl of stp_policy_new_default()), for now, every check on, no extra
+ * trust. Returns 1, or 0 out of memory.
+ */
+int cli_default_verify_opts(struct stp_verify_opts *out);
 
 /* "2026-11-21T12:00:00Z" into <buf> (>= 21 bytes); "-" for 0. */
 const char *cli_time(time_t t, char *buf, size_t len);
@@ -37,6 +104,12 @@ const char *cli_left(time_t until, time_t now, char *buf, size_t len);
 /* Prints <s> as a JSON string literal (quotes and escapes included). */
 void cli_json_str(const char *s);
 
+/*
+ * The subcommands, one file each (tools/cli_<name>.c): each takes argv
+ * from its own name on and returns the exit status; each answers --help.
+ */
+int cli_fetch(int argc, char **argv);
+int cli_show(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_refresh(int argc, char **argv);

@@ -2,8 +2,7 @@
 /*
  * `ocspstaple check`: lints the ocspstaple section of an openssl.cnf the way
  * the provider will read it, plus what only the host can tell (provider
- * order, module file, store directory, files named by keys). Also home of
- * cli_load_policy(), which the other subcommands use for --conf.
+ * order, module file, store directory, files named by keys).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,54 +18,10 @@
 #include "engine/conf.h"
 #include "engine/policy.h"
 
-struct diag_ctx {
-    const char *prefix;
-    int problems;
-};
-
-static void diag_print(void *arg, const char *msg)
-{
-    struct diag_ctx *d = arg;
-
-    fprintf(stderr, "%s%s\n", d->prefix, msg);
-    d->problems++;
-}
-
-/* Section keys are reported with the file and section they come from. */
-static struct stp_policy *parse_conf(const struct stp_conf *c,
-                                     struct diag_ctx *d)
-{
-    char prefix[1024];
-    const char *saved = d->prefix;
-    struct stp_policy *pol;
-
-    snprintf(prefix, sizeof(prefix), "%s%s [%s]: ", saved, c->file,
-             c->self->section);
-    d->prefix = prefix;
-    pol = stp_policy_parse(c->kv, c->nkv, diag_print, d);
-    d->prefix = saved;
-    return pol;
-}
-
-struct stp_policy *cli_load_policy(const char *conf_file)
-{
-    struct diag_ctx d = { "ocspstaple: ", 0 };
-    struct stp_conf *c = NULL;
-    struct stp_policy *pol;
-
-    if (conf_file == NULL)
-        return stp_policy_new_default();
-    if (!stp_conf_load(conf_file, &c, diag_print, &d))
-        return NULL;
-    pol = parse_conf(c, &d);
-    stp_conf_free(c);
-    return pol;
-}
-
-static void problem(struct diag_ctx *d, const char *fmt, ...)
+static void problem(struct cli_diag *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static void problem(struct diag_ctx *d, const char *fmt, ...)
+static void problem(struct cli_diag *d, const char *fmt, ...)
 {
     va_list ap;
 
@@ -79,7 +34,7 @@ static void problem(struct diag_ctx *d, const char *fmt, ...)
 }
 
 /* A providers section disables the implicit default provider. */
-static void check_order(const struct stp_conf *c, struct diag_ctx *d)
+static void check_order(const struct stp_conf *c, struct cli_diag *d)
 {
     size_t i;
 
@@ -100,7 +55,7 @@ static void check_order(const struct stp_conf *c, struct diag_ctx *d)
             c->file, c->self->name);
 }
 
-static void check_module(const struct stp_conf *c, struct diag_ctx *d)
+static void check_module(const struct stp_conf *c, struct cli_diag *d)
 {
     if (!c->self->activate)
         problem(d, "%s: provider %s has no 'activate = 1': it will not load",
@@ -111,7 +66,7 @@ static void check_module(const struct stp_conf *c, struct diag_ctx *d)
                 strerror(errno));
 }
 
-static void check_files(const struct stp_policy *pol, struct diag_ctx *d)
+static void check_files(const struct stp_policy *pol, struct cli_diag *d)
 {
     struct stat sb;
 
@@ -129,32 +84,48 @@ static void check_files(const struct stp_policy *pol, struct diag_ctx *d)
         problem(d, "ca_file '%s': %s", pol->ca_file, strerror(errno));
 }
 
+static void check_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ocspstaple check [--conf FILE]\n"
+            "  Report every problem of the ocspstaple section of an "
+            "openssl.cnf (default:\n"
+            "  $OPENSSL_CONF, else OpenSSL's default file). Exit status: 0 "
+            "OK, 1 problems.\n");
+}
+
 int cli_check(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "conf", required_argument, NULL, 'c' }, { NULL, 0, NULL, 0 }
+        { "conf", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
     };
-    struct diag_ctx d = { "ocspstaple check: ", 0 };
+    struct cli_diag d = { "ocspstaple check: ", 0 };
     struct stp_conf *c = NULL;
     struct stp_policy *pol = NULL;
     char *file = NULL;
     int ch;
 
-    while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-        if (ch != 'c')
-            return CLI_EXIT_USAGE;
+    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        if (ch != 'c') {
+            OPENSSL_free(file);
+            if (ch == 'h')
+                check_usage(stdout);
+            return ch == 'h' ? CLI_EXIT_GOOD : CLI_EXIT_USAGE;
+        }
         OPENSSL_free(file);
         file = OPENSSL_strdup(optarg);
     }
     if (file == NULL)
         file = stp_conf_default_file();
-    if (file == NULL || !stp_conf_load(file, &c, diag_print, &d)) {
+    if (file == NULL || !stp_conf_load(file, &c, cli_diag_print, &d)) {
         OPENSSL_free(file);
         return CLI_EXIT_ERROR;
     }
     check_order(c, &d);
     check_module(c, &d);
-    pol = parse_conf(c, &d);
+    pol = cli_parse_conf(c, &d);
     if (pol != NULL)
         check_files(pol, &d);
     if (d.problems == 0)

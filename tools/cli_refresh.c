@@ -7,7 +7,6 @@
  * always with --force), through the same per-certificate lock the servers
  * use.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -97,44 +96,34 @@ static void refresh_id(void *arg, const char *id)
     sk_X509_pop_free(chain, X509_free);
 }
 
+static void refresh_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ocspstaple refresh [--store-dir DIR] [--conf FILE] "
+            "[--force]\n"
+            "  Refresh every stored response that is due (for fetch = no, "
+            "from a timer);\n"
+            "  --force: every one. Exit status: 0, or 1 if any certificate "
+            "failed.\n");
+}
+
 int cli_refresh(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "store-dir", required_argument, NULL, 'd' },
-        { "conf", required_argument, NULL, 'c' },
-        { "force", no_argument, NULL, 'f' },
-        { NULL, 0, NULL, 0 }
-    };
+    static const struct cli_store_spec spec = { "force", 'f', refresh_usage };
+    struct cli_store_cmd cmd;
     struct refresh_ctx c = { 0 };
-    const char *dir = NULL, *conf = NULL;
-    struct stp_policy *pol;
     struct stp_err err;
-    int ch, n;
+    int n, rc;
 
-    while ((ch = getopt_long(argc, argv, "d:c:f", opts, NULL)) != -1) {
-        if (ch == 'd')
-            dir = optarg;
-        else if (ch == 'c')
-            conf = optarg;
-        else if (ch == 'f')
-            c.force = 1;
-        else
-            return CLI_EXIT_USAGE;
-    }
-    pol = cli_load_policy(conf);
-    if (pol == NULL)
-        return CLI_EXIT_ERROR;
-    c.pol = pol;
-    if (!stp_store_open(dir != NULL ? dir : pol->store_dir, 0, &c.st, &err)) {
-        fprintf(stderr, "ocspstaple: %s\n", err.msg);
-        stp_policy_free(pol);
-        return CLI_EXIT_ERROR;
-    }
+    if (!cli_store_cmd_open(&spec, argc, argv, &cmd, &rc))
+        return rc;
+    c.pol = cmd.pol;
+    c.st = cmd.st;
+    c.force = cmd.flag;
     n = stp_store_list(c.st, refresh_id, &c, &err);
     if (n < 0)
         fprintf(stderr, "ocspstaple: %s\n", err.msg);
     printf("%d certificate(s), %d failed\n", c.total, c.failed);
-    stp_store_close(c.st);
-    stp_policy_free(pol);
+    cli_store_cmd_close(&cmd);
     return n < 0 || c.failed > 0 ? CLI_EXIT_ERROR : 0;
 }

@@ -4,7 +4,6 @@
  * the response file (re-verified against the stored leaf and issuer when
  * they are there) and the sidecar state.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,33 +17,6 @@
 #include "engine/clock.h"
 #include "engine/store.h"
 #include "engine/verify.h"
-
-const char *cli_time(time_t t, char *buf, size_t len)
-{
-    struct tm tm;
-
-    if (t == 0 || gmtime_r(&t, &tm) == NULL
-        || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(buf, len, "-");
-    return buf;
-}
-
-const char *cli_left(time_t until, time_t now, char *buf, size_t len)
-{
-    long s = (long)(until - now);
-
-    if (until == 0)
-        snprintf(buf, len, "-");
-    else if (s <= 0)
-        snprintf(buf, len, "expired");
-    else if (s >= 86400)
-        snprintf(buf, len, "%ldd%ldh", s / 86400, s % 86400 / 3600);
-    else if (s >= 3600)
-        snprintf(buf, len, "%ldh%ldm", s / 3600, s % 3600 / 60);
-    else
-        snprintf(buf, len, "%ldm%lds", s / 60, s % 60);
-    return buf;
-}
 
 struct row {
     char id[65];
@@ -127,20 +99,6 @@ static void evaluate(struct status_ctx *c, struct row *r)
     OPENSSL_free(pem);
 }
 
-void cli_json_str(const char *s)
-{
-    putchar('"');
-    for (; *s != '\0'; s++) {
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", *s);
-        else
-            putchar(*s);
-    }
-    putchar('"');
-}
-
 static void print_row(struct status_ctx *c, const struct row *r)
 {
     char t1[32], t2[32], left[32];
@@ -192,45 +150,30 @@ static void on_id(void *arg, const char *id)
     print_row(c, &r);
 }
 
+static void status_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ocspstaple status [--store-dir DIR] [--conf FILE] "
+            "[--json]\n"
+            "  One row per stored response: id, subject, serial, status, "
+            "this update,\n"
+            "  next update, time left, last error. --json for machines.\n");
+}
+
 int cli_status(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "store-dir", required_argument, NULL, 'd' },
-        { "conf", required_argument, NULL, 'c' },
-        { "json", no_argument, NULL, 'j' },
-        { NULL, 0, NULL, 0 }
-    };
+    static const struct cli_store_spec spec = { "json", 'j', status_usage };
+    struct cli_store_cmd cmd;
     struct status_ctx c = { 0 };
-    const char *dir = NULL, *conf = NULL;
-    struct stp_policy *pol;
     struct stp_err err;
-    int ch, n;
+    int n, rc;
 
-    while ((ch = getopt_long(argc, argv, "d:c:j", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'd':
-            dir = optarg;
-            break;
-        case 'c':
-            conf = optarg;
-            break;
-        case 'j':
-            c.json = 1;
-            break;
-        default:
-            return CLI_EXIT_USAGE;
-        }
-    }
-    pol = cli_load_policy(conf);
-    if (pol == NULL)
-        return CLI_EXIT_ERROR;
-    c.pol = pol;
+    if (!cli_store_cmd_open(&spec, argc, argv, &cmd, &rc))
+        return rc;
+    c.st = cmd.st;
+    c.pol = cmd.pol;
+    c.json = cmd.flag;
     c.now = stp_now();
-    if (!stp_store_open(dir != NULL ? dir : pol->store_dir, 0, &c.st, &err)) {
-        fprintf(stderr, "ocspstaple: %s\n", err.msg);
-        stp_policy_free(pol);
-        return CLI_EXIT_ERROR;
-    }
     if (c.json)
         printf("[");
     else
@@ -242,7 +185,6 @@ int cli_status(int argc, char **argv)
         printf("%s]\n", c.rows > 0 ? "\n" : "");
     if (n < 0)
         fprintf(stderr, "ocspstaple: %s\n", err.msg);
-    stp_store_close(c.st);
-    stp_policy_free(pol);
+    cli_store_cmd_close(&cmd);
     return n < 0 ? CLI_EXIT_ERROR : 0;
 }

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What the ocspstaple subcommands share (declared in cli.h): the ranking of
+ * exit statuses, policy loading for --conf, the preamble of the commands
+ * that read a store, the engine's verification defaults, and time and JSON
+ * formatting.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/ocsp.h>
+
+#include "cli.h"
+#include "engine/clock.h"
+#include "engine/conf.h"
+#include "engine/err.h"
+#include "engine/policy.h"
+#include "engine/store.h"
+#include "engine/verify.h"
+
+/* Worse outcomes rank higher (README, "The CLI"). */
+static int rank(int code)
+{
+    switch (code) {
+    case CLI_EXIT_ERROR:
+        return 5;
+    case CLI_EXIT_BAD_STAPLE:
+        return 4;
+    case CLI_EXIT_REVOKED:
+        return 3;
+    case CLI_EXIT_UNKNOWN:
+        return 2;
+    case CLI_EXIT_NO_STAPLE:
+    case CLI_EXIT_NO_URL:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int cli_worst(int a, int b)
+{
+    return rank(b) > rank(a) ? b : a;
+}
+
+int cli_exit_of_status(int ocsp_status)
+{
+    if (ocsp_status == V_OCSP_CERTSTATUS_GOOD)
+        return CLI_EXIT_GOOD;
+    if (ocsp_status == V_OCSP_CERTSTATUS_REVOKED)
+        return CLI_EXIT_REVOKED;
+    return CLI_EXIT_UNKNOWN;
+}
+
+void cli_diag_print(void *arg, const char *msg)
+{
+    struct cli_diag *d = arg;
+
+    fprintf(stderr, "%s%s\n", d->prefix, msg);
+    d->problems++;
+}
+
+struct stp_policy *cli_parse_conf(const struct stp_conf *c, struct cli_diag *d)
+{
+    char prefix[1024];
+    const char *saved = d->prefix;
+    struct stp_policy *pol;
+
+    snprintf(prefix, sizeof(prefix), "%s%s [%s]: ", saved, c->file,
+             c->self->section);
+    d->prefix = prefix;
+    pol = stp_policy_parse(c->kv, c->nkv, cli_diag_print, d);
+    d->prefix = saved;
+    return pol;
+}
+
+struct stp_policy *cli_load_policy(const char *conf_file)
+{
+    struct cli_diag d = { "ocspstaple: ", 0 };
+    struct stp_conf *c = NULL;
+    struct stp_policy *pol;
+
+    if (conf_file == NULL)
+        return stp_policy_new_default();
+    if (!stp_conf_load(conf_file, &c, cli_diag_print, &d))
+        return NULL;
+    pol = cli_parse_conf(c, &d);
+    stp_conf_free(c);
+    return pol;
+}
+
+int cli_store_cmd_open(const struct cli_store_spec *spec, int argc, char **argv,
+                       struct cli_store_cmd *out, int *rc)
+{
+    const struct option opts[] = {
+        { "store-dir", required_argument, NULL, 'd' },
+        { "conf", required_argument, NULL, 'c' },
+        { spec->flag, no_argument, NULL, spec->flag_char },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char shorts[] = {
+        'd', ':', 'c', ':', (char)spec->flag_char, 'h', '\0'
+    };
+    const char *dir = NULL, *conf = NULL;
+    struct stp_err err;
+    int ch;
+
+    memset(out, 0, sizeof(*out));
+    while ((ch = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
+        if (ch == 'd') {
+            dir = optarg;
+        } else if (ch == 'c') {
+            conf = optarg;
+        } else if (ch == spec->flag_char) {
+            out->flag = 1;
+        } else if (ch == 'h') {
+            spec->usage(stdout);
+            *rc = CLI_EXIT_GOOD;
+            return 0;
+        } else {
+            *rc = CLI_EXIT_USAGE;
+            return 0;
+        }
+    }
+    *rc = CLI_EXIT_ERROR;
+    out->pol = cli_load_policy(conf);
+    if (out->pol == NULL)
+        return 0;
+    if (!stp_store_open(dir != NULL ? dir : out->pol->store_dir, 0, &out->st,
+                        &err)) {
+        fprintf(stderr, "ocspstaple: %s\n", err.msg);
+        stp_policy_free(out->pol);
+        out->pol = NULL;
+        return 0;
+    }
+    *rc = CLI_EXIT_GOOD;
+    return 1;
+}
+
+void cli_store_cmd_close(struct cli_store_cmd *cmd)
+{
+    stp_store_close(cmd->st);
+    stp_policy_free(cmd->pol);
+    cmd->st = NULL;
+    cmd->pol = NULL;
+}
+
+int cli_default_verify_opts(struct stp_verify_opts *out)
+{
+    struct stp_policy *pol = stp_policy_new_default();
+
+    if (pol == NULL)
+        return 0;
+    out->now = stp_now();
+    out->skew = pol->clock_skew;
+    out->cache_ttl = pol->defaults.cache_ttl;
+    out->skip_verify = 0;
+    out->extra_trust = NULL;
+    stp_policy_free(pol);
+    return 1;
+}
+
+const char *cli_time(time_t t, char *buf, size_t len)
+{
+    struct tm tm;
+
+    if (t == 0 || gmtime_r(&t, &tm) == NULL
+        || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, len, "-");
+    return buf;
+}
+
+const char *cli_left(time_t until, time_t now, char *buf, size_t len)
+{
+    long s = (long)(until - now);
+
+    if (until == 0)
+        snprintf(buf, len, "-");
+    else if (s <= 0)
+        snprintf(buf, len, "expired");
+    else if (s >= 86400)
+        snprintf(buf, len, "%ldd%ldh", s / 86400, s % 86400 / 3600);
+    else if (s >= 3600)
+        snprintf(buf, len, "%ldh%ldm", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, len, "%ldm%lds", s / 60, s % 60);
+    return buf;
+}
+
+void cli_json_str(const char *s)
+{
+    putchar('"');
+    for (; *s != '\0'; s++) {
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", *s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
