@@ -27,28 +27,6 @@ struct refresh_ctx {
     int failed;
 };
 
-static STACK_OF(X509) *stored_chain(struct stp_store *st, const char *id)
-{
-    unsigned char *pem = NULL;
-    size_t len = 0;
-    STACK_OF(X509) *chain = NULL;
-    BIO *b;
-    X509 *x;
-
-    if (!stp_store_read(st, id, ".pem", 65536, &pem, &len, NULL))
-        return NULL;
-    b = BIO_new_mem_buf(pem, (int)len);
-    chain = sk_X509_new_null();
-    while (b != NULL && chain != NULL
-           && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
-        if (!sk_X509_push(chain, x))
-            X509_free(x);
-    ERR_clear_error();
-    BIO_free(b);
-    OPENSSL_free(pem);
-    return chain;
-}
-
 static int update(const struct refresh_ctx *c, const struct stp_certinfo *ci,
                   const struct stp_update_opts *uo,
                   struct stp_update_result *res, struct stp_err *err)
@@ -66,7 +44,7 @@ static void refresh_id(void *arg, const char *id)
     struct stp_update_opts uo = { .force = c->force,
                                   .lock_wait_ms =
                                       c->pol->defaults.timeout * 1000 };
-    STACK_OF(X509) *chain = stored_chain(c->st, id);
+    STACK_OF(X509) *chain = stp_store_read_chain(c->st, id, NULL);
     struct stp_certinfo *ci = NULL;
     struct stp_update_result res = { 0 };
     struct stp_err err;

@@ -40,29 +40,18 @@ struct status_ctx {
 /* Verifies against the stored chain; falls back to decoding only. */
 static void evaluate(struct status_ctx *c, struct row *r)
 {
-    unsigned char *der = NULL, *pem = NULL;
-    size_t len = 0, pemlen = 0;
-    STACK_OF(X509) *chain = NULL;
+    unsigned char *der = NULL;
+    size_t len = 0;
+    STACK_OF(X509) *chain;
     struct stp_certinfo *ci = NULL;
     struct stp_err err;
 
-    if (!stp_store_read(c->st, r->id, ".der", c->pol->max_response_size, &der,
-                        &len, &err)) {
+    if (!stp_store_read_response(c->st, r->id, c->pol->max_response_size, &der,
+                                 &len, &err)) {
         snprintf(r->status, sizeof(r->status), "none");
         return;
     }
-    if (stp_store_read(c->st, r->id, ".pem", 65536, &pem, &pemlen, NULL)) {
-        BIO *b = BIO_new_mem_buf(pem, (int)pemlen);
-        X509 *x;
-
-        chain = sk_X509_new_null();
-        while (b != NULL && chain != NULL
-               && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
-            if (!sk_X509_push(chain, x))
-                X509_free(x);
-        BIO_free(b);
-        ERR_clear_error();
-    }
+    chain = stp_store_read_chain(c->st, r->id, NULL);
     if (sk_X509_num(chain) >= 2
         && stp_certinfo_new(sk_X509_value(chain, 0), chain, &ci, &err)
         && strcmp(ci->id_hex, r->id) == 0 && ci->issuer != NULL) {
@@ -96,7 +85,6 @@ static void evaluate(struct status_ctx *c, struct row *r)
     stp_certinfo_free(ci);
     sk_X509_pop_free(chain, X509_free);
     OPENSSL_free(der);
-    OPENSSL_free(pem);
 }
 
 static void print_row(struct status_ctx *c, const struct row *r)

@@ -147,9 +147,9 @@ static int read_all(int fd, unsigned char *buf, size_t len)
     return 1;
 }
 
-int stp_store_read(struct stp_store *st, const char *id, const char *suffix,
-                   size_t cap, unsigned char **data, size_t *len,
-                   struct stp_err *err)
+static int read_file(struct stp_store *st, const char *id, const char *suffix,
+                     size_t cap, unsigned char **data, size_t *len,
+                     struct stp_err *err)
 {
     char name[NAME_MAX_LEN];
     unsigned char *buf;
@@ -225,8 +225,9 @@ static int open_temp(struct stp_store *st, const char *name, char *tmp,
     return -1;
 }
 
-int stp_store_write(struct stp_store *st, const char *id, const char *suffix,
-                    const unsigned char *data, size_t len, struct stp_err *err)
+static int write_file(struct stp_store *st, const char *id, const char *suffix,
+                      const unsigned char *data, size_t len,
+                      struct stp_err *err)
 {
     char name[NAME_MAX_LEN], tmp[NAME_MAX_LEN + 32];
     int fd, saved;
@@ -262,14 +263,14 @@ int stp_store_read_response(struct stp_store *st, const char *id, size_t cap,
                             unsigned char **der, size_t *len,
                             struct stp_err *err)
 {
-    return stp_store_read(st, id, SUFFIX_RESPONSE, cap, der, len, err);
+    return read_file(st, id, SUFFIX_RESPONSE, cap, der, len, err);
 }
 
 int stp_store_write_response(struct stp_store *st, const char *id,
                              const unsigned char *der, size_t len,
                              struct stp_err *err)
 {
-    return stp_store_write(st, id, SUFFIX_RESPONSE, der, len, err);
+    return write_file(st, id, SUFFIX_RESPONSE, der, len, err);
 }
 
 int stp_store_write_chain(struct stp_store *st, const char *id, X509 *leaf,
@@ -285,8 +286,8 @@ int stp_store_write_chain(struct stp_store *st, const char *id, X509 *leaf,
         stp_err_set(err, STP_E_INTERNAL, 0, "%s/%s%s: cannot encode the chain",
                     st->dir, id, SUFFIX_CHAIN);
     else
-        ok = stp_store_write(st, id, SUFFIX_CHAIN,
-                             (const unsigned char *)bm->data, bm->length, err);
+        ok = write_file(st, id, SUFFIX_CHAIN, (const unsigned char *)bm->data,
+                        bm->length, err);
     BIO_free(mem);
     return ok;
 }
@@ -300,7 +301,7 @@ STACK_OF(X509) *stp_store_read_chain(struct stp_store *st, const char *id,
     BIO *b = NULL;
     X509 *x;
 
-    if (!stp_store_read(st, id, SUFFIX_CHAIN, CHAIN_CAP, &pem, &len, err))
+    if (!read_file(st, id, SUFFIX_CHAIN, CHAIN_CAP, &pem, &len, err))
         return NULL;
     if ((chain = sk_X509_new_null()) == NULL
         || (b = BIO_new_mem_buf(pem, (int)len)) == NULL) {
@@ -418,7 +419,7 @@ int stp_store_read_state(struct stp_store *st, const char *id,
     size_t len = 0;
 
     memset(out, 0, sizeof(*out));
-    if (!stp_store_read(st, id, SUFFIX_STATE, STATE_CAP, &data, &len, NULL))
+    if (!read_file(st, id, SUFFIX_STATE, STATE_CAP, &data, &len, NULL))
         return 0;
     text = OPENSSL_malloc(len + 1);
     if (text == NULL) {
@@ -456,8 +457,8 @@ int stp_store_write_state(struct stp_store *st, const char *id,
                  serial);
     if (n < 0 || (size_t)n >= sizeof(buf))
         return stp_err_set(err, STP_E_INTERNAL, 0, "state too long");
-    return stp_store_write(st, id, SUFFIX_STATE, (const unsigned char *)buf,
-                           (size_t)n, err);
+    return write_file(st, id, SUFFIX_STATE, (const unsigned char *)buf,
+                      (size_t)n, err);
 }
 
 static int cmp_ids(const void *a, const void *b)

@@ -82,16 +82,6 @@ int stp_store_write_chain(struct stp_store *st, const char *id, X509 *leaf,
                           X509 *issuer, struct stp_err *err);
 
 /*
- * The byte-level access under the typed ones: <id><suffix>. Kept public
- * only until the CLI uses the typed accessors (then private to store.c).
- */
-int stp_store_read(struct stp_store *st, const char *id, const char *suffix,
-                   size_t cap, unsigned char **data, size_t *len,
-                   struct stp_err *err);
-int stp_store_write(struct stp_store *st, const char *id, const char *suffix,
-                    const unsigned char *data, size_t len, struct stp_err *err);
-
-/*
  * Takes the exclusive lock of <id>, waiting at most <wait_ms> ms (0: do not
  * wait). Returns a descriptor to pass to stp_store_unlock(), or -1 with
  * <err> (STP_E_BUSY when another process holds it).

@@ -3,11 +3,12 @@
  * Fuzz target for the store directory as a trust boundary: the input is
  * planted as <id>.der and as <id>.state for the fixed leaf in a private
  * store directory, then read back the ways servers and the CLI read them:
- * stp_store_read() (with a cap), stp_update_load_stored() (engine/update.h:
- * read + re-verify) and stp_store_read_state(). Invariants: bytes read are
- * the bytes planted, the cap holds, a response is served only when it is
- * valid at the instant asked (its window contains it) and it is the planted
- * file, and a state read back is clean and survives a write/read round trip.
+ * stp_store_read_response() (with a cap), stp_update_load_stored()
+ * (engine/update.h: read + re-verify) and stp_store_read_state(). Invariants:
+ * bytes read are the bytes planted, the cap holds, a response is served only
+ * when it is valid at the instant asked (its window contains it) and it is the
+ * planted file, and a state read back is clean and survives a write/read round
+ * trip.
  */
 #include <fcntl.h>
 #include <string.h>
