@@ -77,7 +77,7 @@ void stp_rec_free(struct stp_rec *rec)
 }
 
 /* Under the read or write lock. */
-static struct stp_rec *find_alias(X509 *leaf)
+static struct stp_rec *find_alias_locked(X509 *leaf)
 {
     size_t i;
 
@@ -92,7 +92,7 @@ struct stp_rec *stp_cache_get0(X509 *leaf)
     struct stp_rec *r;
 
     pthread_rwlock_rdlock(&tab_lock);
-    r = find_alias(leaf);
+    r = find_alias_locked(leaf);
     pthread_rwlock_unlock(&tab_lock);
     return r;
 }
@@ -114,7 +114,7 @@ static int grow(void **arr, size_t *cap, size_t n, size_t size)
 }
 
 /* Under the write lock: keeps at most MAX_ALIASES_PER_REC per record. */
-static int add_alias(X509 *leaf, struct stp_rec *rec)
+static int add_alias_locked(X509 *leaf, struct stp_rec *rec)
 {
     size_t i, count = 0, oldest = 0;
 
@@ -146,19 +146,19 @@ struct stp_rec *stp_cache_insert(struct stp_rec *rec, X509 *leaf, int *is_new)
 
     *is_new = 0;
     pthread_rwlock_wrlock(&tab_lock);
-    found = find_alias(leaf);
+    found = find_alias_locked(leaf);
     for (i = 0; found == NULL && i < nrecs; i++)
         if (memcmp(recs[i]->ci->id, rec->ci->id, STP_ID_LEN) == 0)
             found = recs[i];
     if (found != NULL) {
-        if (find_alias(leaf) == NULL && !add_alias(leaf, found))
+        if (find_alias_locked(leaf) == NULL && !add_alias_locked(leaf, found))
             found = NULL;
         pthread_rwlock_unlock(&tab_lock);
         stp_rec_free(rec);
         return found;
     }
     if (!grow((void **)&recs, &caprecs, nrecs, sizeof(*recs))
-        || !add_alias(leaf, rec)) {
+        || !add_alias_locked(leaf, rec)) {
         pthread_rwlock_unlock(&tab_lock);
         stp_rec_free(rec);
         return NULL;

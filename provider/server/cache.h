@@ -23,24 +23,26 @@
 
 struct stp_staple;
 
+/* A tracked certificate. Its fields are grouped by owner. */
 struct stp_rec {
-    /* Immutable once inserted, but for ci->issuer, which the refresher may
-     * fill in later (nothing else reads it). */
+    /* track.c, before insertion; immutable afterwards (but ci->issuer,
+     * which the refresher may fill in while it is NULL) */
     struct stp_certinfo *ci;
     struct stp_certpol pol; /* effective policy; strings borrowed */
-    int staple;             /* the policy staples this certificate */
-    int must;               /* Must-Staple semantics (flag or mode always) */
-    int refuse_revoked;     /* mode must or always */
-    /* Under the table lock. */
+    struct stp_decision dec;
+    /* cache.c, under the table lock */
     struct stp_staple *cur;
-    /* Atomic: 1 until the first refresh attempt has finished. */
+    /* 1 until the first refresh attempt has finished (the bounded wait) */
     atomic_int loading;
-    /* Owned by the refresher thread. */
-    time_t next;
-    unsigned failures;
-    int done; /* not applicable: no responder */
-    int exit_sent;
-    int issuer_logged;
+    /* the refresher thread alone */
+    struct {
+        time_t next;
+        unsigned failures;
+        int done; /* not applicable: no responder */
+        int exit_sent;
+        int issuer_logged;
+    } rf;
+    /* any thread, atomically */
     atomic_int refused_logged;
     atomic_int preloaded; /* the store was read once synchronously */
 };

@@ -324,12 +324,12 @@ static int staple_ours(SSL *s)
             stp_refresh_wake();
         }
     }
-    if (rec == NULL || !rec->staple) {
+    if (rec == NULL || !rec->dec.staple) {
         stp_metric_inc(STP_M_STAPLES_NONE);
         return SSL_TLSEXT_ERR_NOACK;
     }
     r = stp_cache_copy(rec, stp_now(), &der, &len, &status);
-    if (r == STP_COPY_NONE && rec->must && atomic_load(&rec->loading)) {
+    if (r == STP_COPY_NONE && rec->dec.must && atomic_load(&rec->loading)) {
         stp_cache_wait(rec, stp_runtime_get0_policy()->must_staple_wait_ms);
         r = stp_cache_copy(rec, stp_now(), &der, &len, &status);
     }
@@ -338,7 +338,7 @@ static int staple_ours(SSL *s)
                                              : STP_M_STAPLES_NONE);
         return SSL_TLSEXT_ERR_NOACK;
     }
-    if (status == V_OCSP_CERTSTATUS_REVOKED && rec->refuse_revoked) {
+    if (status == V_OCSP_CERTSTATUS_REVOKED && rec->dec.refuse_revoked) {
         OPENSSL_free(der);
         stp_metric_inc(STP_M_HANDSHAKES_REFUSED);
         if (atomic_exchange(&rec->refused_logged, 1) == 0)

@@ -90,11 +90,11 @@ static void check_revoked(struct stp_rec *rec)
 {
     struct stp_verdict v;
 
-    if (!rec->refuse_revoked || rec->exit_sent
+    if (!rec->dec.refuse_revoked || rec->rf.exit_sent
         || stp_runtime_get0_policy()->revoked_action != STP_REVOKED_EXIT
         || !stp_cache_verdict(rec, &v) || v.status != V_OCSP_CERTSTATUS_REVOKED)
         return;
-    rec->exit_sent = 1;
+    rec->rf.exit_sent = 1;
     STP_LOG_ERR("refresh",
                 "%s: certificate is revoked: revoked_action exit: "
                 "terminating %s",
@@ -127,11 +127,11 @@ static void after_attempt(struct stp_rec *rec, enum stp_attempt a,
     case STP_ATTEMPT_OK:
         if (fetched)
             stp_metric_inc(STP_M_FETCH_OK);
-        rec->failures = 0;
+        rec->rf.failures = 0;
         break;
     case STP_ATTEMPT_FAILED:
         stp_metric_inc(STP_M_FETCH_FAIL);
-        rec->failures++;
+        rec->rf.failures++;
         break;
     case STP_ATTEMPT_NO_URL:
         stp_metric_inc(STP_M_FETCH_SKIPPED);
@@ -142,9 +142,9 @@ static void after_attempt(struct stp_rec *rec, enum stp_attempt a,
         break;
     }
     stp_update_sched_params(stp_runtime_get0_policy(), &sp);
-    next = stp_sched_after_attempt(&sp, a, now, planned, rec->failures);
-    rec->next = next.next;
-    rec->done = next.done;
+    next = stp_sched_after_attempt(&sp, a, now, planned, rec->rf.failures);
+    rec->rf.next = next.next;
+    rec->rf.done = next.done;
     if (a != STP_ATTEMPT_BUSY)
         stp_cache_loaded(rec);
 }
@@ -154,8 +154,8 @@ static int have_issuer(struct stp_rec *rec)
 {
     if (rec->ci->issuer == NULL)
         rec->ci->issuer = stp_cache_get1_issuer(rec->ci->leaf);
-    if (rec->ci->issuer == NULL && !rec->issuer_logged) {
-        rec->issuer_logged = 1;
+    if (rec->ci->issuer == NULL && !rec->rf.issuer_logged) {
+        rec->rf.issuer_logged = 1;
         STP_LOG_WARN("refresh",
                      "%s: issuer certificate not found in the "
                      "server's chain, its verify store or ca_file: cannot "
@@ -227,15 +227,15 @@ static time_t pass(void)
     for (i = 0; i < n; i++) {
         struct stp_rec *rec = recs[i];
 
-        if (!rec->staple || rec->done) {
+        if (!rec->dec.staple || rec->rf.done) {
             stp_cache_loaded(rec);
             continue;
         }
-        if (rec->next <= now)
+        if (rec->rf.next <= now)
             refresh_one(rec, now);
         stp_cache_expire(rec, stp_now());
-        if (rec->next < wake)
-            wake = rec->next;
+        if (rec->rf.next < wake)
+            wake = rec->rf.next;
     }
     OPENSSL_free(recs);
     return wake;
@@ -314,7 +314,7 @@ void stp_refresh_preload(void)
     struct stp_store *st = NULL;
 
     for (i = 0; i < n; i++) {
-        if (!recs[i]->staple || atomic_exchange(&recs[i]->preloaded, 1))
+        if (!recs[i]->dec.staple || atomic_exchange(&recs[i]->preloaded, 1))
             continue;
         if (st == NULL && (st = store_or_log()) == NULL)
             break;

@@ -100,7 +100,8 @@ static void load_trust(const char *file)
 }
 
 /* Under rt_lock. */
-static void set_policy(const struct stp_kv *kv, size_t n, const char *origin)
+static void set_policy_locked(const struct stp_kv *kv, size_t n,
+                              const char *origin)
 {
     struct stp_policy *p = stp_policy_parse(kv, n, diag_log, (void *)origin);
 
@@ -120,8 +121,8 @@ static void set_policy(const struct stp_kv *kv, size_t n, const char *origin)
 
 /* Under rt_lock: the named file's ocspstaple section (the section of
  * provider <name>, or any when NULL); 0 if it has none. */
-static int set_policy_from_file(const char *file, const char *name,
-                                int required)
+static int set_policy_from_file_locked(const char *file, const char *name,
+                                       int required)
 {
     struct stp_conf *c = NULL;
     char origin[1024];
@@ -133,7 +134,7 @@ static int set_policy_from_file(const char *file, const char *name,
             && (name == NULL || strcmp(c->self->name, name) == 0);
     if (found) {
         snprintf(origin, sizeof(origin), "%s [%s]", c->file, c->self->section);
-        set_policy(c->kv, c->nkv, origin);
+        set_policy_locked(c->kv, c->nkv, origin);
     }
     stp_conf_free(c);
     return found;
@@ -147,20 +148,21 @@ void stp_runtime_configure(const char *provider_name, const struct stp_kv *kv,
 
     pthread_mutex_lock(&rt_lock);
     if (policy_state == 0
-        && (file == NULL || !set_policy_from_file(file, provider_name, 0)))
-        set_policy(kv, n, "provider section");
+        && (file == NULL
+            || !set_policy_from_file_locked(file, provider_name, 0)))
+        set_policy_locked(kv, n, "provider section");
     pthread_mutex_unlock(&rt_lock);
     OPENSSL_free(file);
 }
 
 /* Preload and API routes; under rt_lock. */
-static void load_policy(void)
+static void load_policy_locked(void)
 {
     const char *env = conf_env;
     char *file;
 
     if (env != NULL) {
-        if (!set_policy_from_file(env, NULL, 1)) {
+        if (!set_policy_from_file_locked(env, NULL, 1)) {
             policy_state = -1;
             STP_LOG_ERR("policy",
                         "OCSPSTAPLE_CONF=%s: no usable ocspstaple "
@@ -171,10 +173,10 @@ static void load_policy(void)
     }
     file = openssl_conf_env != NULL ? OPENSSL_strdup(openssl_conf_env)
                                     : stp_conf_default_file();
-    if (file == NULL || !set_policy_from_file(file, NULL, 0)) {
+    if (file == NULL || !set_policy_from_file_locked(file, NULL, 0)) {
         STP_LOG_INFO("policy", "no ocspstaple section in %s: defaults",
                      file != NULL ? file : "the OpenSSL configuration");
-        set_policy(NULL, 0, "defaults");
+        set_policy_locked(NULL, 0, "defaults");
     }
     OPENSSL_free(file);
 }
@@ -200,10 +202,10 @@ int stp_runtime_active(void)
         return a;
     pthread_mutex_lock(&rt_lock);
     if (policy_state == 0)
-        load_policy();
+        load_policy_locked();
     a = 0;
     if (policy_state != 1) {
-        /* set_policy() or load_policy() already said why */
+        /* set_policy_locked() or load_policy_locked() already said why */
     } else if (!stp_policy_program_allowed(policy, stp_runtime_program())) {
         STP_LOG_INFO("policy",
                      "program '%s' is outside programs / "

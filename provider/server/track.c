@@ -64,7 +64,6 @@ static struct stp_rec *make_rec(SSL_CTX *ctx, X509 *leaf, STACK_OF(X509) *chain)
     STACK_OF(X509) *cand = candidates(ctx, chain);
     struct stp_certinfo *ci = NULL;
     struct stp_rec *rec = NULL;
-    struct stp_decision d;
     struct stp_err err;
 
     if (cand == NULL) {
@@ -83,10 +82,7 @@ static struct stp_rec *make_rec(SSL_CTX *ctx, X509 *leaf, STACK_OF(X509) *chain)
     }
     rec->ci = ci;
     stp_policy_resolve(stp_runtime_get0_policy(), ci->id, leaf, &rec->pol);
-    stp_policy_decide(&rec->pol, ci->must_staple, &d);
-    rec->staple = d.staple;
-    rec->must = d.must;
-    rec->refuse_revoked = d.refuse_revoked;
+    stp_policy_decide(&rec->pol, ci->must_staple, &rec->dec);
     atomic_init(&rec->loading, 1);
     atomic_init(&rec->refused_logged, 0);
 end:
@@ -113,7 +109,7 @@ struct stp_rec *stp_track_cert(SSL_CTX *ctx, X509 *leaf, STACK_OF(X509) *chain,
                      rec->ci->ident, rec->ci->id_hex, stp_runtime_program(),
                      rec->ci->must_staple ? "yes" : "no",
                      stp_mode_name(rec->pol.mode),
-                     rec->staple ? "stapled" : "not stapled",
+                     rec->dec.staple ? "stapled" : "not stapled",
                      rec->pol.responder_url ? rec->pol.responder_url
                      : rec->ci->url         ? rec->ci->url
                                             : "none");

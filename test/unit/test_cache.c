@@ -23,7 +23,7 @@ static struct stp_rec *new_rec(X509 *leaf, X509 *issuer)
     sk_X509_push(cand, issuer);
     stp_certinfo_new(leaf, cand, &rec->ci, &err);
     sk_X509_free(cand);
-    rec->staple = 1;
+    rec->dec.staple = 1;
     atomic_init(&rec->loading, 1);
     return rec;
 }

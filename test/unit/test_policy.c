@@ -940,9 +940,43 @@ static void test_override_limit(void)
                             "256)");
 }
 
+/* stp_policy_decide(): mode x staple_all x the certificate's Must-Staple. */
+static void test_decide(void)
+{
+    static const struct {
+        enum stp_mode mode;
+        int staple_all, must_staple;
+        int staple, must, refuse;
+    } t[] = {
+        { STP_MODE_AUTO, 1, 0, 1, 0, 0 },   { STP_MODE_AUTO, 0, 0, 0, 0, 0 },
+        { STP_MODE_AUTO, 0, 1, 1, 1, 0 },   { STP_MODE_AUTO, 1, 1, 1, 1, 0 },
+        { STP_MODE_MUST, 1, 0, 1, 0, 1 },   { STP_MODE_MUST, 0, 1, 1, 1, 1 },
+        { STP_MODE_MUST, 0, 0, 0, 0, 1 },   { STP_MODE_ALWAYS, 0, 0, 1, 1, 1 },
+        { STP_MODE_ALWAYS, 1, 1, 1, 1, 1 }, { STP_MODE_NEVER, 1, 1, 0, 0, 0 },
+        { STP_MODE_NEVER, 0, 0, 0, 0, 0 },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        struct stp_certpol cp = { 0 };
+        struct stp_decision d;
+
+        cp.mode = t[i].mode;
+        cp.staple_all = t[i].staple_all;
+        stp_policy_decide(&cp, t[i].must_staple, &d);
+        if (d.staple != t[i].staple || d.must != t[i].must
+            || d.refuse_revoked != t[i].refuse)
+            fprintf(stderr, "decide row %zu\n", i);
+        ASSERT_EQ(d.staple, t[i].staple);
+        ASSERT_EQ(d.must, t[i].must);
+        ASSERT_EQ(d.refuse_revoked, t[i].refuse);
+    }
+}
+
 int main(void)
 {
     test_defaults();
+    test_decide();
     test_good_values();
     test_bad_values();
     test_diag_text();
