@@ -4,7 +4,9 @@
  * the provider will read it, plus what only the host can tell (provider
  * order, module file, store directory, files named by keys).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,6 +86,51 @@ static void check_files(const struct stp_policy *pol, struct cli_diag *d)
         problem(d, "ca_file '%s': %s", pol->ca_file, strerror(errno));
 }
 
+/*
+ * The permission model of store_dir (docs/design-notes.md, "Who may read
+ * and write the store"): nobody outside the servers' user and group may
+ * write the directory, and the lock and state files are not readable by
+ * other users (a readable lock file can be held by anyone: no fetches).
+ */
+static void check_store_safety(const struct stp_policy *pol, struct cli_diag *d)
+{
+    struct stat sb;
+    struct dirent *e;
+    DIR *dir;
+    int fd;
+
+    if (stat(pol->store_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return;
+    if (sb.st_mode & S_IWOTH)
+        problem(d,
+                "store_dir '%s' is writable by every user (mode %04o): any "
+                "local user can create its lock files first and hold them, "
+                "or remove files; fix: chmod o-w '%s'",
+                pol->store_dir, (unsigned)(sb.st_mode & 07777), pol->store_dir);
+    if ((dir = opendir(pol->store_dir)) == NULL)
+        return;
+    fd = dirfd(dir);
+    while ((e = readdir(dir)) != NULL) {
+        const char *dot = strrchr(e->d_name, '.');
+
+        if (dot == NULL || e->d_name[0] == '.'
+            || (strcmp(dot, ".lock") != 0 && strcmp(dot, ".state") != 0)
+            || fstatat(fd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (!S_ISREG(sb.st_mode))
+            problem(d, "%s/%s: not a regular file (planted?)", pol->store_dir,
+                    e->d_name);
+        else if (sb.st_mode & (S_IROTH | S_IWOTH))
+            problem(d,
+                    "%s/%s is readable by every user (mode %04o): anyone "
+                    "can hold the certificate's lock and stop its "
+                    "refreshes; fix: chmod o-rw %s/*.lock %s/*.state",
+                    pol->store_dir, e->d_name, (unsigned)(sb.st_mode & 07777),
+                    pol->store_dir, pol->store_dir);
+    }
+    closedir(dir);
+}
+
 static void check_usage(FILE *out)
 {
     fprintf(out,
@@ -126,8 +173,10 @@ int cli_check(int argc, char **argv)
     check_order(c, &d);
     check_module(c, &d);
     pol = cli_parse_conf(c, &d);
-    if (pol != NULL)
+    if (pol != NULL) {
         check_files(pol, &d);
+        check_store_safety(pol, &d);
+    }
     if (d.problems == 0)
         printf("%s: [%s] OK: %zu keys, mode %s, store_dir %s, %zu "
                "per-certificate override(s)\n",

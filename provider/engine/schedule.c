@@ -79,6 +79,7 @@ struct stp_sched_after stp_sched_after_attempt(const struct stp_sched_params *p,
             r.next = now + 1;
         break;
     case STP_ATTEMPT_BUSY:
+        r.next = now + stp_sched_backoff(p, failures > 0 ? failures : 1);
         break;
     case STP_ATTEMPT_NO_ISSUER:
         r.next = now + p->retry_max;

@@ -64,7 +64,7 @@ long stp_sched_backoff(const struct stp_sched_params *p, unsigned failures);
 enum stp_attempt {
     STP_ATTEMPT_OK,        /* a verified response is held (fetched or stored) */
     STP_ATTEMPT_FAILED,    /* the fetch or its verification failed */
-    STP_ATTEMPT_BUSY,      /* another process still held the lock */
+    STP_ATTEMPT_BUSY,      /* another process held the lock past the wait */
     STP_ATTEMPT_NO_ISSUER, /* the issuer certificate is not known (yet) */
     STP_ATTEMPT_NO_FETCH,  /* fetch = no: only the store was read */
     STP_ATTEMPT_NO_URL     /* no responder: stapling does not apply */
@@ -82,8 +82,10 @@ struct stp_sched_after {
  * did not run), <failures> this process's consecutive failures including
  * this one. The rules: OK keeps <planned>, at least
  * STP_SCHED_MIN_SUCCESS_GAP ahead; FAILED keeps <planned> if it is still
- * ahead, else backs off by <failures>, at least 1 s ahead; BUSY retries in
- * 1 s (the other process's fetch outlived its timeout); NO_ISSUER waits
+ * ahead, else backs off by <failures>, at least 1 s ahead; BUSY backs off by
+ * <failures> too (the lock was held past the fetch timeout: a stuck or
+ * hostile holder must cost one bounded wait per backoff step, not one a
+ * second); NO_ISSUER waits
  * retry_max (a sibling context may bring the issuer); NO_FETCH looks at the
  * store again after refresh_min; NO_URL is done. Pure; any thread.
  */

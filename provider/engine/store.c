@@ -17,6 +17,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -33,6 +34,12 @@
 #define NAME_MAX_LEN    96
 #define STATE_CAP       8192
 #define CHAIN_CAP       65536 /* a leaf and its issuer in PEM */
+/* Who may read what (docs/design-notes.md, "Who may read and write the
+ * store"): responses and chains are public data; the state and the lock are
+ * not for other users (flock needs only read access, so a readable lock
+ * file lets any local user stop the fetches). */
+#define MODE_PUBLIC  0644
+#define MODE_PRIVATE 0640
 
 struct stp_store {
     char *dir;
@@ -218,7 +225,7 @@ static int open_temp(struct stp_store *st, const char *name, char *tmp,
             r = (unsigned int)getpid() * 2654435761u + (unsigned int)attempt;
         snprintf(tmp, tmplen, ".%s.%08x.tmp", name, r);
         fd = openat(st->dirfd, tmp,
-                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd >= 0 || errno != EEXIST)
             return fd;
     }
@@ -226,7 +233,7 @@ static int open_temp(struct stp_store *st, const char *name, char *tmp,
 }
 
 static int write_file(struct stp_store *st, const char *id, const char *suffix,
-                      const unsigned char *data, size_t len,
+                      mode_t mode, const unsigned char *data, size_t len,
                       struct stp_err *err)
 {
     char name[NAME_MAX_LEN], tmp[NAME_MAX_LEN + 32];
@@ -239,7 +246,7 @@ static int write_file(struct stp_store *st, const char *id, const char *suffix,
         return stp_err_set(err, STP_E_STORE, errno,
                            "%s/%s: cannot create a temp file: %s", st->dir,
                            name, strerror(errno));
-    if (fchmod(fd, 0644) != 0 || !write_all(fd, data, len) || fsync(fd) != 0)
+    if (fchmod(fd, mode) != 0 || !write_all(fd, data, len) || fsync(fd) != 0)
         goto fail;
     if (close(fd) != 0) {
         fd = -1;
@@ -270,7 +277,7 @@ int stp_store_write_response(struct stp_store *st, const char *id,
                              const unsigned char *der, size_t len,
                              struct stp_err *err)
 {
-    return write_file(st, id, SUFFIX_RESPONSE, der, len, err);
+    return write_file(st, id, SUFFIX_RESPONSE, MODE_PUBLIC, der, len, err);
 }
 
 int stp_store_write_chain(struct stp_store *st, const char *id, X509 *leaf,
@@ -286,8 +293,8 @@ int stp_store_write_chain(struct stp_store *st, const char *id, X509 *leaf,
         stp_err_set(err, STP_E_INTERNAL, 0, "%s/%s%s: cannot encode the chain",
                     st->dir, id, SUFFIX_CHAIN);
     else
-        ok = write_file(st, id, SUFFIX_CHAIN, (const unsigned char *)bm->data,
-                        bm->length, err);
+        ok = write_file(st, id, SUFFIX_CHAIN, MODE_PUBLIC,
+                        (const unsigned char *)bm->data, bm->length, err);
     BIO_free(mem);
     return ok;
 }
@@ -328,10 +335,57 @@ fail:
     return NULL;
 }
 
+/* The pid holding a flock(2) lock on <fd>'s file, from /proc/locks, or 0. */
+static long lock_holder(int fd)
+{
+    struct stat sb;
+    char line[256];
+    FILE *f;
+    long pid = 0;
+
+    if (fstat(fd, &sb) != 0 || (f = fopen("/proc/locks", "re")) == NULL)
+        return 0;
+    while (pid == 0 && fgets(line, sizeof(line), f) != NULL) {
+        unsigned maj, min;
+        unsigned long ino;
+        long p;
+        char type[16];
+
+        if (sscanf(line, "%*s %15s %*s %*s %ld %x:%x:%lu", type, &p, &maj, &min,
+                   &ino)
+                == 5
+            && strcmp(type, "FLOCK") == 0 && ino == (unsigned long)sb.st_ino
+            && maj == major(sb.st_dev) && min == minor(sb.st_dev))
+            pid = p;
+    }
+    fclose(f);
+    return pid;
+}
+
+/* " (pid N, PROGRAM)" for the holder of <fd>'s lock, or "". */
+static void describe_holder(int fd, char *buf, size_t len)
+{
+    long pid = lock_holder(fd);
+    char path[64], comm[64] = "";
+    FILE *f;
+
+    buf[0] = '\0';
+    if (pid <= 0)
+        return;
+    snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+    if ((f = fopen(path, "re")) != NULL) {
+        if (fgets(comm, sizeof(comm), f) != NULL)
+            comm[strcspn(comm, "\n")] = '\0';
+        fclose(f);
+    }
+    snprintf(buf, len, " (pid %ld%s%s)", pid, comm[0] ? ", " : "", comm);
+}
+
 int stp_store_lock(struct stp_store *st, const char *id, long wait_ms,
                    struct stp_err *err)
 {
-    char name[NAME_MAX_LEN];
+    char name[NAME_MAX_LEN], holder[96];
+    struct stat sb;
     long waited = 0;
     int fd;
 
@@ -340,7 +394,8 @@ int stp_store_lock(struct stp_store *st, const char *id, long wait_ms,
         return -1;
     }
     fd = openat(st->dirfd, name,
-                O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+                O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                MODE_PRIVATE);
     if (fd < 0 && (errno == EACCES || errno == EROFS))
         fd = openat(st->dirfd, name,
                     O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -349,15 +404,24 @@ int stp_store_lock(struct stp_store *st, const char *id, long wait_ms,
                     strerror(errno));
         return -1;
     }
+    /* a lock file that other users can read (an older version made them
+     * 0644) lets them hold it: tighten it if it is ours */
+    if (fstat(fd, &sb) == 0 && (sb.st_mode & S_IROTH) && sb.st_uid == geteuid())
+        fchmod(fd, sb.st_mode & MODE_PRIVATE & 07777);
     while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         if ((errno != EWOULDBLOCK && errno != EINTR) || waited >= wait_ms) {
             int saved = errno;
 
+            if (saved == EWOULDBLOCK)
+                describe_holder(fd, holder, sizeof(holder));
             close(fd);
-            stp_err_set(err, saved == EWOULDBLOCK ? STP_E_BUSY : STP_E_STORE,
-                        saved, "%s/%s: %s", st->dir, name,
-                        saved == EWOULDBLOCK ? "held by another process"
-                                             : strerror(saved));
+            if (saved == EWOULDBLOCK)
+                stp_err_set(err, STP_E_BUSY, saved,
+                            "%s/%s: held by another process%s for over %ld ms",
+                            st->dir, name, holder, wait_ms);
+            else
+                stp_err_set(err, STP_E_STORE, saved, "%s/%s: %s", st->dir, name,
+                            strerror(saved));
             return -1;
         }
         poll(NULL, 0, 20);
@@ -457,8 +521,8 @@ int stp_store_write_state(struct stp_store *st, const char *id,
                  serial);
     if (n < 0 || (size_t)n >= sizeof(buf))
         return stp_err_set(err, STP_E_INTERNAL, 0, "state too long");
-    return write_file(st, id, SUFFIX_STATE, (const unsigned char *)buf,
-                      (size_t)n, err);
+    return write_file(st, id, SUFFIX_STATE, MODE_PRIVATE,
+                      (const unsigned char *)buf, (size_t)n, err);
 }
 
 static int cmp_ids(const void *a, const void *b)

@@ -41,6 +41,7 @@ struct stp_rec {
         int done; /* not applicable: no responder */
         int exit_sent;
         int issuer_logged;
+        int busy_logged; /* the held lock was said */
     } rf;
     /* any thread, atomically */
     atomic_int refused_logged;

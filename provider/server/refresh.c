@@ -118,7 +118,8 @@ static enum stp_attempt attempt_of(int ok, const struct stp_err *err)
 
 /* The schedule's answer (schedule.h) for attempt <a>, and its counters. */
 static void after_attempt(struct stp_rec *rec, enum stp_attempt a,
-                          time_t planned, int fetched, time_t now)
+                          time_t planned, int fetched,
+                          const struct stp_err *err, time_t now)
 {
     struct stp_sched_params sp;
     struct stp_sched_after next;
@@ -128,10 +129,24 @@ static void after_attempt(struct stp_rec *rec, enum stp_attempt a,
         if (fetched)
             stp_metric_inc(STP_M_FETCH_OK);
         rec->rf.failures = 0;
+        rec->rf.busy_logged = 0;
         break;
     case STP_ATTEMPT_FAILED:
         stp_metric_inc(STP_M_FETCH_FAIL);
         rec->rf.failures++;
+        break;
+    case STP_ATTEMPT_BUSY:
+        /* one bounded wait per attempt, then backoff; said once */
+        stp_metric_inc(STP_M_LOCK_BUSY);
+        rec->rf.failures++;
+        if (!rec->rf.busy_logged) {
+            rec->rf.busy_logged = 1;
+            STP_LOG_WARN("refresh", "%s: not fetching: %s", rec->ci->ident,
+                         err->msg);
+        } else {
+            STP_LOG_DEBUG("refresh", "%s: still not fetching: %s",
+                          rec->ci->ident, err->msg);
+        }
         break;
     case STP_ATTEMPT_NO_URL:
         stp_metric_inc(STP_M_FETCH_SKIPPED);
@@ -145,8 +160,7 @@ static void after_attempt(struct stp_rec *rec, enum stp_attempt a,
     next = stp_sched_after_attempt(&sp, a, now, planned, rec->rf.failures);
     rec->rf.next = next.next;
     rec->rf.done = next.done;
-    if (a != STP_ATTEMPT_BUSY)
-        stp_cache_loaded(rec);
+    stp_cache_loaded(rec);
 }
 
 /* The refresher alone writes ci->issuer, and only while it is NULL. */
@@ -179,13 +193,13 @@ static void refresh_one(struct stp_rec *rec, time_t now)
     int ok;
 
     if (!have_issuer(rec)) {
-        after_attempt(rec, STP_ATTEMPT_NO_ISSUER, 0, 0, now);
+        after_attempt(rec, STP_ATTEMPT_NO_ISSUER, 0, 0, NULL, now);
         return;
     }
     if (!stp_runtime_get0_policy()->fetch) {
         if (st != NULL)
             take_stored(rec, st, now);
-        after_attempt(rec, STP_ATTEMPT_NO_FETCH, 0, 0, now);
+        after_attempt(rec, STP_ATTEMPT_NO_FETCH, 0, 0, NULL, now);
         return;
     }
     if (stp_cache_verdict(rec, &held))
@@ -213,7 +227,7 @@ static void refresh_one(struct stp_rec *rec, time_t now)
     }
     stp_update_result_free(&res);
     after_attempt(rec, attempt_of(ok, &err), res.next_refresh, res.fetched,
-                  now);
+                  &err, now);
     check_revoked(rec);
 }
 

@@ -15,6 +15,17 @@
 #              refresher's next minute); through the provider alone such a
 #              context is only examined when an SSL is created on it, so
 #              nothing is stapled for it, and nothing breaks.
+#   lock_perms: the files of store_dir are created with the documented
+#              modes: responses and chains 0644 (public data), state and
+#              lock files not readable by other users, so that a local user
+#              who can read store_dir cannot take a certificate's lock
+#              (flock needs only read access); an older world-readable lock
+#              file is tightened the next time it is taken.
+#   lock_held: a process holds a Must-Staple certificate's lock past the
+#              fetch timeout (a stuck or hostile writer): the first attempt
+#              ends after one bounded wait, later handshakes do not wait,
+#              it is logged once, naming the lock file and the holder's pid,
+#              and the staple arrives once the lock is released.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
@@ -88,6 +99,89 @@ late_cert)
         echo "$PROBE" | grep -q "subject=CN=muststaple.test" ||
             stp_fail "not the late certificate: $PROBE"
     fi
+    ;;
+lock_perms)
+    ID=$(stp_id good)
+    "$STP_CLI" fetch --store-dir "$T/store" "$P/good.chain.pem" >"$T/fetch.out" 2>&1 ||
+        stp_fail "fetch: $(cat "$T/fetch.out")"
+    mode() { stat -c %a "$T/store/$ID.$1"; }
+    stp_assert_eq "$(mode der)" 644 "the response is public"
+    stp_assert_eq "$(mode pem)" 644 "the chain is public"
+    for f in state lock; do
+        case $(mode $f) in
+        *0) stp_ok "$ID.$f: mode $(mode $f)" ;;
+        *) stp_fail "$ID.$f is readable by every user: mode $(mode $f)" ;;
+        esac
+    done
+    chmod 0755 "$T" # a local user who can read store_dir
+    as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+    as_nobody cat "$T/store/$ID.der" >/dev/null || stp_fail "nobody cannot read the response"
+    if as_nobody flock -n -x "$T/store/$ID.lock" true 2>"$T/flock.err"; then
+        stp_fail "a local user took the certificate's lock"
+    fi
+    stp_ok "nobody cannot lock: $(cat "$T/flock.err")"
+    # a lock file left world-readable by an older version is tightened
+    chmod 0644 "$T/store/$ID.lock"
+    "$STP_CLI" fetch --force --store-dir "$T/store" "$P/good.chain.pem" >"$T/fetch.out" 2>&1 ||
+        stp_fail "fetch: $(cat "$T/fetch.out")"
+    case $(mode lock) in
+    *0) stp_ok "tightened to $(mode lock)" ;;
+    *) stp_fail "the lock stays world-readable: $(mode lock)" ;;
+    esac
+    # `ocspstaple check` reports an unsafe store, and a safe one is OK
+    stp_conf "$CONF" provider
+    "$STP_CLI" check --conf "$CONF" >"$T/check.out" 2>&1 ||
+        stp_fail "check of a safe store: $(cat "$T/check.out")"
+    chmod 0644 "$T/store/$ID.lock"
+    chmod 0777 "$T/store"
+    if "$STP_CLI" check --conf "$CONF" >"$T/check.out" 2>&1; then
+        stp_fail "check says OK for an unsafe store: $(cat "$T/check.out")"
+    fi
+    stp_assert_file_contains "$T/check.out" "store_dir '$T/store' is writable by every user" \
+        "check: world-writable store_dir"
+    stp_assert_file_contains "$T/check.out" "$ID.lock is readable by every user" \
+        "check: world-readable lock file"
+    exit 0
+    ;;
+lock_held)
+    ID=$(stp_id muststaple)
+    LOCK=$T/store/$ID.lock
+    mkdir -p "$T/store"
+    : >"$LOCK"
+    # --no-fork: the process that holds the lock is the one we stop
+    flock --no-fork -x "$LOCK" sleep 120 &
+    HOLDER=$!
+    stp_register_pid "$HOLDER"
+    held() { grep -q "FLOCK.* $HOLDER " /proc/locks; }
+    stp_wait_for held || stp_fail "the test's flock did not take the lock"
+    stp_conf "$CONF" "$ROUTE" "must_staple_wait = 1s" "timeout = 2s" \
+        "connect_timeout = 2s" "retry_base = 1s" "retry_max = 4s"
+    # shellcheck disable=SC2046
+    stp_start_s_server "$T/s_server.out" env $(stp_route_env "$ROUTE" "$CONF") \
+        openssl s_server -www -accept 127.0.0.1:0 -cert "$P/muststaple.pem" \
+        -key "$P/muststaple.key" -cert_chain "$P/int.pem"
+    PORT=$S_SERVER_PORT
+    stp_probe "$PORT"
+    busy_logged() { grep -q "$ID.lock.*pid $HOLDER" "$T/hook.log"; }
+    STP_WAIT=10 stp_wait_for busy_logged ||
+        stp_fail "the held lock is not logged with its holder"
+    stp_probe "$PORT" --count 10
+    ms=$(sed -n 's/.*elapsed_ms=\([0-9]*\).*/\1/p' <<<"$PROBE")
+    if [ -z "$ms" ] || [ "$ms" -ge 5000 ]; then
+        stp_fail "10 handshakes took ${ms:-?} ms: they wait for the held lock"
+    fi
+    stp_ok "10 handshakes in $ms ms while the lock is held"
+    # further attempts (backoff 1, 2, 4 s) are not logged again above DEBUG
+    attempts() { [ "$(grep -c "DEBUG.*still not fetching.*$ID.lock" "$T/hook.log")" -ge 2 ]; }
+    STP_WAIT=30 stp_wait_for attempts || stp_fail "no further attempts"
+    stp_assert_eq "$(grep -v DEBUG "$T/hook.log" | grep -c "$ID.lock")" 1 \
+        "the held lock is logged once"
+    stp_assert_eq "$(stp_requests)" 0 "no request while the lock is held"
+    stp_stop_pid "$HOLDER"
+    stp_forget_pid "$HOLDER"
+    STP_WAIT=15 stp_wait_staple "$PORT" --CAfile "$P/root.pem"
+    stp_expect_probe 0 "stapled once the lock is released"
+    stp_assert_eq "$(stp_requests)" 1 "one request"
     ;;
 *) stp_fail "unknown scenario $SCEN" ;;
 esac
