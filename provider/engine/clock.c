@@ -12,7 +12,9 @@ static pthread_once_t fake_once = PTHREAD_ONCE_INIT;
 
 static void read_fake_env(void)
 {
-    const char *v = getenv("OCSPSTAPLE_FAKE_TIME");
+    /* secure_getenv: a setuid program must not let its caller move the
+     * clock that decides whether a response is still valid */
+    const char *v = secure_getenv("OCSPSTAPLE_FAKE_TIME");
     char *end = NULL;
     long long t;
 

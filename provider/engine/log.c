@@ -58,16 +58,21 @@ int stp_log_level_parse(const char *name)
     return -1;
 }
 
+/* Never through a symlink (a planted link would make a privileged server
+ * append to a file of the attacker's choice). */
 static int open_log_file(const char *path)
 {
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
-                0640);
+    return open(
+        path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW,
+        0640);
 }
 
 /* OCSPSTAPLE_DEBUG=level:debug,file:/path (either part optional). */
 static void parse_env(void)
 {
-    const char *v = getenv("OCSPSTAPLE_DEBUG");
+    /* secure_getenv: nothing in a setuid or setgid program, where the
+     * environment belongs to the user who started it */
+    const char *v = secure_getenv("OCSPSTAPLE_DEBUG");
     char buf[1024], *tok, *save = NULL;
 
     if (v == NULL || *v == '\0' || strlen(v) >= sizeof(buf))

@@ -17,7 +17,13 @@ static pthread_mutex_t boot_lock = PTHREAD_MUTEX_INITIALIZER;
  * itself, so the references kept for its first walk are dropped. */
 static void after_fork_parent(void)
 {
+    stp_refresh_after_fork_parent();
     stp_hook_release_held();
+}
+
+static void before_fork(void)
+{
+    stp_refresh_before_fork();
 }
 
 /* Another thread may have held any of the locks when the process forked. */
@@ -44,7 +50,7 @@ enum stp_boot_result stp_boot(enum stp_route route)
         if (!stp_hook_register()) {
             r = STP_BOOT_FAILED;
         } else {
-            pthread_atfork(NULL, after_fork_parent, after_fork_child);
+            pthread_atfork(before_fork, after_fork_parent, after_fork_child);
             stp_runtime_set_route(route);
             r = STP_BOOT_REGISTERED;
         }

@@ -20,7 +20,7 @@
 
 static int preloaded(void)
 {
-    const char *v = getenv("LD_PRELOAD");
+    const char *v = secure_getenv("LD_PRELOAD");
 
     return v != NULL && strstr(v, "libocspstaple") != NULL;
 }

@@ -426,6 +426,7 @@ int stp_hook_attach(SSL_CTX *ctx)
     stp_track_discover(ctx);
     stp_refresh_preload();
     in_hook = 0;
-    stp_refresh_ensure();
+    /* no thread yet: it starts at the first SSL_new, so that an
+     * application may attach and then fork its workers */
     return atomic_load(&cs->installed);
 }

@@ -29,6 +29,30 @@ static atomic_int running;
 static int woken; /* under rf_lock */
 static atomic_int store_err_logged;
 static pthread_once_t cond_once = PTHREAD_ONCE_INIT;
+/* Held by the refresher while it works on one certificate, so that a fork
+ * (prepare handler) and OpenSSL's cleanup at exit wait for it to finish the
+ * step, bounded, instead of catching it inside OpenSSL or holding our
+ * locks. */
+static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int stopping; /* OpenSSL is being cleaned up: stop */
+static int fork_held;       /* prepare took work_lock */
+static atomic_int cleanup_registered;
+
+#define QUIESCE_MS 2000 /* longest wait for the refresher's current step */
+
+static int lock_within(pthread_mutex_t *m, long ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return pthread_mutex_timedlock(m, &ts) == 0;
+}
 
 static void init_cond(void)
 {
@@ -179,12 +203,30 @@ static int have_issuer(struct stp_rec *rec)
     return rec->ci->issuer != NULL;
 }
 
+/* The exchange with the responder, without work_lock: a fork or the exit
+ * cleanup need not wait for the network (no lock of ours or of OpenSSL's
+ * libcrypto is held across a plain HTTP exchange). */
+static int fetch_unlocked(void *arg, const char *url, OCSP_REQUEST *req,
+                          const struct stp_fetch_opts *opts,
+                          unsigned char **body, size_t *len,
+                          struct stp_err *err)
+{
+    int ok;
+
+    (void)arg;
+    pthread_mutex_unlock(&work_lock);
+    ok = stp_fetch(url, req, opts, body, len, err);
+    pthread_mutex_lock(&work_lock);
+    return ok;
+}
+
 static void refresh_one(struct stp_rec *rec, time_t now)
 {
     /* Wait for a process that is fetching this certificate: its file is
      * then taken at once (this is the refresher, not a handshake). */
     struct stp_update_opts uo = { .lock_wait_ms =
-                                      rec->pol.timeout * 1000 + 1000 };
+                                      rec->pol.timeout * 1000 + 1000,
+                                  .fetch = fetch_unlocked };
     struct stp_update_result res = { 0 };
     struct stp_update_ctx c;
     struct stp_verdict held;
@@ -245,8 +287,14 @@ static time_t pass(void)
             stp_cache_loaded(rec);
             continue;
         }
-        if (rec->rf.next <= now)
-            refresh_one(rec, now);
+        if (atomic_load(&stopping))
+            break;
+        if (rec->rf.next <= now) {
+            pthread_mutex_lock(&work_lock);
+            if (!atomic_load(&stopping))
+                refresh_one(rec, now);
+            pthread_mutex_unlock(&work_lock);
+        }
         stp_cache_expire(rec, stp_now());
         if (rec->rf.next < wake)
             wake = rec->rf.next;
@@ -279,9 +327,18 @@ static void *run(void *arg)
     (void)arg;
     pthread_setname_np(pthread_self(), "ocspstaple");
     STP_LOG_INFO("refresh", "refresher started in %s", stp_runtime_program());
-    for (;;)
+    while (!atomic_load(&stopping))
         sleep_until(pass());
     return NULL;
+}
+
+/* OPENSSL_atexit: OpenSSL is about to free what the refresher may be
+ * using; let its current step finish (bounded) and stop it. */
+static void quiesce(void)
+{
+    atomic_store(&stopping, 1);
+    stp_refresh_wake();
+    lock_within(&work_lock, QUIESCE_MS); /* kept: no further step */
 }
 
 void stp_refresh_ensure(void)
@@ -300,6 +357,8 @@ void stp_refresh_ensure(void)
         pthread_sigmask(SIG_SETMASK, &all, &old);
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (atomic_exchange(&cleanup_registered, 1) == 0)
+            OPENSSL_atexit(quiesce);
         if (pthread_create(&t, &attr, run, NULL) == 0) {
             atomic_store(&running, 1);
             stp_metric_inc(STP_M_REFRESHERS);
@@ -337,8 +396,22 @@ void stp_refresh_preload(void)
     OPENSSL_free(recs);
 }
 
+void stp_refresh_before_fork(void)
+{
+    fork_held = atomic_load(&running) && lock_within(&work_lock, QUIESCE_MS);
+}
+
+void stp_refresh_after_fork_parent(void)
+{
+    if (fork_held)
+        pthread_mutex_unlock(&work_lock);
+    fork_held = 0;
+}
+
 void stp_refresh_after_fork(void)
 {
+    fork_held = 0;
+    pthread_mutex_init(&work_lock, NULL);
     atomic_store(&running, 0);
     pthread_mutex_init(&rf_lock, NULL);
     init_cond();

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The refresher: one background thread per serving process, started on
- * first need (never in a constructor, in provider init, or in a parent
- * before it forks its workers; a fork child starts its own on its first
- * SSL_new). It keeps every tracked certificate's staple fresh: it takes
- * what another process stored, fetches when a response is due (through the
- * store lock, so one process per host fetches a certificate), backs off
- * after failures, and drops a staple at its nextUpdate.
+ * first need, the first SSL_new (never in a constructor, in provider init,
+ * in ocspstaple_attach(), or in a parent before it forks its workers; a
+ * fork child starts its own on its first SSL_new). At exit, OpenSSL's
+ * cleanup waits (bounded) for its current step and stops it. It keeps every
+ * tracked certificate's staple fresh: it takes what another process stored,
+ * fetches when a response is due (through the store lock, so one process per
+ * host fetches a certificate), backs off after failures, and drops a staple at
+ * its nextUpdate.
  */
 #ifndef STP_REFRESH_H
 #define STP_REFRESH_H
@@ -24,6 +26,14 @@ void stp_refresh_wake(void);
  * at the first SSL_new of a process (never from the status callback).
  */
 void stp_refresh_preload(void);
+
+/*
+ * pthread_atfork prepare and parent handlers: a fork waits (at most 2 s)
+ * for the refresher to finish the certificate it works on, so that the
+ * child does not inherit OpenSSL or our locks in the middle of a step.
+ */
+void stp_refresh_before_fork(void);
+void stp_refresh_after_fork_parent(void);
 
 /* In a fork child: no thread runs any more; reinitialise the locks. */
 void stp_refresh_after_fork(void);

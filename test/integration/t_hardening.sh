@@ -21,6 +21,12 @@
 #              who can read store_dir cannot take a certificate's lock
 #              (flock needs only read access); an older world-readable lock
 #              file is tightened the next time it is taken.
+#   setuid:    a setuid-root host of ours, run by nobody with
+#              OCSPSTAPLE_DEBUG naming a log file in a directory only root
+#              may write and OCSPSTAPLE_FAKE_TIME past the stored response's
+#              nextUpdate: neither is taken (no file created, the stored
+#              response is loaded at the real time). Run in a private mount
+#              namespace where the default store_dir is the test's.
 #   lock_held: a process holds a Must-Staple certificate's lock past the
 #              fetch timeout (a stuck or hostile writer): the first attempt
 #              ends after one bounded wait, later handshakes do not wait,
@@ -141,6 +147,38 @@ lock_perms)
         "check: world-writable store_dir"
     stp_assert_file_contains "$T/check.out" "$ID.lock is readable by every user" \
         "check: world-readable lock file"
+    exit 0
+    ;;
+setuid)
+    [ -x "${STP_SETUID_HOST:-}" ] || { echo "SKIP: no stp_setuid_host" >&2 && exit 77; }
+    command -v unshare >/dev/null || { echo "SKIP: no unshare" >&2 && exit 77; }
+    # the default store_dir (/var/cache/ocspstaple), warm, in a private
+    # mount namespace: the host's /var/cache is not touched
+    mkdir -p "$T/varcache"
+    "$STP_CLI" fetch --store-dir "$T/varcache/ocspstaple" "$P/good.chain.pem" \
+        >"$T/fetch.out" 2>&1 || stp_fail "fetch: $(cat "$T/fetch.out")"
+    install -o root -m 4755 "$STP_SETUID_HOST" "$T/setuid_host"
+    mkdir -m 0755 "$T/rootonly"
+    chmod 0755 "$T" "$P"
+    chmod 0644 "$P"/*
+    setpriv --reuid=nobody --regid=nogroup --clear-groups -- test -r "$STP_HOOK" ||
+        { echo "SKIP: nobody cannot read $STP_HOOK" >&2 && exit 77; }
+    FAKE=$(($(date +%s) + 30 * 86400))
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    unshare -m bash -c 'mount --bind "$1" /var/cache && shift &&
+        exec setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"' _ \
+        "$T/varcache" env OPENSSL_CONF=/dev/null \
+        OCSPSTAPLE_DEBUG="level:debug,file:$T/rootonly/planted.log" \
+        OCSPSTAPLE_FAKE_TIME="$FAKE" \
+        "$T/setuid_host" "$P/good.pem" "$P/good.key" "$P/int.pem" \
+        >"$T/setuid.out" 2>"$T/setuid.err" || stp_fail "setuid host: $(cat "$T/setuid.err")"
+    grep -q "^attach=1 " "$T/setuid.out" || stp_fail "not attached: $(cat "$T/setuid.out" "$T/setuid.err")"
+    [ ! -e "$T/rootonly/planted.log" ] ||
+        stp_fail "a setuid program created the file OCSPSTAPLE_DEBUG named"
+    stp_ok "OCSPSTAPLE_DEBUG ignored in a setuid program"
+    grep -q "store_load=1$" "$T/setuid.out" ||
+        stp_fail "OCSPSTAPLE_FAKE_TIME moved the clock of a setuid program: $(cat "$T/setuid.out")"
+    stp_ok "OCSPSTAPLE_FAKE_TIME ignored in a setuid program"
     exit 0
     ;;
 lock_held)

@@ -8,8 +8,12 @@
  * certificate and key (ECDSA beside RSA) go into the same context. Port 0:
  * the kernel chooses; printed as "ACCEPT 127.0.0.1:N". Runs until SIGTERM or
  * SIGINT, then prints the handshake count and the counters and exits 0.
- * Test code only.
+ * Right after attaching it prints "threads_after_attach=N" (the threads of
+ * the process: attaching must not start one). With STP_ATTACH_FORK=1 it
+ * forks after attaching, as a prefork server does: the child serves, the
+ * parent only waits and passes SIGTERM on. Test code only.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -72,6 +77,38 @@ static int setup_ctx(struct server *s, char **argv, int argc)
     return 1;
 }
 
+static int count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+
+    while (d != NULL && (e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    if (d != NULL)
+        closedir(d);
+    return n;
+}
+
+/* The parent of a fork: waits for a stop signal, passes it to the child,
+ * and exits with the child's status. The child returns and serves. */
+static void wait_child_or_serve(sigset_t *stop_sigs)
+{
+    pid_t child = fork();
+    int sig = 0, status = 0;
+
+    if (child < 0) {
+        perror("attach_server_mt: fork");
+        exit(1);
+    }
+    if (child == 0)
+        return;
+    sigwait(stop_sigs, &sig);
+    kill(child, SIGTERM);
+    waitpid(child, &status, 0);
+    exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
 int main(int argc, char **argv)
 {
     static const char *const names[] = { "staples_served", "staples_none",
@@ -107,6 +144,10 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("attach=%d\n", ocspstaple_attach(s.ctx));
+    printf("threads_after_attach=%d\n", count_threads());
+    fflush(stdout);
+    if (getenv("STP_ATTACH_FORK") != NULL && atoi(getenv("STP_ATTACH_FORK")))
+        wait_child_or_serve(&stop_sigs);
     s.lfd = th_listen_loopback();
     if (s.lfd < 0) {
         SSL_CTX_free(s.ctx);
