@@ -268,9 +268,7 @@ stapling_file)
     # ours is chained behind it; provider: ours leaves the context alone)
     stp_warm good "$RUN_USER"
     cp "$T/store/$(stp_id good).der" "$T/app.der"
-    t0=$(date +%s)
-    next_second() { [ "$(date +%s)" -gt "$t0" ]; }
-    stp_wait_for next_second
+    stp_next_second
     "$STP_CLI" fetch "$P/good.chain.pem" --store-dir "$T/store" --force >&2
     chown -R "$RUN_USER:" "$T/store"
     want=$(stp_file_this_update "$T/app.der")

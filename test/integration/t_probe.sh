@@ -22,7 +22,7 @@ stp_mkpki "$P" "$RESPONDER_PORT"
 
 # resp NAME: the stored response of leaf NAME (fetched below).
 resp() {
-    echo "$S/$(openssl x509 -in "$P/$1.pem" -outform DER | sha256sum | cut -d' ' -f1).der"
+    echo "$S/$(stp_id "$1").der"
 }
 
 for n in good ecdsa revoked unknown; do

@@ -47,7 +47,7 @@ P=$T/pki
 S=$T/store
 K=$P # where the server reads its certificates and keys
 CONF=$T/stp.cnf
-RUN_AS= # user of the server and of the CLI (serve, cli), when set
+RUN_AS= # user of the server and of the CLI (run_as), when set
 mkdir -p "$P"
 RESP_ARGS=()
 if [ "$CASE" = replay ]; then
@@ -59,25 +59,16 @@ ID=$(stp_id good)
 EID=$(stp_id ecdsa)
 DER=$S/$ID.der
 
-# as_user CMD...: CMD as $RUN_AS (no supplementary groups), else as is.
-as_user() {
-    if [ -n "$RUN_AS" ]; then
-        setpriv --reuid="$RUN_AS" --regid=nogroup --clear-groups -- "$@"
-    else
-        "$@"
-    fi
+# run_as USER: the server and the CLI (stp_cli) run as USER from now on,
+# with no supplementary groups (lib.sh's STP_AS).
+run_as() {
+    RUN_AS=$1
+    STP_AS=(setpriv --reuid="$RUN_AS" --regid=nogroup --clear-groups --)
 }
 
-# cli ARGS...: the CLI (as $RUN_AS when set), bounded; sets RC, OUT, ERR.
-cli() {
-    OUT=$T/cli.out
-    ERR=$T/cli.err
-    set +e
-    as_user timeout 30 "$STP_CLI" "$@" >"$OUT" 2>"$ERR"
-    RC=$?
-    set -e
-    echo "cli $*: rc=$RC" >&2
-    cat "$OUT" "$ERR" >&2
+# as_user CMD...: CMD as $RUN_AS when set, else as is.
+as_user() {
+    "${STP_AS[@]}" "$@"
 }
 
 # serve [s_server args...]: s_server with good (RSA), under LD_PRELOAD with
@@ -200,7 +191,7 @@ bad_file() {
     stp_warm good
     cp "$DER" "$T/good.der"
     "$corrupt"
-    cli status --store-dir "$S"
+    stp_cli status --store-dir "$S"
     stp_assert_eq "$RC" 0 "status runs"
     stp_assert_file_contains "$OUT" "invalid:$code" "status: invalid:$code"
     stp_responder_mode "$P" http500
@@ -250,11 +241,11 @@ replay)
     # the server read the store again within the test.
     stp_conf "$CONF" preload "refresh_margin = 90" "refresh_min = 10s" \
         "refresh_jitter = 0" "clock_skew = 5s" "retry_base = 1s"
-    cli fetch "$P/good.chain.pem" --conf "$CONF"
+    stp_cli fetch "$P/good.chain.pem" --conf "$CONF"
     stp_assert_eq "$RC" 0 "first fetch"
     cp "$DER" "$T/r1.der"
     stp_next_second
-    cli fetch "$P/good.chain.pem" --conf "$CONF" --force
+    stp_cli fetch "$P/good.chain.pem" --conf "$CONF" --force
     stp_assert_eq "$RC" 0 "second fetch"
     cp "$DER" "$T/r2.der"
     cmp -s "$T/r1.der" "$T/r2.der" && stp_fail "the second fetch stored nothing new"
@@ -263,10 +254,10 @@ replay)
     # the CLI: the responder replays r1; the newer r2 stays
     cp "$T/r1.der" "$P/responder.replay.der"
     stp_responder_mode "$P" replay
-    cli fetch "$P/good.chain.pem" --conf "$CONF" --force
+    stp_cli fetch "$P/good.chain.pem" --conf "$CONF" --force
     stp_assert_eq "$RC" 1 "fetch refuses the older response"
     stp_assert_file_contains "$ERR" "older than the stored one" "fetch says why"
-    cli refresh --conf "$CONF" --force
+    stp_cli refresh --conf "$CONF" --force
     stp_assert_eq "$RC" 1 "refresh refuses the older response"
     stp_assert_file_contains "$OUT" "older than the stored one" "refresh says why"
     cmp -s "$T/r2.der" "$DER" || stp_fail "the CLI replaced the newer response"
@@ -322,10 +313,10 @@ missing)
     stp_assert_eq "$(grep -c "store_dir '$bad': cannot create" "$T/hook.log")" 1 \
         "said once, naming the directory"
     names_fault "$T/hook.log" "$bad" "Not a directory" "the hook says why"
-    cli fetch "$P/good.chain.pem" --store-dir "$bad"
+    stp_cli fetch "$P/good.chain.pem" --store-dir "$bad"
     stp_assert_eq "$RC" 1 "the CLI cannot fetch into it"
     names_fault "$ERR" "$bad" "cannot create: Not a directory" "the CLI says why"
-    cli status --store-dir "$bad"
+    stp_cli status --store-dir "$bad"
     stp_assert_eq "$RC" 1 "status fails"
     names_fault "$ERR" "$bad" "cannot open: Not a directory" "status says why"
     stop_server missing1.log
@@ -361,7 +352,7 @@ unreadable)
     # nobody, with their certificates, keys and log readable by nobody
     need_root
     stp_need setpriv
-    RUN_AS=nobody
+    run_as nobody
     stp_warm good
     chmod 0711 "$T"
     K=$T/keys
@@ -390,15 +381,15 @@ unreadable)
         "said once, naming the directory"
     names_fault "$T/hook.log" "$S" "cannot open: Permission denied" \
         "the hook says why"
-    cli status --store-dir "$S"
+    stp_cli status --store-dir "$S"
     stp_assert_eq "$RC" 1 "status as nobody fails"
     names_fault "$ERR" "$S" "Permission denied" "status says why"
-    cli fetch "$P/good.chain.pem" --store-dir "$S" --force
+    stp_cli fetch "$P/good.chain.pem" --store-dir "$S" --force
     stp_assert_eq "$RC" 1 "fetch as nobody fails"
     names_fault "$ERR" "$S" "Permission denied" "fetch says why"
     # readable again: the CLI as nobody reads it
     chmod 0755 "$S"
-    cli status --store-dir "$S"
+    stp_cli status --store-dir "$S"
     stp_assert_eq "$RC" 0 "status as nobody"
     stp_assert_file_contains "$OUT" " good " "status: good"
     ;;
@@ -414,11 +405,11 @@ readonly)
     if touch "$S/probe" 2>/dev/null; then
         stp_fail "$S is still writable"
     fi
-    cli fetch "$P/good.chain.pem" --store-dir "$S" --force
+    stp_cli fetch "$P/good.chain.pem" --store-dir "$S" --force
     stp_assert_eq "$RC" 1 "fetch into a read-only store fails"
     names_fault "$ERR" "$S/$ID" "Read-only file system" "fetch says why"
     cmp -s "$T/good.der" "$DER" || stp_fail "the stored response changed"
-    cli status --store-dir "$S"
+    stp_cli status --store-dir "$S"
     stp_assert_eq "$RC" 0 "status reads a read-only store"
     stp_assert_file_contains "$OUT" " good " "status: good"
     # the server staples what is stored (good); ecdsa's response cannot be
@@ -588,7 +579,7 @@ targetlink)
     stp_no_errors "$T/hook.log"
     # the CLI replaces a link as well
     ln -sfn "$victim" "$DER"
-    cli fetch "$P/good.chain.pem" --store-dir "$S" --force
+    stp_cli fetch "$P/good.chain.pem" --store-dir "$S" --force
     stp_assert_eq "$RC" 0 "fetch over a link"
     regular "$DER" || stp_fail "the CLI wrote through the link"
     respin_ok "$DER" good
@@ -605,7 +596,7 @@ diskfull)
         cp "$DER" "$T/good.der"
         dd if=/dev/zero of="$S/filler" bs=1k count=128 status=none 2>/dev/null || true
         cause="No space left on device"
-        cli fetch "$P/good.chain.pem" --store-dir "$S" --force
+        stp_cli fetch "$P/good.chain.pem" --store-dir "$S" --force
     else
         # no mount: a file size limit, SIGXFSZ ignored (EFBIG instead); the
         # CLI's stderr is a pipe, which the limit does not affect
@@ -649,7 +640,7 @@ diskfull)
     cmp -s "$T/good.der" "$DER" || stp_fail "the stored response was damaged"
     # space again: the CLI stores ecdsa's response
     rm -f "$S/filler"
-    cli fetch "$P/ecdsa.chain.pem" --store-dir "$S" --force
+    stp_cli fetch "$P/ecdsa.chain.pem" --store-dir "$S" --force
     stp_assert_eq "$RC" 0 "fetch with space again"
     respin_ok "$S/$EID.der" ecdsa
     stp_assert_eq "$(tmp_count "$S")" 0 "no temp file left"
@@ -719,7 +710,7 @@ killwrite)
         # a reader sees a whole response, the old or the new
         [ -f "$DER" ] || stp_fail "kill $k: $DER is gone"
         respin_ok "$DER" good
-        cli status --store-dir "$S"
+        stp_cli status --store-dir "$S"
         stp_assert_eq "$RC" 0 "kill $k: status"
         stp_assert_file_contains "$OUT" " good " "kill $k: status good"
         verified_good
@@ -729,7 +720,7 @@ killwrite)
     [ "$pinned" -ge $((KILLS / 3)) ] || [ "$can_strace" -eq 0 ] ||
         stp_fail "only $pinned kills landed in the write window"
     # the next successful write removes what the killed writers left
-    OCSPSTAPLE_DEBUG=level:info cli fetch "$P/good.chain.pem" --store-dir "$S" --force
+    OCSPSTAPLE_DEBUG=level:info stp_cli fetch "$P/good.chain.pem" --store-dir "$S" --force
     stp_assert_eq "$RC" 0 "a fetch after the kills"
     respin_ok "$DER" good
     if [ "$(tmp_count "$S")" -ne 0 ]; then

@@ -97,11 +97,6 @@ stp_wait_staple() {
     stp_fail "no verified staple from 127.0.0.1:$port within ${STP_WAIT:-10}s"
 }
 
-# stp_id NAME: the store id of leaf $P/NAME.pem.
-stp_id() {
-    openssl x509 -in "$P/$1.pem" -outform DER | sha256sum | cut -d' ' -f1
-}
-
 # stp_no_errors LOG: a healthy run logs no ERROR line.
 stp_no_errors() {
     stp_assert_file_lacks "$1" " ERROR " "no ERROR lines in $1"
@@ -295,16 +290,6 @@ stp_own_response() {
     rm -f "$2.req"
 }
 
-# stp_next_second: returns once the clock has passed to the next second, so
-# that a response made after it has a later thisUpdate than one made before.
-_stp_after() {
-    [ "$(date +%s)" -gt "$1" ]
-}
-
-stp_next_second() {
-    stp_wait_for _stp_after "$(date +%s)" || stp_fail "the clock does not move"
-}
-
 # stp_probe_days: the validity (nextUpdate - thisUpdate, whole days) of the
 # last stp_probe's staple.
 stp_probe_days() {
@@ -348,20 +333,4 @@ stp_warm() {
 stp_verified() {
     stp_expect_line "status=good verified=yes" "$1: a good, verified staple"
     stp_expect_line "chain=ok subject=CN=$1" "$1: its own certificate"
-}
-
-# ---- fault injection (t_faults.sh) -----------------------------------------
-
-# stp_ms: the wall clock in milliseconds (no fork).
-stp_ms() {
-    local t=${EPOCHREALTIME/[.,]/}
-    echo $((t / 1000))
-}
-
-# stp_state_get FILE KEY [DEFAULT]: the value of KEY in a store state file
-# (<id>.state), or DEFAULT when the file or the key is missing.
-stp_state_get() {
-    local v
-    v=$(sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n 1)
-    echo "${v:-${3:-}}"
 }
