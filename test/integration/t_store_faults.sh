@@ -17,6 +17,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/servers.sh
+source "$STP_SUPPORT/servers.sh"
 # shellcheck source-path=SCRIPTDIR source=../support/hook.sh
 source "$STP_SUPPORT/hook.sh"
 
@@ -71,26 +73,11 @@ as_user() {
     "${STP_AS[@]}" "$@"
 }
 
-# serve [s_server args...]: s_server with good (RSA), under LD_PRELOAD with
-# $CONF, as $RUN_AS when set; ENV_EXTRA (a list of VAR=value) goes to its
-# environment. Sets PORT.
-ENV_EXTRA=()
-serve() {
-    local as=()
-    if [ -n "$RUN_AS" ]; then
-        as=(setpriv --reuid="$RUN_AS" --regid=nogroup --clear-groups --)
-    fi
-    # shellcheck disable=SC2046
-    stp_start_s_server "$T/s_server.out" "${as[@]}" env \
-        $(stp_route_env preload "$CONF") "${ENV_EXTRA[@]}" \
-        openssl s_server -www -accept 127.0.0.1:0 -cert "$K/good.pem" \
-        -key "$K/good.key" -cert_chain "$K/int.pem" "$@"
-    PORT=$S_SERVER_PORT
-}
-
-# serve_dual: serve with ecdsa as the context's second certificate.
+# serve_dual: s_server (stp_serve_s_server, as $RUN_AS when set) with good
+# (RSA) and ecdsa as the context's second certificate.
 serve_dual() {
-    serve -dcert "$K/ecdsa.pem" -dkey "$K/ecdsa.key" -dcert_chain "$K/int.pem"
+    stp_serve_s_server preload "$CONF" "$K/good" -- -dcert "$K/ecdsa.pem" \
+        -dkey "$K/ecdsa.key" -dcert_chain "$K/int.pem"
 }
 
 # stop_server [LOGNAME]: stops the server; its hook log moves to $T/LOGNAME.
@@ -196,7 +183,7 @@ bad_file() {
     stp_assert_file_contains "$OUT" "invalid:$code" "status: invalid:$code"
     stp_responder_mode "$P" http500
     stp_conf "$CONF" preload "retry_base = 1s" "retry_max = 2s"
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     unstapled 5
     stp_assert_file_contains "$T/hook.log" "tracking certificate" "hook loaded"
     stp_responder_mode "$P" normal
@@ -263,7 +250,7 @@ replay)
     cmp -s "$T/r2.der" "$DER" || stp_fail "the CLI replaced the newer response"
     # the server holds r2; r1 is put back into the store and the responder
     # keeps replaying it
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     t0=$(date +%s)
     verified_good
     stp_assert_eq "$(stp_probe_this_update)" "$r2" "the server serves r2"
@@ -281,14 +268,14 @@ replay)
     # restarted with only r1 stored, still valid: r1 is served
     stp_responder_mode "$P" http500
     cp "$T/r1.der" "$DER"
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     verified_good
     stp_assert_eq "$(stp_probe_this_update)" "$r1" "a restart serves the valid r1"
     stop_server replay2.log
     # restarted with only r1 stored, expired (the server's clock is a day
     # later): nothing is served
-    ENV_EXTRA=("OCSPSTAPLE_FAKE_TIME=$(($(date +%s) + 86400))")
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good" \
+        "OCSPSTAPLE_FAKE_TIME=$(($(date +%s) + 86400))"
     unstapled 3
     stop_server replay3.log
     for f in replay1.log replay2.log replay3.log; do
@@ -304,7 +291,7 @@ missing)
     bad=$T/afile/store
     stp_conf "$CONF" preload "retry_base = 1s"
     sed -i "s#^store_dir = .*#store_dir = $bad#" "$CONF"
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     wait_staple --CAfile "$P/root.pem"
     verified_good
     sleep 1
@@ -322,7 +309,7 @@ missing)
     stop_server missing1.log
     # 2. store_dir missing, parents too: created (0755) and used
     sed -i "s#^store_dir = .*#store_dir = $S/a/b#" "$CONF"
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     wait_staple --CAfile "$P/root.pem"
     verified_good
     stp_assert_eq "$(stat -c %a "$S/a/b")" 755 "created with mode 0755"
@@ -334,7 +321,7 @@ missing)
     # server has something to write)
     rm -rf "$S/a"
     stp_responder_mode "$P" http500
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     unstapled 2
     stp_wait_for grep -q "HTTP status 500" "$T/hook.log" ||
         stp_fail "no first, failed attempt"
@@ -370,7 +357,7 @@ unreadable)
     chmod 000 "$S"
     # the server cannot use the store: it fetches for itself, staples from
     # memory, and says so once
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     wait_staple --CAfile "$P/root.pem"
     verified_good
     sleep 1
@@ -435,7 +422,7 @@ worldwritable)
     chmod 0777 "$S"
     stp_responder_mode "$P" http500
     stp_conf "$CONF" preload "retry_base = 1s" "retry_max = 2s"
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     unstapled 5
     stp_responder_mode "$P" normal
     STP_WAIT=15 wait_staple --CAfile "$P/root.pem"
@@ -542,7 +529,7 @@ tmplink)
         "the CLI names the directory and the cause"
     # a server on this store still staples, and logs no error
     stp_conf "$CONF" preload
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     verified_good
     stp_no_errors "$T/hook.log"
     ;;
@@ -561,7 +548,7 @@ targetlink)
     ln -s "$victim" "$S/$ID.pem"
     stp_responder_mode "$P" http500
     stp_conf "$CONF" preload "retry_base = 1s" "retry_max = 2s"
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     unstapled 5
     names_fault "$T/hook.log" "$DER" "Too many levels of symbolic links" \
         "the hook names the link and the cause"
@@ -654,7 +641,7 @@ killwrite)
     KILLS=${STP_KILLS:-50}
     stp_warm good
     stp_conf "$CONF" preload
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     verified_good
     pinned=0
     most=0

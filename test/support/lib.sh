@@ -224,30 +224,3 @@ stp_state_get() {
     v=$(sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n 1)
     echo "${v:-${3:-}}"
 }
-
-# stp_start_s_server OUT CMD...: start CMD, an `openssl s_server -www -accept
-# 127.0.0.1:0 ...` (possibly behind `timeout` or `env`), stdout in OUT, stderr
-# in OUT.err, stdin from /dev/null (-www: s_server does not read it). Waits up
-# to 5 s for its "ACCEPT host:port" line, printed once it listens on the port
-# the kernel chose. Sets S_SERVER_PORT and S_SERVER_PID (registered).
-stp_start_s_server() {
-    local out=$1 i
-    shift
-    : >"$out"
-    "$@" </dev/null >"$out" 2>"$out.err" &
-    S_SERVER_PID=$!
-    stp_register_pid "$S_SERVER_PID"
-    for ((i = 0; i < 100; i++)); do
-        S_SERVER_PORT=$(sed -n 's/^ACCEPT .*:\([0-9][0-9]*\)$/\1/p' "$out")
-        if [ -n "$S_SERVER_PORT" ]; then
-            export S_SERVER_PORT S_SERVER_PID
-            return 0
-        fi
-        if ! kill -0 "$S_SERVER_PID" 2>/dev/null; then
-            cat "$out.err" >&2
-            stp_fail "s_server exited during startup: $*"
-        fi
-        sleep 0.05
-    done
-    stp_fail "s_server printed no ACCEPT line within 5 s: $*"
-}
