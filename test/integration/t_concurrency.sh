@@ -210,7 +210,7 @@ fi
 echo "round 2 at $(($(date +%s) - tu1)) s after thisUpdate" >&2
 until_time $(($(date +%s) + 10)) all_serve_store ||
     stp_fail "a server did not take the renewed responses"
-sleep 1
+sleep 1 # one more second of load on the renewed responses
 touch "$T/stop"
 lrc=0
 for p in "${LPIDS[@]}"; do

@@ -294,6 +294,8 @@ missing)
     stp_serve_s_server preload "$CONF" "$K/good"
     wait_staple --CAfile "$P/root.pem"
     verified_good
+    # a window for what must not happen: a retry (retry_base 1 s) that
+    # would fetch again, or say the store problem again
     sleep 1
     verified_good
     stp_assert_eq "$(stp_requests)" 1 "one fetch, for this process"
@@ -360,6 +362,8 @@ unreadable)
     stp_serve_s_server preload "$CONF" "$K/good"
     wait_staple --CAfile "$P/root.pem"
     verified_good
+    # a window for what must not happen: a retry (retry_base 1 s) that
+    # would fetch again, or say the store problem again
     sleep 1
     verified_good
     stp_assert_file_contains "$T/hook.log" "tracking certificate" "hook loaded"
