@@ -26,6 +26,8 @@ set -euo pipefail
 STP_SUPPORT=${STP_SUPPORT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../support" && pwd)}
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/servers.sh
+source "$STP_SUPPORT/servers.sh"
 
 N=${BENCH_N:-300}
 ROUNDS=${BENCH_ROUNDS:-5}
@@ -107,7 +109,7 @@ declare -A PORT SPID
 start() {
     local v=$1
     shift
-    stp_start_s_server "$T/s_server.$v.out" timeout "$LIFETIME" "$@"
+    stp_start_s_server "$T/s_server.$v.out" 5 timeout "$LIFETIME" "$@"
     PORT[$v]=$S_SERVER_PORT
     SPID[$v]=$S_SERVER_PID
 }

@@ -27,6 +27,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/servers.sh
+source "$STP_SUPPORT/servers.sh"
 # shellcheck source-path=SCRIPTDIR source=../support/hook.sh
 source "$STP_SUPPORT/hook.sh"
 
@@ -123,50 +125,33 @@ EOF
     } >"$A/httpd.conf"
 }
 
-# up: the master wrote its pid file, listens on $PORT alone and runs its
-# first children.
-up() {
-    [ -s "$A/httpd.pid" ] && [ "$(<"$A/httpd.pid")" = "$HTTPD_PID" ] &&
-        stp_port_owned "$PORT" "$HTTPD_PID" &&
-        [ "$(stp_nchildren "$HTTPD_PID")" -ge "$CHILDREN" ]
+# launch: httpd in the foreground, in a session of its own, under $ROUTE on
+# $PORT, for stp_start_server.
+launch() {
+    write_conf
+    rm -f "$A/httpd.pid"
+    # shellcheck disable=SC2046
+    env $(stp_route_env "$ROUTE" "$CONF") setsid "$APACHE" -d "$A" \
+        -f "$A/httpd.conf" -DFOREGROUND </dev/null >>"$A/stderr" 2>&1 &
+    SRV_PID=$!
 }
 
-up_or_gone() {
-    ! kill -0 "$HTTPD_PID" 2>/dev/null || up
+# children_up: the master wrote its pid file and runs its first children.
+children_up() {
+    [ -s "$A/httpd.pid" ] && [ "$(<"$A/httpd.pid")" = "$SRV_PID" ] &&
+        [ "$(stp_nchildren "$SRV_PID")" -ge "$CHILDREN" ]
 }
 
-# start: httpd in the foreground, in a session of its own, under $ROUTE,
-# on a free port (another one if a parallel test took it first).
+# start: httpd on a free port (another one if a parallel test took it
+# first), listening alone there with its first children.
 start() {
-    local try
-    for ((try = 1; try <= 3; try++)); do
-        PORT=$(stp_free_port)
-        write_conf
-        rm -f "$A/httpd.pid"
-        # shellcheck disable=SC2046
-        env $(stp_route_env "$ROUTE" "$CONF") setsid "$APACHE" -d "$A" \
-            -f "$A/httpd.conf" -DFOREGROUND </dev/null >>"$A/stderr" 2>&1 &
-        HTTPD_PID=$!
-        stp_register_pid "$HTTPD_PID"
-        stp_wait_for up_or_gone || true
-        if up; then
-            echo "httpd $HTTPD_PID ($MPM): $(stp_nchildren "$HTTPD_PID") children on 127.0.0.1:$PORT" >&2
-            return 0
-        fi
-        echo "httpd did not come up on port $PORT (try $try)" >&2
-        _stp_show "$A/stderr"
-        _stp_show "$A/error.log"
-        stp_stop_pid "$HTTPD_PID"
-        stp_forget_pid "$HTTPD_PID"
-    done
-    stp_fail "httpd did not start"
+    stp_start_server httpd launch children_up "$A/stderr" "$A/error.log"
+    echo "httpd $SRV_PID ($MPM): $(stp_nchildren "$SRV_PID") children on 127.0.0.1:$PORT" >&2
 }
 
 # stop: SIGTERM to the master, which stops its children; none may survive.
 stop() {
-    stp_stop_pid "$HTTPD_PID"
-    stp_forget_pid "$HTTPD_PID"
-    stp_assert_no_server "$APACHE" "$T"
+    stp_stop_server "$SRV_PID" "$APACHE"
 }
 
 # hooked: the children track the certificates under the policy in $CONF.

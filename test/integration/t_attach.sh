@@ -10,6 +10,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/servers.sh
+source "$STP_SUPPORT/servers.sh"
 # shellcheck source-path=SCRIPTDIR source=../support/hook.sh
 source "$STP_SUPPORT/hook.sh"
 
@@ -31,7 +33,7 @@ if [ "$MODE" = fork ]; then
     THREADS=4
 fi
 
-stp_start_s_server "$T/srv.out" env OCSPSTAPLE_CONF="$T/stp.cnf" \
+stp_start_s_server "$T/srv.out" 5 env OCSPSTAPLE_CONF="$T/stp.cnf" \
     OPENSSL_CONF=/dev/null \
     OCSPSTAPLE_DEBUG="level:debug,file:$T/hook.log" \
     ASAN_OPTIONS=detect_leaks=0 STP_ATTACH_FORK=$FORK \

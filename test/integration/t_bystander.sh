@@ -9,6 +9,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/servers.sh
+source "$STP_SUPPORT/servers.sh"
 # shellcheck source-path=SCRIPTDIR source=../support/hook.sh
 source "$STP_SUPPORT/hook.sh"
 
@@ -47,7 +49,7 @@ stp_assert_file_contains "$T/version.out" "OpenSSL 3" "openssl version ran"
 check version
 
 # a plain server (no hook) for the client to talk to
-stp_start_s_server "$T/srv.out" env OPENSSL_CONF=/dev/null \
+stp_start_s_server "$T/srv.out" 5 env OPENSSL_CONF=/dev/null \
     openssl s_server -www -accept 127.0.0.1:0 -cert "$P/good.pem" \
     -key "$P/good.key"
 traced client openssl s_client -connect "127.0.0.1:$S_SERVER_PORT" \

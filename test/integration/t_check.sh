@@ -24,45 +24,37 @@ conf() {
     } >"$file"
 }
 
-run() {
-    set +e
-    timeout 30 "$STP_CLI" "$@" >"$T/out" 2>"$T/err"
-    RC=$?
-    set -e
-    cat "$T/out" "$T/err" >&2
-}
-
 conf "$T/ok.cnf" "mode = must" "cache_ttl = 2h" "certs = certs" \
     "[certs]" "www = cert_www" "[cert_www]" "match = name:good.test" \
     "responder_url = http://127.0.0.1:9/"
-run check --conf "$T/ok.cnf"
+stp_cli check --conf "$T/ok.cnf"
 stp_assert_eq "$RC" 0 "a valid file passes"
-stp_assert_file_contains "$T/out" "OK: .* mode must, .*1 per-certificate" "summary"
+stp_assert_file_contains "$OUT" "OK: .* mode must, .*1 per-certificate" "summary"
 
 conf "$T/bad.cnf" "cache_ttl = 30" "cache_tll = 5" "mode = sometimes" \
     "responder_url = ftp://127.0.0.1/"
-run check --conf "$T/bad.cnf"
+stp_cli check --conf "$T/bad.cnf"
 stp_assert_eq "$RC" 1 "problems fail the check"
-stp_assert_file_contains "$T/err" "bad.cnf \\[stp_sect\\]: key 'cache_ttl': value '30' is out of range" "range"
-stp_assert_file_contains "$T/err" "unknown key 'cache_tll' \\(did you mean 'cache_ttl'\\?\\)" "typo"
-stp_assert_file_contains "$T/err" "key 'mode': value 'sometimes'.*auto" "enum"
-stp_assert_file_contains "$T/err" "key 'responder_url': value 'ftp://127.0.0.1/'" "url"
-stp_assert_file_contains "$T/err" "4 problem" "all four reported"
+stp_assert_file_contains "$ERR" "bad.cnf \\[stp_sect\\]: key 'cache_ttl': value '30' is out of range" "range"
+stp_assert_file_contains "$ERR" "unknown key 'cache_tll' \\(did you mean 'cache_ttl'\\?\\)" "typo"
+stp_assert_file_contains "$ERR" "key 'mode': value 'sometimes'.*auto" "enum"
+stp_assert_file_contains "$ERR" "key 'responder_url': value 'ftp://127.0.0.1/'" "url"
+stp_assert_file_contains "$ERR" "4 problem" "all four reported"
 
 # a providers section without an activated default provider breaks TLS
 sed 's/^default = default_sect$//' "$T/ok.cnf" >"$T/nodefault.cnf"
-run check --conf "$T/nodefault.cnf"
+stp_cli check --conf "$T/nodefault.cnf"
 stp_assert_eq "$RC" 1 "missing default provider"
-stp_assert_file_contains "$T/err" "no 'default' provider is activated before" "names the hazard"
+stp_assert_file_contains "$ERR" "no 'default' provider is activated before" "names the hazard"
 
-run check --conf "$T/missing.cnf"
+stp_cli check --conf "$T/missing.cnf"
 stp_assert_eq "$RC" 1 "missing file"
-stp_assert_file_contains "$T/err" "missing.cnf" "names the file"
+stp_assert_file_contains "$ERR" "missing.cnf" "names the file"
 
 printf 'openssl_conf = x\n[x\n' >"$T/syntax.cnf"
-run check --conf "$T/syntax.cnf"
+stp_cli check --conf "$T/syntax.cnf"
 stp_assert_eq "$RC" 1 "syntax error"
-stp_assert_file_contains "$T/err" "syntax.cnf:2: syntax error" "names the line"
+stp_assert_file_contains "$ERR" "syntax.cnf:2: syntax error" "names the line"
 
 # the policy drives fetch: store_dir from the file, per-certificate override
 mkdir -p "$T/pki"
@@ -70,10 +62,10 @@ stp_start_responder "$T/pki"
 stp_mkpki "$T/pki" "$RESPONDER_PORT"
 conf "$T/fetch.cnf" "certs = certs" "[certs]" "x = cert_x" "[cert_x]" \
     "match = name:noaia.test" "responder_url = http://127.0.0.1:$RESPONDER_PORT/"
-run fetch "$T/pki/noaia.chain.pem" --conf "$T/fetch.cnf"
+stp_cli fetch "$T/pki/noaia.chain.pem" --conf "$T/fetch.cnf"
 stp_assert_eq "$RC" 0 "per-certificate responder_url makes noaia applicable"
-stp_assert_file_contains "$T/out" "$T/store/" "store_dir from the file"
-run fetch "$T/pki/good.chain.pem" --conf "$T/bad.cnf"
+stp_assert_file_contains "$OUT" "$T/store/" "store_dir from the file"
+stp_cli fetch "$T/pki/good.chain.pem" --conf "$T/bad.cnf"
 stp_assert_eq "$RC" 1 "fetch refuses a bad policy"
 stp_assert_eq "$(stp_responder_requests "$T/pki")" 1 "one request in all"
 stp_ok check

@@ -17,32 +17,16 @@ stp_start_responder "$P"
 stp_mkpki "$P" "$RESPONDER_PORT"
 URL="http://127.0.0.1:$RESPONDER_PORT/"
 
-# id NAME: the store id of a leaf (hex SHA-256 of its DER)
-id() {
-    openssl x509 -in "$P/$1.pem" -outform DER | sha256sum | cut -d' ' -f1
-}
-
-# cli ARGS...: runs the CLI, bounded; sets RC, OUT, ERR (file names).
-cli() {
-    OUT=$T/out.txt
-    ERR=$T/err.txt
-    set +e
-    timeout 30 "$STP_CLI" "$@" >"$OUT" 2>"$ERR"
-    RC=$?
-    set -e
-    cat "$OUT" "$ERR" >&2
-}
-
 # fetch NAME [ARGS...]: fetch the chain of leaf NAME into $S.
 fetch() {
     local name=$1
     shift
-    cli fetch "$P/$name.chain.pem" --store-dir "$S" "$@"
+    stp_cli fetch "$P/$name.chain.pem" --store-dir "$S" "$@"
 }
 
 # openssl_verify NAME: the stored response, checked by openssl itself.
 openssl_verify() {
-    openssl ocsp -respin "$S/$(id "$1").der" -issuer "$P/int.pem" \
+    openssl ocsp -respin "$S/$(stp_id "$1").der" -issuer "$P/int.pem" \
         -CAfile "$P/root.pem" -cert "$P/$1.pem" -no_nonce 2>&1
 }
 
@@ -63,14 +47,14 @@ good)
     fetch good
     stp_assert_eq "$RC" 0 "exit status of a good fetch"
     stp_assert_file_contains "$OUT" "good.test: good" "fetch prints the status"
-    f=$S/$(id good).der
+    f=$S/$(stp_id good).der
     [ -s "$f" ] || stp_fail "no response stored at $f"
     v=$(openssl_verify good)
     echo "$v" | grep -q "Response verify OK" || stp_fail "openssl does not verify the stored file: $v"
     echo "$v" | grep -q "good.pem: good" || stp_fail "openssl does not read good: $v"
     stp_assert_eq "$(requests)" 1 "one responder request"
-    grep -q '^failures=0$' "$S/$(id good).state" || stp_fail "state not reset"
-    grep -q "^url=$URL\$" "$S/$(id good).state" || stp_fail "state lacks the URL"
+    grep -q '^failures=0$' "$S/$(stp_id good).state" || stp_fail "state not reset"
+    grep -q "^url=$URL\$" "$S/$(stp_id good).state" || stp_fail "state lacks the URL"
     # RFC 5019: the short request went as GET
     stp_assert_file_contains "$P/responder.log" " GET " "request sent as GET"
     # a second fetch reuses the fresh stored response: no new request
@@ -81,14 +65,14 @@ good)
     # --force fetches anyway
     fetch good --force
     stp_assert_eq "$(requests)" 2 "--force fetches"
-    cli status --store-dir "$S"
+    stp_cli status --store-dir "$S"
     stp_assert_eq "$RC" 0 "status exit"
     stp_assert_file_contains "$OUT" "CN=good.test" "status shows the subject"
     stp_assert_file_contains "$OUT" " good " "status shows good"
-    cli status --store-dir "$S" --json
+    stp_cli status --store-dir "$S" --json
     stp_assert_file_contains "$OUT" '"status": "good"' "json status"
     stp_assert_file_contains "$OUT" '"verified": true' "json verified"
-    cli show "$f" --cert "$P/good.pem" --issuer "$P/int.pem"
+    stp_cli show "$f" --cert "$P/good.pem" --issuer "$P/int.pem"
     stp_assert_eq "$RC" 0 "show verifies"
     stp_assert_file_contains "$OUT" "Verified: good" "show says verified"
     stp_assert_file_contains "$OUT" "Cert Status: good" "show decodes"
@@ -100,11 +84,11 @@ ecdsa | muststaple | multiurl)
     ;;
 issuer)
     # leaf alone: the issuer is missing, then given with --issuer
-    cli fetch "$P/good.pem" --store-dir "$S"
+    stp_cli fetch "$P/good.pem" --store-dir "$S"
     stp_assert_eq "$RC" 1 "no issuer is an error"
     stp_assert_file_contains "$ERR" "issuer certificate not found" "names the cause"
     stp_assert_eq "$(requests)" 0 "no request without an issuer"
-    cli fetch "$P/good.pem" --issuer "$P/int.pem" --store-dir "$S"
+    stp_cli fetch "$P/good.pem" --issuer "$P/int.pem" --store-dir "$S"
     stp_assert_eq "$RC" 0 "--issuer works"
     ;;
 revoked)
@@ -123,7 +107,7 @@ noaia)
     stp_assert_eq "$RC" 5 "exit status without an OCSP URL"
     stp_assert_file_contains "$ERR" "no OCSP responder URL" "says why"
     stp_assert_eq "$(requests)" 0 "no request"
-    [ ! -e "$S/$(id noaia).der" ] || stp_fail "stored something for noaia"
+    [ ! -e "$S/$(stp_id noaia).der" ] || stp_fail "stored something for noaia"
     # a responder override makes it applicable
     fetch noaia --url "$URL"
     stp_assert_eq "$RC" 0 "--url override"
@@ -137,7 +121,7 @@ down)
     stp_assert_file_contains "$ERR" "connect" "names the cause"
     stp_assert_file_contains "$ERR" "127.0.0.1:$RESPONDER_PORT" "names the URL"
     [ $((end - start)) -le 5 ] || stp_fail "took $((end - start))s with a 3s timeout"
-    grep -q '^failures=1$' "$S/$(id good).state" || stp_fail "failure not recorded"
+    grep -q '^failures=1$' "$S/$(stp_id good).state" || stp_fail "failure not recorded"
     ;;
 hang)
     stp_responder_mode "$P" hang
@@ -151,7 +135,7 @@ hang)
 http500 | garbage | trylater | unauthorized)
     fetch good
     stp_assert_eq "$RC" 0 "first fetch"
-    cp "$S/$(id good).der" "$T/before.der"
+    cp "$S/$(stp_id good).der" "$T/before.der"
     stp_responder_mode "$P" "$1"
     fetch good --force
     stp_assert_eq "$RC" 1 "$1 is an error"
@@ -162,23 +146,23 @@ http500 | garbage | trylater | unauthorized)
     unauthorized) want="unauthorized: responder answered unauthorized" ;;
     esac
     stp_assert_file_contains "$ERR" "$want" "distinct error for $1"
-    cmp -s "$T/before.der" "$S/$(id good).der" || stp_fail "the good response was lost"
-    grep -q '^failures=1$' "$S/$(id good).state" || stp_fail "failure not recorded"
+    cmp -s "$T/before.der" "$S/$(stp_id good).der" || stp_fail "the good response was lost"
+    grep -q '^failures=1$' "$S/$(stp_id good).state" || stp_fail "failure not recorded"
     ;;
 tampered)
     fetch good
-    f=$S/$(id good).der
+    f=$S/$(stp_id good).der
     flip_last_byte "$f" # inside the signature
-    cli status --store-dir "$S"
+    stp_cli status --store-dir "$S"
     stp_assert_file_contains "$OUT" "invalid:signature" "status sees the tampering"
     fetch good
     stp_assert_eq "$RC" 0 "refetch after tampering"
-    stp_assert_file_contains "$ERR" "stored response .*/$(id good).der rejected" "the loader names the rejected file"
+    stp_assert_file_contains "$ERR" "stored response .*/$(stp_id good).der rejected" "the loader names the rejected file"
     stp_assert_eq "$(requests)" 2 "tampered file refetched"
     openssl_verify good | grep -q "Response verify OK" || stp_fail "not repaired"
     # a valid response for another certificate renamed into place
     fetch ecdsa
-    cp "$S/$(id good).der" "$S/$(id ecdsa).der"
+    cp "$S/$(stp_id good).der" "$S/$(stp_id ecdsa).der"
     fetch ecdsa
     stp_assert_eq "$RC" 0 "refetch after a foreign file"
     stp_assert_file_contains "$ERR" "not for this certificate" "foreign file rejected"
@@ -187,43 +171,42 @@ tampered)
 wrongcert)
     # the responder answers with a valid, signed response for another cert
     fetch good
-    cp "$S/$(id good).der" "$P/responder.replay.der"
+    cp "$S/$(stp_id good).der" "$P/responder.replay.der"
     stp_responder_mode "$P" replay
     fetch ecdsa
     stp_assert_eq "$RC" 1 "a response for another certificate is an error"
     stp_assert_file_contains "$ERR" "certid: .*not for this certificate" "says why"
-    [ ! -e "$S/$(id ecdsa).der" ] || stp_fail "stored a response for another certificate"
+    [ ! -e "$S/$(stp_id ecdsa).der" ] || stp_fail "stored a response for another certificate"
     ;;
 older)
     fetch good
-    cp "$S/$(id good).der" "$T/r1.der"
+    cp "$S/$(stp_id good).der" "$T/r1.der"
     # thisUpdate has a resolution of one second: let one pass
-    t0=$(date +%s)
-    while [ "$(date +%s)" -eq "$t0" ]; do sleep 0.1; done
+    stp_next_second
     fetch good --force
     stp_assert_eq "$RC" 0 "second fetch"
-    cmp -s "$T/r1.der" "$S/$(id good).der" && stp_fail "second fetch did not replace"
-    cp "$S/$(id good).der" "$T/r2.der"
+    cmp -s "$T/r1.der" "$S/$(stp_id good).der" && stp_fail "second fetch did not replace"
+    cp "$S/$(stp_id good).der" "$T/r2.der"
     cp "$T/r1.der" "$P/responder.replay.der"
     stp_responder_mode "$P" replay
     fetch good --force
     stp_assert_eq "$RC" 1 "an older response is refused"
     stp_assert_file_contains "$ERR" "older than the stored one" "says why"
-    cmp -s "$T/r2.der" "$S/$(id good).der" || stp_fail "the newer response was replaced"
+    cmp -s "$T/r2.der" "$S/$(stp_id good).der" || stp_fail "the newer response was replaced"
     ;;
 refresh)
     fetch good
     fetch ecdsa
-    cli refresh --store-dir "$S"
+    stp_cli refresh --store-dir "$S"
     stp_assert_eq "$RC" 0 "refresh exit"
     stp_assert_file_contains "$OUT" "good.test: good \\(stored response not due\\)" "good not due"
     stp_assert_file_contains "$OUT" "2 certificate\\(s\\), 0 failed" "summary"
     stp_assert_eq "$(requests)" 2 "nothing due: no request"
-    cli refresh --store-dir "$S" --force
+    stp_cli refresh --store-dir "$S" --force
     stp_assert_eq "$(requests)" 4 "--force fetches both"
     stp_assert_file_contains "$OUT" "ecdsa.test: good \\(fetched\\)" "fetched"
-    rm "$S/$(id ecdsa).pem"
-    cli refresh --store-dir "$S"
+    rm "$S/$(stp_id ecdsa).pem"
+    stp_cli refresh --store-dir "$S"
     stp_assert_eq "$RC" 1 "a certificate without its chain is a failure"
     stp_assert_file_contains "$OUT" "skipped: no usable" "says why"
     ;;

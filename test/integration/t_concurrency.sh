@@ -19,6 +19,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/servers.sh
+source "$STP_SUPPORT/servers.sh"
 # shellcheck source-path=SCRIPTDIR source=../support/hook.sh
 source "$STP_SUPPORT/hook.sh"
 
@@ -63,7 +65,7 @@ SPIDS=()
 # start_server I: server I of the scenario, on a kernel-chosen port.
 start_server() {
     if [ "$SCEN" = mt ]; then
-        stp_start_s_server "$T/srv$1.out" env OCSPSTAPLE_CONF="$CONF" \
+        stp_start_s_server "$T/srv$1.out" 5 env OCSPSTAPLE_CONF="$CONF" \
             OPENSSL_CONF=/dev/null \
             OCSPSTAPLE_DEBUG="level:debug,file:$T/hook.log" \
             ASAN_OPTIONS=detect_leaks=0 \
@@ -73,7 +75,7 @@ start_server() {
         stp_assert_file_contains "$T/srv$1.out" "^attach=1$" "attached"
     else
         # shellcheck disable=SC2046
-        stp_start_s_server "$T/srv$1.out" env $(stp_route_env preload "$CONF") \
+        stp_start_s_server "$T/srv$1.out" 5 env $(stp_route_env preload "$CONF") \
             openssl s_server -www -accept 127.0.0.1:0 -cert "$P/good.pem" \
             -key "$P/good.key" -cert_chain "$P/int.pem" \
             -dcert "$P/ecdsa.pem" -dkey "$P/ecdsa.key" -dcert_chain "$P/int.pem"
@@ -208,7 +210,7 @@ fi
 echo "round 2 at $(($(date +%s) - tu1)) s after thisUpdate" >&2
 until_time $(($(date +%s) + 10)) all_serve_store ||
     stp_fail "a server did not take the renewed responses"
-sleep 1
+sleep 1 # one more second of load on the renewed responses
 touch "$T/stop"
 lrc=0
 for p in "${LPIDS[@]}"; do

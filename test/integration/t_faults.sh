@@ -23,6 +23,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/servers.sh
+source "$STP_SUPPORT/servers.sh"
 # shellcheck source-path=SCRIPTDIR source=../support/hook.sh
 source "$STP_SUPPORT/hook.sh"
 
@@ -123,15 +125,6 @@ fault_off() {
             stp_start_responder "$P" "${RARGS[@]}" --port "$RESPONDER_PORT"
     fi
     stp_responder_mode "$P" normal
-}
-
-# serve [ENV=VALUE...]: s_server with $LEAF under the preload route.
-serve() {
-    # shellcheck disable=SC2046
-    stp_start_s_server "$T/s_server.out" env $(stp_route_env preload "$CONF") "$@" \
-        openssl s_server -www -accept 127.0.0.1:0 -cert "$P/$LEAF.pem" \
-        -key "$P/$LEAF.key" -cert_chain "$P/int.pem"
-    PORT=$S_SERVER_PORT
 }
 
 # stop PHASE: stops the server (it must still run: no crash, and no
@@ -488,7 +481,7 @@ if [ "$KIND" = revoked ]; then
     # refresh every refresh_min (10 s) while the 60 s response is good
     stp_conf "$CONF" preload "${POLICY[@]}" "clock_skew = 5s" \
         "refresh_margin = 90" "refresh_jitter = 0s"
-    serve
+    stp_serve_s_server preload "$CONF" "$LEAF"
     stp_wait_staple "$PORT"
     good_staple
     STP_SAN=DNS:unused.test openssl ca -config "$P/ca/pki.cnf" -name CA_int \
@@ -525,7 +518,7 @@ if [ "$KIND" = revoked ]; then
     stop auto
     # mode must: the handshakes that select a revoked certificate are refused
     stp_conf "$CONF" preload "${POLICY[@]}" "mode = must"
-    serve
+    stp_serve_s_server preload "$CONF" "$LEAF"
     stp_probe "$PORT" --count 20 --timeout "$HS_TIMEOUT"
     stp_expect_probe 1 "mode must refuses the revoked certificate"
     for ((i = 0; i < 19; i++)); do
@@ -547,7 +540,7 @@ fixture
 REQ0=$(stp_requests)
 stp_conf "$CONF" preload "${POLICY[@]}"
 start_sampler "$T/samples.cold" 8
-serve
+stp_serve_s_server preload "$CONF" "$LEAF"
 handshakes "cold, $MODE"
 case $KIND in
 fail)
@@ -604,7 +597,7 @@ NU=$(date -d "$("$STP_CLI" show "$T/store/$ID.der" | sed -n 's/.*Next Update: //
 fault_on
 REQW=$(stp_requests)
 start_sampler "$T/samples.warm" 7
-serve
+stp_serve_s_server preload "$CONF" "$LEAF"
 stp_probe "$PORT" --require-staple --timeout "$HS_TIMEOUT"
 stp_expect_probe 0 "warm: the first handshake is stapled"
 good_staple
@@ -654,7 +647,7 @@ stop warm
 # ---- late: past the stored response's nextUpdate ------------------------------
 
 FAKE=$((NU + 5))
-serve OCSPSTAPLE_FAKE_TIME="$FAKE"
+stp_serve_s_server preload "$CONF" "$LEAF" OCSPSTAPLE_FAKE_TIME="$FAKE"
 handshakes "late, $MODE"
 if [ "$HS_STAPLED" -gt 0 ]; then
     [ "$KIND" != fail ] || stp_fail "late: stapled in mode $MODE: $PROBE"

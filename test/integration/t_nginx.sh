@@ -29,6 +29,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/servers.sh
+source "$STP_SUPPORT/servers.sh"
 # shellcheck source-path=SCRIPTDIR source=../support/hook.sh
 source "$STP_SUPPORT/hook.sh"
 
@@ -106,50 +108,33 @@ EOF
     } >"$N/nginx.conf"
 }
 
-# up: the master wrote its pid file, listens on $PORT (alone: see
-# stp_port_owned) and runs all its workers.
-up() {
-    [ -s "$N/nginx.pid" ] && [ "$(<"$N/nginx.pid")" = "$NGX_PID" ] &&
-        stp_port_owned "$PORT" "$NGX_PID" &&
-        [ "$(stp_nchildren "$NGX_PID")" -eq "$WORKERS" ]
+# launch: nginx in the foreground (daemon off) under $ROUTE on $PORT, for
+# stp_start_server.
+launch() {
+    write_conf
+    rm -f "$N/nginx.pid"
+    # shellcheck disable=SC2046
+    env $(stp_route_env "$ROUTE" "$CONF") "$NGINX" -p "$N/" \
+        -c "$N/nginx.conf" -e "$N/error.log" </dev/null >>"$N/stderr" 2>&1 &
+    SRV_PID=$!
 }
 
-up_or_gone() {
-    ! kill -0 "$NGX_PID" 2>/dev/null || up
+# workers_up: the master wrote its pid file and runs all its workers.
+workers_up() {
+    [ -s "$N/nginx.pid" ] && [ "$(<"$N/nginx.pid")" = "$SRV_PID" ] &&
+        [ "$(stp_nchildren "$SRV_PID")" -eq "$WORKERS" ]
 }
 
-# start: nginx in the foreground (daemon off) under $ROUTE, on a free port
-# (another one if a parallel test took it first).
+# start: nginx on a free port (another one if a parallel test took it
+# first), listening alone there with all its workers.
 start() {
-    local try
-    for ((try = 1; try <= 3; try++)); do
-        PORT=$(stp_free_port)
-        write_conf
-        rm -f "$N/nginx.pid"
-        # shellcheck disable=SC2046
-        env $(stp_route_env "$ROUTE" "$CONF") "$NGINX" -p "$N/" \
-            -c "$N/nginx.conf" -e "$N/error.log" </dev/null >>"$N/stderr" 2>&1 &
-        NGX_PID=$!
-        stp_register_pid "$NGX_PID"
-        stp_wait_for up_or_gone || true
-        if up; then
-            echo "nginx $NGX_PID: $WORKERS worker(s) on 127.0.0.1:$PORT" >&2
-            return 0
-        fi
-        echo "nginx did not come up on port $PORT (try $try)" >&2
-        _stp_show "$N/stderr"
-        _stp_show "$N/error.log"
-        stp_stop_pid "$NGX_PID"
-        stp_forget_pid "$NGX_PID"
-    done
-    stp_fail "nginx did not start"
+    stp_start_server nginx launch workers_up "$N/stderr" "$N/error.log"
+    echo "nginx $SRV_PID: $WORKERS worker(s) on 127.0.0.1:$PORT" >&2
 }
 
 # stop: SIGTERM to the master, which stops its workers; none may survive.
 stop() {
-    stp_stop_pid "$NGX_PID"
-    stp_forget_pid "$NGX_PID"
-    stp_assert_no_server "$NGINX" "$T"
+    stp_stop_server "$SRV_PID" "$NGINX"
 }
 
 # burst N: N concurrent handshakes (whatever their outcome): with several
@@ -268,9 +253,7 @@ stapling_file)
     # ours is chained behind it; provider: ours leaves the context alone)
     stp_warm good "$RUN_USER"
     cp "$T/store/$(stp_id good).der" "$T/app.der"
-    t0=$(date +%s)
-    next_second() { [ "$(date +%s)" -gt "$t0" ]; }
-    stp_wait_for next_second
+    stp_next_second
     "$STP_CLI" fetch "$P/good.chain.pem" --store-dir "$T/store" --force >&2
     chown -R "$RUN_USER:" "$T/store"
     want=$(stp_file_this_update "$T/app.der")

@@ -11,6 +11,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/servers.sh
+source "$STP_SUPPORT/servers.sh"
 
 stp_need openssl sha256sum timeout
 stp_setup
@@ -22,7 +24,7 @@ stp_mkpki "$P" "$RESPONDER_PORT"
 
 # resp NAME: the stored response of leaf NAME (fetched below).
 resp() {
-    echo "$S/$(openssl x509 -in "$P/$1.pem" -outform DER | sha256sum | cut -d' ' -f1).der"
+    echo "$S/$(stp_id "$1").der"
 }
 
 for n in good ecdsa revoked unknown; do
@@ -36,7 +38,7 @@ declare -A PORT SPID
 server() {
     local name=$1 leaf=$2
     shift 2
-    stp_start_s_server "$T/s_server.$name.out" timeout 120 \
+    stp_start_s_server "$T/s_server.$name.out" 5 timeout 120 \
         openssl s_server -www -accept 127.0.0.1:0 -cert "$P/$leaf.pem" \
         -key "$P/$leaf.key" -cert_chain "$P/int.pem" "$@"
     PORT[$name]=$S_SERVER_PORT

@@ -9,6 +9,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/servers.sh
+source "$STP_SUPPORT/servers.sh"
 # shellcheck source-path=SCRIPTDIR source=../support/hook.sh
 source "$STP_SUPPORT/hook.sh"
 
@@ -26,17 +28,6 @@ stp_mkpki "$P" "$RESPONDER_PORT"
 ROUTE=${2:-preload}
 CONF=$T/stp.cnf
 
-# serve LEAF [s_server args...]: starts s_server with LEAF under $ROUTE.
-serve() {
-    local leaf=$1
-    shift
-    # shellcheck disable=SC2046
-    stp_start_s_server "$T/s_server.out" env $(stp_route_env "$ROUTE" "$CONF") \
-        openssl s_server -www -accept 127.0.0.1:0 -cert "$P/$leaf.pem" \
-        -key "$P/$leaf.key" -cert_chain "$P/int.pem" "$@"
-    PORT=$S_SERVER_PORT
-}
-
 stop() {
     stp_stop_pid "$S_SERVER_PID"
     stp_forget_pid "$S_SERVER_PID"
@@ -45,10 +36,10 @@ stop() {
 case $SCEN in
 cold)
     stp_conf "$CONF" "$ROUTE"
-    serve good
+    stp_serve_s_server "$ROUTE" "$CONF" good
     stp_wait_staple "$PORT" --CAfile "$P/root.pem"
     stp_expect_probe 0 "cold store: good staple"
-    echo "$PROBE" | grep -q "status=good verified=yes" || stp_fail "not verified good"
+    stp_expect_line "status=good verified=yes" "not verified good"
     stp_assert_eq "$(stp_requests)" 1 "one responder request"
     stp_assert_eq "$(stp_refreshers "$S_SERVER_PID")" 1 "one refresher thread"
     [ -s "$T/store/$(stp_id good).der" ] || stp_fail "nothing stored"
@@ -66,7 +57,7 @@ cold)
 warm)
     stp_warm good
     stp_conf "$CONF" "$ROUTE"
-    serve good
+    stp_serve_s_server "$ROUTE" "$CONF" good
     # the very first handshake is stapled, with no new request
     stp_probe "$PORT" --require-staple --CAfile "$P/root.pem"
     stp_expect_probe 0 "first handshake with a warm store"
@@ -75,17 +66,17 @@ warm)
     ;;
 restart)
     stp_conf "$CONF" "$ROUTE"
-    serve ecdsa
+    stp_serve_s_server "$ROUTE" "$CONF" ecdsa
     stp_wait_staple "$PORT"
     stop
-    serve ecdsa
+    stp_serve_s_server "$ROUTE" "$CONF" ecdsa
     stp_probe "$PORT" --require-staple
     stp_expect_probe 0 "first handshake after a restart"
     stp_assert_eq "$(stp_requests)" 1 "no new request after a restart"
     ;;
 tls12)
     stp_conf "$CONF" "$ROUTE"
-    serve good
+    stp_serve_s_server "$ROUTE" "$CONF" good
     stp_wait_staple "$PORT" --tls1.2
     stp_expect_probe 0 "TLS 1.2"
     stp_probe "$PORT" --tls1.3 --require-staple
@@ -94,12 +85,12 @@ tls12)
 dual)
     # one SSL_CTX with an RSA and an ECDSA certificate
     stp_conf "$CONF" "$ROUTE"
-    serve good -dcert "$P/ecdsa.pem" -dkey "$P/ecdsa.key" \
-        -dcert_chain "$P/int.pem"
+    stp_serve_s_server "$ROUTE" "$CONF" good -- -dcert "$P/ecdsa.pem" \
+        -dkey "$P/ecdsa.key" -dcert_chain "$P/int.pem"
     stp_wait_staple "$PORT" --sigalgs "ECDSA+SHA256" --tls1.2
-    echo "$PROBE" | grep -q "cert_key=EC" || stp_fail "ECDSA leaf not selected"
+    stp_expect_line "cert_key=EC" "ECDSA leaf not selected"
     stp_wait_staple "$PORT" --sigalgs "RSA-PSS+SHA256:RSA+SHA256" --tls1.2
-    echo "$PROBE" | grep -q "cert_key=RSA" || stp_fail "RSA leaf not selected"
+    stp_expect_line "cert_key=RSA" "RSA leaf not selected"
     stp_probe "$PORT" --sigalgs "ECDSA+SHA256" --require-staple
     stp_expect_probe 0 "ECDSA staple verified against the ECDSA leaf (TLS 1.3)"
     stp_assert_eq "$(stp_requests)" 2 "one request per certificate"
@@ -110,17 +101,17 @@ sni)
     # (s_server gives the second context no chain: the hook finds the
     # issuer through the first one's)
     cat "$P/int.pem" "$P/root.pem" >"$T/cas.pem"
-    serve good -servername ecdsa.test -cert2 "$P/ecdsa.pem" \
-        -key2 "$P/ecdsa.key"
+    stp_serve_s_server "$ROUTE" "$CONF" good -- -servername ecdsa.test \
+        -cert2 "$P/ecdsa.pem" -key2 "$P/ecdsa.key"
     stp_wait_staple "$PORT" --servername ecdsa.test --CAfile "$T/cas.pem"
-    echo "$PROBE" | grep -q "CN=ecdsa.test" || stp_fail "SNI context not used"
+    stp_expect_line "CN=ecdsa.test" "SNI context not used"
     stp_wait_staple "$PORT" --servername good.test
-    echo "$PROBE" | grep -q "CN=good.test" || stp_fail "default context not used"
+    stp_expect_line "CN=good.test" "default context not used"
     ;;
 muststaple)
     # cold store: the first handshake waits (bounded) for the first fetch
     stp_conf "$CONF" "$ROUTE" "staple_all = no"
-    serve muststaple
+    stp_serve_s_server "$ROUTE" "$CONF" muststaple
     stp_probe "$PORT" --require-staple
     stp_expect_probe 0 "the first Must-Staple handshake is stapled"
     stp_assert_eq "$(stp_requests)" 1 "one request"
@@ -128,34 +119,36 @@ muststaple)
 notmuststaple)
     # staple_all = no: a certificate without Must-Staple is not stapled
     stp_conf "$CONF" "$ROUTE" "staple_all = no"
-    serve good
+    stp_serve_s_server "$ROUTE" "$CONF" good
     stp_probe "$PORT"
     stp_expect_probe 0 "handshake"
-    echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled with staple_all=no"
+    stp_expect_line "stapled=no" "stapled with staple_all=no"
     stp_assert_eq "$(stp_requests)" 0 "no request"
     ;;
 noaia)
     stp_conf "$CONF" "$ROUTE"
-    serve noaia
+    stp_serve_s_server "$ROUTE" "$CONF" noaia
     stp_probe "$PORT"
     stp_expect_probe 0 "handshake without a staple"
-    sleep 0.5 # let the refresher look at it
+    # the refresher looks at the certificate, and gives up at once
+    stp_wait_for grep -q "noaia.test: no OCSP URL" "$T/hook.log" ||
+        stp_fail "the refresher did not look at the certificate"
     stp_probe "$PORT"
-    echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled without a URL"
+    stp_expect_line "stapled=no" "stapled without a URL"
     stp_assert_eq "$(stp_requests)" 0 "no request"
     stp_assert_file_contains "$T/hook.log" "no OCSP URL" "said at debug level"
     stp_no_errors "$T/hook.log"
     ;;
 revoked_auto)
     stp_conf "$CONF" "$ROUTE"
-    serve revoked
+    stp_serve_s_server "$ROUTE" "$CONF" revoked
     stp_wait_staple "$PORT"
     stp_expect_probe 3 "auto mode staples the revoked response"
     ;;
 revoked_must)
     stp_warm revoked
     stp_conf "$CONF" "$ROUTE" "mode = must"
-    serve revoked
+    stp_serve_s_server "$ROUTE" "$CONF" revoked
     stp_probe "$PORT"
     stp_expect_probe 1 "must mode refuses a revoked certificate"
     stp_probe "$PORT"
@@ -166,7 +159,7 @@ revoked_must)
 revoked_exit)
     stp_warm revoked
     stp_conf "$CONF" "$ROUTE" "mode = always" "revoked_action = exit"
-    serve revoked
+    stp_serve_s_server "$ROUTE" "$CONF" revoked
     # the first connection makes the process track its certificates
     stp_probe "$PORT"
     stp_expect_probe 1 "always mode refuses a revoked certificate"
@@ -183,36 +176,36 @@ expired)
     stp_warm good
     stp_conf "$CONF" "$ROUTE"
     export OCSPSTAPLE_FAKE_TIME=$(($(date +%s) + 2 * 86400))
-    serve good
+    stp_serve_s_server "$ROUTE" "$CONF" good
     stp_probe "$PORT"
-    echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled an expired response"
+    stp_expect_line "stapled=no" "stapled an expired response"
     refetched() { [ "$(stp_requests)" -ge 2 ]; }
     stp_wait_for refetched || stp_fail "no refetch"
     stp_probe "$PORT"
-    echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled a response already expired"
+    stp_expect_line "stapled=no" "stapled a response already expired"
     stp_assert_file_contains "$T/hook.log" "expired" "rejection logged"
     ;;
 appcb)
     # s_server's own -status_file callback keeps priority over ours
     stp_warm good
     cp "$T/store/$(stp_id good).der" "$T/app.der"
-    t0=$(date +%s)
-    while [ "$(date +%s)" -eq "$t0" ]; do sleep 0.1; done
+    stp_next_second
     "$STP_CLI" fetch "$P/good.chain.pem" --store-dir "$T/store" --force >&2
+    want=$(stp_file_this_update "$T/app.der")
+    held=$(stp_file_this_update "$T/store/$(stp_id good).der")
+    [ "$want" != "$held" ] || stp_fail "the file and the store hold the same thisUpdate"
     stp_conf "$CONF" "$ROUTE"
-    serve good -status_file "$T/app.der"
+    stp_serve_s_server "$ROUTE" "$CONF" good -- -status_file "$T/app.der"
     stp_probe "$PORT" --require-staple
     stp_expect_probe 0 "the application's staple"
-    want=$("$STP_CLI" show "$T/app.der" | sed -n 's/.*This Update: //p' | head -1)
-    got=$(TZ=UTC date -d "$(echo "$PROBE" | sed -n 's/.*this_update=\([^ ]*\).*/\1/p')" \
-        '+%b %e %H:%M:%S %Y GMT')
-    stp_assert_eq "$got" "$want" "the staple is the application's file"
+    stp_assert_eq "$(stp_probe_this_update)" "$want" \
+        "the staple is the application's file (the store has $held)"
     ;;
 both)
     # the preload hook and the provider in one process: one copy of the state
     ROUTE=both
     stp_conf "$CONF" provider
-    serve good
+    stp_serve_s_server "$ROUTE" "$CONF" good
     stp_wait_staple "$PORT"
     stp_assert_eq "$(stp_refreshers "$S_SERVER_PID")" 1 "one refresher thread"
     stp_assert_eq "$(stp_requests)" 1 "one request"
@@ -221,10 +214,10 @@ both)
 badconf)
     # a broken section never breaks TLS: the module stays passive
     stp_conf "$CONF" "$ROUTE" "cache_tll = 5"
-    serve good
+    stp_serve_s_server "$ROUTE" "$CONF" good
     stp_probe "$PORT"
     stp_expect_probe 0 "TLS still works"
-    echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled while passive"
+    stp_expect_line "stapled=no" "stapled while passive"
     stp_assert_file_contains "$T/hook.log" "unknown key 'cache_tll'" "names the key"
     stp_assert_file_contains "$T/hook.log" "stays passive" "says it is passive"
     stp_assert_eq "$(stp_requests)" 0 "no request"
@@ -233,14 +226,23 @@ fetchno)
     # fetch = no: the server only takes what the CLI put in the store
     stp_warm good
     stp_conf "$CONF" "$ROUTE" "fetch = no"
-    serve good
+    stp_serve_s_server "$ROUTE" "$CONF" good
     stp_probe "$PORT" --require-staple
     stp_expect_probe 0 "stapled from the store"
-    serve ecdsa
+    stop
+    # ecdsa's stored file is good.test's response: not usable. A server
+    # that may fetch rejects it and fetches; with fetch = no, the first
+    # handshake reads the store, then the refresher reads it again (the
+    # branch of fetch = no), each saying the file is not usable, and sends
+    # no request
+    cp "$T/store/$(stp_id good).der" "$T/store/$(stp_id ecdsa).der"
+    stp_serve_s_server "$ROUTE" "$CONF" ecdsa
     stp_probe "$PORT"
-    echo "$PROBE" | grep -q "stapled=no" || stp_fail "fetched with fetch = no"
-    # nothing to wait for: give a refresher the time it would need to fetch
-    sleep 1
+    stp_expect_line "stapled=no" "fetched with fetch = no"
+    read_twice() {
+        [ "$(grep -c "ecdsa.test: stored response not usable" "$T/hook.log")" -ge 2 ]
+    }
+    stp_wait_for read_twice || stp_fail "the refresher did not read the store"
     stp_assert_eq "$(stp_requests)" 1 "the servers sent no request"
     ;;
 nostore)
@@ -248,7 +250,7 @@ nostore)
     # fetches for itself and staples from memory, and says so once
     : >"$T/notadir"
     stp_conf "$CONF" "$ROUTE" "store_dir = $T/notadir/store"
-    serve good
+    stp_serve_s_server "$ROUTE" "$CONF" good
     stp_wait_staple "$PORT" --CAfile "$P/root.pem"
     stp_expect_probe 0 "stapled from memory"
     stp_probe "$PORT" --count 10 --require-staple
@@ -263,7 +265,7 @@ nostore_unknown)
     # not replaced by a later `unknown` answer (it stays until it expires).
     : >"$T/notadir"
     stp_conf "$CONF" "$ROUTE" "store_dir = $T/notadir/store" "refresh_min = 10s"
-    serve good
+    stp_serve_s_server "$ROUTE" "$CONF" good
     stp_wait_staple "$PORT" --CAfile "$P/root.pem"
     stp_expect_probe 0 "stapled good from memory"
     stp_responder_mode "$P" unknown
@@ -274,20 +276,20 @@ nostore_unknown)
     STP_WAIT=30 stp_wait_for answered_unknown || stp_fail "no refresh answered unknown"
     stp_probe "$PORT" --count 5 --require-staple --CAfile "$P/root.pem"
     stp_expect_probe 0 "the good staple is still served after an unknown answer"
-    echo "$PROBE" | grep -q "status=good verified=yes" || stp_fail "not good: $PROBE"
+    stp_expect_line "status=good verified=yes" "not good"
     ;;
 never)
     stp_conf "$CONF" "$ROUTE" "mode = never"
-    serve muststaple
+    stp_serve_s_server "$ROUTE" "$CONF" muststaple
     stp_probe "$PORT"
-    echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled in mode never"
+    stp_expect_line "stapled=no" "stapled in mode never"
     stp_assert_eq "$(stp_requests)" 0 "no request"
     ;;
 skipprog)
     stp_conf "$CONF" "$ROUTE" "skip_programs = openssl"
-    serve good
+    stp_serve_s_server "$ROUTE" "$CONF" good
     stp_probe "$PORT"
-    echo "$PROBE" | grep -q "stapled=no" || stp_fail "stapled in a skipped program"
+    stp_expect_line "stapled=no" "stapled in a skipped program"
     stp_assert_file_contains "$T/hook.log" "program 'openssl' is outside" "says why"
     ;;
 *)

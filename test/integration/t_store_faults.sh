@@ -17,6 +17,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/servers.sh
+source "$STP_SUPPORT/servers.sh"
 # shellcheck source-path=SCRIPTDIR source=../support/hook.sh
 source "$STP_SUPPORT/hook.sh"
 
@@ -47,7 +49,7 @@ P=$T/pki
 S=$T/store
 K=$P # where the server reads its certificates and keys
 CONF=$T/stp.cnf
-RUN_AS= # user of the server and of the CLI (serve, cli), when set
+RUN_AS= # user of the server and of the CLI (run_as), when set
 mkdir -p "$P"
 RESP_ARGS=()
 if [ "$CASE" = replay ]; then
@@ -59,47 +61,23 @@ ID=$(stp_id good)
 EID=$(stp_id ecdsa)
 DER=$S/$ID.der
 
-# as_user CMD...: CMD as $RUN_AS (no supplementary groups), else as is.
+# run_as USER: the server and the CLI (stp_cli) run as USER from now on,
+# with no supplementary groups (lib.sh's STP_AS).
+run_as() {
+    RUN_AS=$1
+    STP_AS=(setpriv --reuid="$RUN_AS" --regid=nogroup --clear-groups --)
+}
+
+# as_user CMD...: CMD as $RUN_AS when set, else as is.
 as_user() {
-    if [ -n "$RUN_AS" ]; then
-        setpriv --reuid="$RUN_AS" --regid=nogroup --clear-groups -- "$@"
-    else
-        "$@"
-    fi
+    "${STP_AS[@]}" "$@"
 }
 
-# cli ARGS...: the CLI (as $RUN_AS when set), bounded; sets RC, OUT, ERR.
-cli() {
-    OUT=$T/cli.out
-    ERR=$T/cli.err
-    set +e
-    as_user timeout 30 "$STP_CLI" "$@" >"$OUT" 2>"$ERR"
-    RC=$?
-    set -e
-    echo "cli $*: rc=$RC" >&2
-    cat "$OUT" "$ERR" >&2
-}
-
-# serve [s_server args...]: s_server with good (RSA), under LD_PRELOAD with
-# $CONF, as $RUN_AS when set; ENV_EXTRA (a list of VAR=value) goes to its
-# environment. Sets PORT.
-ENV_EXTRA=()
-serve() {
-    local as=()
-    if [ -n "$RUN_AS" ]; then
-        as=(setpriv --reuid="$RUN_AS" --regid=nogroup --clear-groups --)
-    fi
-    # shellcheck disable=SC2046
-    stp_start_s_server "$T/s_server.out" "${as[@]}" env \
-        $(stp_route_env preload "$CONF") "${ENV_EXTRA[@]}" \
-        openssl s_server -www -accept 127.0.0.1:0 -cert "$K/good.pem" \
-        -key "$K/good.key" -cert_chain "$K/int.pem" "$@"
-    PORT=$S_SERVER_PORT
-}
-
-# serve_dual: serve with ecdsa as the context's second certificate.
+# serve_dual: s_server (stp_serve_s_server, as $RUN_AS when set) with good
+# (RSA) and ecdsa as the context's second certificate.
 serve_dual() {
-    serve -dcert "$K/ecdsa.pem" -dkey "$K/ecdsa.key" -dcert_chain "$K/int.pem"
+    stp_serve_s_server preload "$CONF" "$K/good" -- -dcert "$K/ecdsa.pem" \
+        -dkey "$K/ecdsa.key" -dcert_chain "$K/int.pem"
 }
 
 # stop_server [LOGNAME]: stops the server; its hook log moves to $T/LOGNAME.
@@ -200,12 +178,12 @@ bad_file() {
     stp_warm good
     cp "$DER" "$T/good.der"
     "$corrupt"
-    cli status --store-dir "$S"
+    stp_cli status --store-dir "$S"
     stp_assert_eq "$RC" 0 "status runs"
     stp_assert_file_contains "$OUT" "invalid:$code" "status: invalid:$code"
     stp_responder_mode "$P" http500
     stp_conf "$CONF" preload "retry_base = 1s" "retry_max = 2s"
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     unstapled 5
     stp_assert_file_contains "$T/hook.log" "tracking certificate" "hook loaded"
     stp_responder_mode "$P" normal
@@ -250,11 +228,11 @@ replay)
     # the server read the store again within the test.
     stp_conf "$CONF" preload "refresh_margin = 90" "refresh_min = 10s" \
         "refresh_jitter = 0" "clock_skew = 5s" "retry_base = 1s"
-    cli fetch "$P/good.chain.pem" --conf "$CONF"
+    stp_cli fetch "$P/good.chain.pem" --conf "$CONF"
     stp_assert_eq "$RC" 0 "first fetch"
     cp "$DER" "$T/r1.der"
     stp_next_second
-    cli fetch "$P/good.chain.pem" --conf "$CONF" --force
+    stp_cli fetch "$P/good.chain.pem" --conf "$CONF" --force
     stp_assert_eq "$RC" 0 "second fetch"
     cp "$DER" "$T/r2.der"
     cmp -s "$T/r1.der" "$T/r2.der" && stp_fail "the second fetch stored nothing new"
@@ -263,16 +241,16 @@ replay)
     # the CLI: the responder replays r1; the newer r2 stays
     cp "$T/r1.der" "$P/responder.replay.der"
     stp_responder_mode "$P" replay
-    cli fetch "$P/good.chain.pem" --conf "$CONF" --force
+    stp_cli fetch "$P/good.chain.pem" --conf "$CONF" --force
     stp_assert_eq "$RC" 1 "fetch refuses the older response"
     stp_assert_file_contains "$ERR" "older than the stored one" "fetch says why"
-    cli refresh --conf "$CONF" --force
+    stp_cli refresh --conf "$CONF" --force
     stp_assert_eq "$RC" 1 "refresh refuses the older response"
     stp_assert_file_contains "$OUT" "older than the stored one" "refresh says why"
     cmp -s "$T/r2.der" "$DER" || stp_fail "the CLI replaced the newer response"
     # the server holds r2; r1 is put back into the store and the responder
     # keeps replaying it
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     t0=$(date +%s)
     verified_good
     stp_assert_eq "$(stp_probe_this_update)" "$r2" "the server serves r2"
@@ -290,14 +268,14 @@ replay)
     # restarted with only r1 stored, still valid: r1 is served
     stp_responder_mode "$P" http500
     cp "$T/r1.der" "$DER"
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     verified_good
     stp_assert_eq "$(stp_probe_this_update)" "$r1" "a restart serves the valid r1"
     stop_server replay2.log
     # restarted with only r1 stored, expired (the server's clock is a day
     # later): nothing is served
-    ENV_EXTRA=("OCSPSTAPLE_FAKE_TIME=$(($(date +%s) + 86400))")
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good" \
+        "OCSPSTAPLE_FAKE_TIME=$(($(date +%s) + 86400))"
     unstapled 3
     stop_server replay3.log
     for f in replay1.log replay2.log replay3.log; do
@@ -313,25 +291,27 @@ missing)
     bad=$T/afile/store
     stp_conf "$CONF" preload "retry_base = 1s"
     sed -i "s#^store_dir = .*#store_dir = $bad#" "$CONF"
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     wait_staple --CAfile "$P/root.pem"
     verified_good
+    # a window for what must not happen: a retry (retry_base 1 s) that
+    # would fetch again, or say the store problem again
     sleep 1
     verified_good
     stp_assert_eq "$(stp_requests)" 1 "one fetch, for this process"
     stp_assert_eq "$(grep -c "store_dir '$bad': cannot create" "$T/hook.log")" 1 \
         "said once, naming the directory"
     names_fault "$T/hook.log" "$bad" "Not a directory" "the hook says why"
-    cli fetch "$P/good.chain.pem" --store-dir "$bad"
+    stp_cli fetch "$P/good.chain.pem" --store-dir "$bad"
     stp_assert_eq "$RC" 1 "the CLI cannot fetch into it"
     names_fault "$ERR" "$bad" "cannot create: Not a directory" "the CLI says why"
-    cli status --store-dir "$bad"
+    stp_cli status --store-dir "$bad"
     stp_assert_eq "$RC" 1 "status fails"
     names_fault "$ERR" "$bad" "cannot open: Not a directory" "status says why"
     stop_server missing1.log
     # 2. store_dir missing, parents too: created (0755) and used
     sed -i "s#^store_dir = .*#store_dir = $S/a/b#" "$CONF"
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     wait_staple --CAfile "$P/root.pem"
     verified_good
     stp_assert_eq "$(stat -c %a "$S/a/b")" 755 "created with mode 0755"
@@ -343,7 +323,7 @@ missing)
     # server has something to write)
     rm -rf "$S/a"
     stp_responder_mode "$P" http500
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     unstapled 2
     stp_wait_for grep -q "HTTP status 500" "$T/hook.log" ||
         stp_fail "no first, failed attempt"
@@ -361,7 +341,7 @@ unreadable)
     # nobody, with their certificates, keys and log readable by nobody
     need_root
     stp_need setpriv
-    RUN_AS=nobody
+    run_as nobody
     stp_warm good
     chmod 0711 "$T"
     K=$T/keys
@@ -379,9 +359,11 @@ unreadable)
     chmod 000 "$S"
     # the server cannot use the store: it fetches for itself, staples from
     # memory, and says so once
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     wait_staple --CAfile "$P/root.pem"
     verified_good
+    # a window for what must not happen: a retry (retry_base 1 s) that
+    # would fetch again, or say the store problem again
     sleep 1
     verified_good
     stp_assert_file_contains "$T/hook.log" "tracking certificate" "hook loaded"
@@ -390,15 +372,15 @@ unreadable)
         "said once, naming the directory"
     names_fault "$T/hook.log" "$S" "cannot open: Permission denied" \
         "the hook says why"
-    cli status --store-dir "$S"
+    stp_cli status --store-dir "$S"
     stp_assert_eq "$RC" 1 "status as nobody fails"
     names_fault "$ERR" "$S" "Permission denied" "status says why"
-    cli fetch "$P/good.chain.pem" --store-dir "$S" --force
+    stp_cli fetch "$P/good.chain.pem" --store-dir "$S" --force
     stp_assert_eq "$RC" 1 "fetch as nobody fails"
     names_fault "$ERR" "$S" "Permission denied" "fetch says why"
     # readable again: the CLI as nobody reads it
     chmod 0755 "$S"
-    cli status --store-dir "$S"
+    stp_cli status --store-dir "$S"
     stp_assert_eq "$RC" 0 "status as nobody"
     stp_assert_file_contains "$OUT" " good " "status: good"
     ;;
@@ -414,11 +396,11 @@ readonly)
     if touch "$S/probe" 2>/dev/null; then
         stp_fail "$S is still writable"
     fi
-    cli fetch "$P/good.chain.pem" --store-dir "$S" --force
+    stp_cli fetch "$P/good.chain.pem" --store-dir "$S" --force
     stp_assert_eq "$RC" 1 "fetch into a read-only store fails"
     names_fault "$ERR" "$S/$ID" "Read-only file system" "fetch says why"
     cmp -s "$T/good.der" "$DER" || stp_fail "the stored response changed"
-    cli status --store-dir "$S"
+    stp_cli status --store-dir "$S"
     stp_assert_eq "$RC" 0 "status reads a read-only store"
     stp_assert_file_contains "$OUT" " good " "status: good"
     # the server staples what is stored (good); ecdsa's response cannot be
@@ -444,7 +426,7 @@ worldwritable)
     chmod 0777 "$S"
     stp_responder_mode "$P" http500
     stp_conf "$CONF" preload "retry_base = 1s" "retry_max = 2s"
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     unstapled 5
     stp_responder_mode "$P" normal
     STP_WAIT=15 wait_staple --CAfile "$P/root.pem"
@@ -551,7 +533,7 @@ tmplink)
         "the CLI names the directory and the cause"
     # a server on this store still staples, and logs no error
     stp_conf "$CONF" preload
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     verified_good
     stp_no_errors "$T/hook.log"
     ;;
@@ -570,7 +552,7 @@ targetlink)
     ln -s "$victim" "$S/$ID.pem"
     stp_responder_mode "$P" http500
     stp_conf "$CONF" preload "retry_base = 1s" "retry_max = 2s"
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     unstapled 5
     names_fault "$T/hook.log" "$DER" "Too many levels of symbolic links" \
         "the hook names the link and the cause"
@@ -588,7 +570,7 @@ targetlink)
     stp_no_errors "$T/hook.log"
     # the CLI replaces a link as well
     ln -sfn "$victim" "$DER"
-    cli fetch "$P/good.chain.pem" --store-dir "$S" --force
+    stp_cli fetch "$P/good.chain.pem" --store-dir "$S" --force
     stp_assert_eq "$RC" 0 "fetch over a link"
     regular "$DER" || stp_fail "the CLI wrote through the link"
     respin_ok "$DER" good
@@ -605,7 +587,7 @@ diskfull)
         cp "$DER" "$T/good.der"
         dd if=/dev/zero of="$S/filler" bs=1k count=128 status=none 2>/dev/null || true
         cause="No space left on device"
-        cli fetch "$P/good.chain.pem" --store-dir "$S" --force
+        stp_cli fetch "$P/good.chain.pem" --store-dir "$S" --force
     else
         # no mount: a file size limit, SIGXFSZ ignored (EFBIG instead); the
         # CLI's stderr is a pipe, which the limit does not affect
@@ -649,7 +631,7 @@ diskfull)
     cmp -s "$T/good.der" "$DER" || stp_fail "the stored response was damaged"
     # space again: the CLI stores ecdsa's response
     rm -f "$S/filler"
-    cli fetch "$P/ecdsa.chain.pem" --store-dir "$S" --force
+    stp_cli fetch "$P/ecdsa.chain.pem" --store-dir "$S" --force
     stp_assert_eq "$RC" 0 "fetch with space again"
     respin_ok "$S/$EID.der" ecdsa
     stp_assert_eq "$(tmp_count "$S")" 0 "no temp file left"
@@ -663,7 +645,7 @@ killwrite)
     KILLS=${STP_KILLS:-50}
     stp_warm good
     stp_conf "$CONF" preload
-    serve
+    stp_serve_s_server preload "$CONF" "$K/good"
     verified_good
     pinned=0
     most=0
@@ -719,7 +701,7 @@ killwrite)
         # a reader sees a whole response, the old or the new
         [ -f "$DER" ] || stp_fail "kill $k: $DER is gone"
         respin_ok "$DER" good
-        cli status --store-dir "$S"
+        stp_cli status --store-dir "$S"
         stp_assert_eq "$RC" 0 "kill $k: status"
         stp_assert_file_contains "$OUT" " good " "kill $k: status good"
         verified_good
@@ -729,7 +711,7 @@ killwrite)
     [ "$pinned" -ge $((KILLS / 3)) ] || [ "$can_strace" -eq 0 ] ||
         stp_fail "only $pinned kills landed in the write window"
     # the next successful write removes what the killed writers left
-    OCSPSTAPLE_DEBUG=level:info cli fetch "$P/good.chain.pem" --store-dir "$S" --force
+    OCSPSTAPLE_DEBUG=level:info stp_cli fetch "$P/good.chain.pem" --store-dir "$S" --force
     stp_assert_eq "$RC" 0 "a fetch after the kills"
     respin_ok "$DER" good
     if [ "$(tmp_count "$S")" -ne 0 ]; then

@@ -16,6 +16,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/servers.sh
+source "$STP_SUPPORT/servers.sh"
 # shellcheck source-path=SCRIPTDIR source=../support/hook.sh
 source "$STP_SUPPORT/hook.sh"
 
@@ -44,30 +46,17 @@ if [ -n "${STP_VALGRIND_LEAKS:-}" ]; then
     read -r -a LEAKS <<<"$STP_VALGRIND_LEAKS"
 fi
 VLOG=$T/valgrind.log
-: >"$T/s_server.out"
 
+# s_server under valgrind: up to 60 s to listen
 # shellcheck disable=SC2046
-env $(stp_route_env preload "$CONF") \
+stp_start_s_server "$T/s_server.out" 60 env $(stp_route_env preload "$CONF") \
     valgrind --tool=memcheck --error-exitcode=99 --track-fds=no \
     --child-silent-after-fork=yes "${LEAKS[@]}" --log-file="$VLOG" \
     openssl s_server -www -accept 127.0.0.1:0 -naccept "$NACCEPT" \
-    -cert "$P/good.pem" -key "$P/good.key" -cert_chain "$P/int.pem" \
-    </dev/null >"$T/s_server.out" 2>"$T/s_server.err" &
-VPID=$!
-stp_register_pid "$VPID"
+    -cert "$P/good.pem" -key "$P/good.key" -cert_chain "$P/int.pem"
+VPID=$S_SERVER_PID
+port=$S_SERVER_PORT
 
-# s_server under valgrind: up to 60 s to listen
-port=
-for ((i = 0; i < 600; i++)); do
-    port=$(sed -n 's/^ACCEPT .*:\([0-9][0-9]*\)$/\1/p' "$T/s_server.out")
-    [ -z "$port" ] || break
-    if ! kill -0 "$VPID" 2>/dev/null; then
-        cat "$T/s_server.err" "$VLOG" >&2
-        stp_fail "valgrind s_server exited during startup"
-    fi
-    sleep 0.1
-done
-[ -n "$port" ] || stp_fail "valgrind s_server printed no ACCEPT line within 60 s"
 t0=$(date +%s)
 
 # the cold start: one connection per probe, until a staple arrives (each

@@ -3,12 +3,17 @@
 #
 # lib.sh: helpers sourced by the integration tests (which run under
 # `set -euo pipefail`): a per-test temporary directory $T with cleanup of
-# registered pids, the loopback test OCSP responder, the throwaway PKI, waits
-# bounded by polling, and assertions. Environment: STP_RESPONDER, STP_SUPPORT,
-# STP_KEEP=1 (keep $T of a failed test), STP_WAIT (stp_wait_for limit, s).
+# registered pids, the loopback test OCSP responder, the throwaway PKI and
+# its store ids, the CLI, clocks, waits bounded by polling, and assertions.
+# Servers are in servers.sh, the hook's routes and probes in hook.sh.
+# Environment: STP_RESPONDER, STP_SUPPORT, STP_CLI, STP_KEEP=1 (keep $T of a
+# failed test), STP_WAIT (stp_wait_for limit, s).
 
 STP_SUPPORT=${STP_SUPPORT:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 STP_PIDS=()
+# STP_AS: a command prefix (e.g. setpriv ... --) under which stp_cli (and
+# servers.sh's stp_serve_s_server) run their program; empty: as is.
+STP_AS=()
 
 # stp_ok MSG: a progress line.
 stp_ok() {
@@ -177,29 +182,45 @@ stp_forget_pid() {
     STP_PIDS=("${STP_PIDS[@]}")
 }
 
-# stp_start_s_server OUT CMD...: start CMD, an `openssl s_server -www -accept
-# 127.0.0.1:0 ...` (possibly behind `timeout` or `env`), stdout in OUT, stderr
-# in OUT.err, stdin from /dev/null (-www: s_server does not read it). Waits up
-# to 5 s for its "ACCEPT host:port" line, printed once it listens on the port
-# the kernel chose. Sets S_SERVER_PORT and S_SERVER_PID (registered).
-stp_start_s_server() {
-    local out=$1 i
-    shift
-    : >"$out"
-    "$@" </dev/null >"$out" 2>"$out.err" &
-    S_SERVER_PID=$!
-    stp_register_pid "$S_SERVER_PID"
-    for ((i = 0; i < 100; i++)); do
-        S_SERVER_PORT=$(sed -n 's/^ACCEPT .*:\([0-9][0-9]*\)$/\1/p' "$out")
-        if [ -n "$S_SERVER_PORT" ]; then
-            export S_SERVER_PORT S_SERVER_PID
-            return 0
-        fi
-        if ! kill -0 "$S_SERVER_PID" 2>/dev/null; then
-            cat "$out.err" >&2
-            stp_fail "s_server exited during startup: $*"
-        fi
-        sleep 0.05
-    done
-    stp_fail "s_server printed no ACCEPT line within 5 s: $*"
+# stp_id NAME: the store id of leaf $P/NAME.pem (hex SHA-256 of its DER).
+stp_id() {
+    openssl x509 -in "$P/$1.pem" -outform DER | sha256sum | cut -d' ' -f1
+}
+
+# stp_cli ARGS...: runs the CLI ($STP_CLI, under $STP_AS when set), bounded
+# (30 s); sets RC, OUT and ERR ($T/cli.out and $T/cli.err, its stdout and
+# stderr), and shows both on the test's stderr.
+stp_cli() {
+    OUT=$T/cli.out
+    ERR=$T/cli.err
+    set +e
+    "${STP_AS[@]}" timeout 30 "$STP_CLI" "$@" >"$OUT" 2>"$ERR"
+    RC=$?
+    set -e
+    echo "cli $*: rc=$RC" >&2
+    cat "$OUT" "$ERR" >&2
+}
+
+# stp_ms: the wall clock in milliseconds (no fork).
+stp_ms() {
+    local t=${EPOCHREALTIME/[.,]/}
+    echo $((t / 1000))
+}
+
+# stp_next_second: returns once the clock has passed to the next second, so
+# that a response made after it has a later thisUpdate than one made before.
+_stp_after() {
+    [ "$(date +%s)" -gt "$1" ]
+}
+
+stp_next_second() {
+    stp_wait_for _stp_after "$(date +%s)" || stp_fail "the clock does not move"
+}
+
+# stp_state_get FILE KEY [DEFAULT]: the value of KEY in a store state file
+# (<id>.state), or DEFAULT when the file or the key is missing.
+stp_state_get() {
+    local v
+    v=$(sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n 1)
+    echo "${v:-${3:-}}"
 }
