@@ -167,21 +167,80 @@ static enum stp_code code_of_curl(CURLcode rc, const struct body *b)
     }
 }
 
-static void set_common(CURL *h, const struct stp_fetch_opts *o, struct body *b,
-                       char *errbuf)
+/* CURLOPT_PROTOCOLS and CURLOPT_REDIR_PROTOCOLS (bitmasks), deprecated by
+ * 7.85's _STR options but the only ones older libcurls know; by number, so
+ * that building against a new curl.h raises no deprecation. */
+#define OPT_PROTOCOLS_MASK       ((CURLoption)(CURLOPTTYPE_LONG + 181))
+#define OPT_REDIR_PROTOCOLS_MASK ((CURLoption)(CURLOPTTYPE_LONG + 182))
+
+static enum stp_fetch_protocols forced; /* test seam (fetch.h) */
+
+void stp_fetch_force_protocols(enum stp_fetch_protocols how)
 {
-    api.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    api.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    api.easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    api.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-    api.easy_setopt(h, CURLOPT_MAXREDIRS, 2L);
-    api.easy_setopt(h, CURLOPT_TIMEOUT_MS, o->timeout_ms);
-    api.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
-    api.easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_size);
-    api.easy_setopt(h, CURLOPT_USERAGENT, "ocspstaple/0.1");
-    api.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    api.easy_setopt(h, CURLOPT_WRITEDATA, b);
-    api.easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    forced = how;
+}
+
+static CURLcode set_str(CURL *h, CURLoption opt, const char *v)
+{
+    if (forced != STP_FETCH_PROTOCOLS_AUTO)
+        return CURLE_UNKNOWN_OPTION; /* as libcurl before 7.85 answers */
+    return api.easy_setopt(h, opt, v);
+}
+
+static CURLcode set_mask(CURL *h, CURLoption opt, long v)
+{
+    if (forced == STP_FETCH_PROTOCOLS_NONE)
+        return CURLE_UNKNOWN_OPTION;
+    return api.easy_setopt(h, opt, v);
+}
+
+/*
+ * Only http and https, also across redirects: with the _STR options, else
+ * with the bitmask ones; if neither takes, the transfer must not happen (a
+ * plain-http responder could redirect to file:, dict: or gopher:).
+ */
+static int restrict_protocols(CURL *h, struct stp_err *err)
+{
+    const long mask = CURLPROTO_HTTP | CURLPROTO_HTTPS;
+
+    if (set_str(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK
+        && set_str(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK)
+        return 1;
+    if (set_mask(h, OPT_PROTOCOLS_MASK, mask) == CURLE_OK
+        && set_mask(h, OPT_REDIR_PROTOCOLS_MASK, mask) == CURLE_OK)
+        return 1;
+    return stp_err_set(err, STP_E_INTERNAL, 0,
+                       "libcurl cannot restrict the protocols to http and "
+                       "https: not fetching");
+}
+
+static int set_common(CURL *h, const struct stp_fetch_opts *o, struct body *b,
+                      char *errbuf, struct stp_err *err)
+{
+    CURLcode rc = CURLE_OK;
+
+    if (!restrict_protocols(h, err))
+        return 0;
+#define SET(opt, v)                          \
+    do {                                     \
+        if (rc == CURLE_OK)                  \
+            rc = api.easy_setopt(h, opt, v); \
+    } while (0)
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_FOLLOWLOCATION, 1L);
+    SET(CURLOPT_MAXREDIRS, 2L);
+    SET(CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_size);
+    SET(CURLOPT_USERAGENT, "ocspstaple/" OCSPSTAPLE_VERSION);
+    SET(CURLOPT_WRITEFUNCTION, on_data);
+    SET(CURLOPT_WRITEDATA, b);
+    SET(CURLOPT_ERRORBUFFER, errbuf);
+#undef SET
+    if (rc != CURLE_OK)
+        return stp_err_set(err, STP_E_INTERNAL, rc, "libcurl option: %s",
+                           api.easy_strerror(rc));
+    return 1;
 }
 
 static int perform(CURL *h, const char *url, struct body *b, char *errbuf,
@@ -211,6 +270,7 @@ int stp_fetch(const char *url, OCSP_REQUEST *req,
     unsigned char *der = NULL;
     char errbuf[CURL_ERROR_SIZE] = "", *get_url = NULL;
     CURL *h = NULL;
+    CURLcode rc;
     int derlen, ok = 0;
 
     *body = NULL;
@@ -224,16 +284,27 @@ int stp_fetch(const char *url, OCSP_REQUEST *req,
         stp_err_set(err, STP_E_INTERNAL, 0, "cannot encode the request");
         goto end;
     }
-    set_common(h, opts, &b, errbuf);
+    if (!set_common(h, opts, &b, errbuf, err))
+        goto end;
     get_url = stp_fetch_get_url(url, der, (size_t)derlen);
     if (get_url != NULL) {
-        api.easy_setopt(h, CURLOPT_URL, get_url);
+        rc = api.easy_setopt(h, CURLOPT_URL, get_url);
     } else {
         hdrs = api.slist_append(NULL, "Content-Type: application/ocsp-request");
-        api.easy_setopt(h, CURLOPT_URL, url);
-        api.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-        api.easy_setopt(h, CURLOPT_POSTFIELDS, der);
-        api.easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)derlen);
+        rc = hdrs == NULL ? CURLE_OUT_OF_MEMORY
+                          : api.easy_setopt(h, CURLOPT_URL, url);
+        if (rc == CURLE_OK)
+            rc = api.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+        if (rc == CURLE_OK)
+            rc = api.easy_setopt(h, CURLOPT_POSTFIELDS, der);
+        if (rc == CURLE_OK)
+            rc = api.easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)derlen);
+    }
+    if (rc != CURLE_OK) {
+        stp_err_set(err,
+                    rc == CURLE_URL_MALFORMAT ? STP_E_BAD_URL : STP_E_INTERNAL,
+                    rc, "%s: libcurl: %s", url, api.easy_strerror(rc));
+        goto end;
     }
     if (!perform(h, url, &b, errbuf, err))
         goto end;

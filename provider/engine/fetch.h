@@ -45,6 +45,19 @@ int stp_fetch(const char *url, OCSP_REQUEST *req,
  */
 char *stp_fetch_get_url(const char *url, const unsigned char *der, size_t len);
 
+/*
+ * Test seam: AUTO uses CURLOPT_PROTOCOLS_STR (libcurl 7.85 and later) and
+ * falls back to the bitmask options; LEGACY acts as if the _STR options
+ * were unknown (an older libcurl); NONE as if neither were known, where a
+ * fetch must fail closed (STP_E_INTERNAL) without any connection.
+ */
+enum stp_fetch_protocols {
+    STP_FETCH_PROTOCOLS_AUTO = 0,
+    STP_FETCH_PROTOCOLS_LEGACY,
+    STP_FETCH_PROTOCOLS_NONE
+};
+void stp_fetch_force_protocols(enum stp_fetch_protocols how);
+
 /* 1 if libcurl is loaded in this process (tests of "bystanders pay nothing").
  */
 int stp_fetch_loaded(void);
