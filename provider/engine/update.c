@@ -43,6 +43,16 @@ int stp_update_load_stored(const struct stp_update_ctx *c, time_t now,
 {
     struct stp_verify_opts vo;
 
+    *der = NULL;
+    *len = 0;
+    /* Without the authorisation check, a response that any store writer
+     * can plant (signed by any key it chooses) proves nothing: under
+     * skip_verify only what this process fetched is trusted. */
+    if (c->certpol->skip_verify)
+        return stp_err_set(err, STP_E_UNTRUSTED, 0,
+                           "skip_verify: a response read from store_dir is "
+                           "not trusted (any store writer could have made "
+                           "it)");
     if (!stp_store_read_response(c->store, c->ci->id_hex,
                                  c->policy->max_response_size, der, len, err))
         return 0;
@@ -172,7 +182,7 @@ static int load_old(const struct cycle *cy, unsigned char **der, size_t *len,
         return 0;
     if (stp_update_load_stored(c, cy->now, der, len, old, &e))
         return 1;
-    if (e.detail != ENOENT)
+    if (e.detail != ENOENT && e.code != STP_E_UNTRUSTED)
         STP_LOG_WARN("store", "%s: stored response %s/%s.der rejected: %s",
                      c->ci->ident, stp_store_dir(c->store), c->ci->id_hex,
                      e.msg);

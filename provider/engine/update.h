@@ -83,7 +83,8 @@ int stp_update_cert(const struct stp_update_ctx *c,
 /*
  * Loads <c>->ci's stored response and verifies it at <now>. Returns 1 with
  * the DER (caller frees with OPENSSL_free()) and its verdict, or 0 with
- * <err> (detail ENOENT when there is none). Takes no lock: the file is
+ * <err> (detail ENOENT when there is none; STP_E_UNTRUSTED under
+ * skip_verify, where no stored response is trusted). Takes no lock: the file is
  * replaced by rename, so a read sees a whole file.
  */
 int stp_update_load_stored(const struct stp_update_ctx *c, time_t now,

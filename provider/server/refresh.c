@@ -87,7 +87,7 @@ static void take_stored(struct stp_rec *rec, struct stp_store *st, time_t now)
 
     ctx_of(rec, st, &c);
     if (!stp_update_load_stored(&c, now, &der, &len, &v, &err)) {
-        if (err.detail != ENOENT)
+        if (err.detail != ENOENT && err.code != STP_E_UNTRUSTED)
             STP_LOG_DEBUG("refresh", "%s: stored response not usable: %s",
                           rec->ci->ident, err.msg);
         return;

@@ -105,14 +105,18 @@ struct stp_rec *stp_track_cert(SSL_CTX *ctx, X509 *leaf, STACK_OF(X509) *chain,
     if (rec != NULL && *is_new)
         STP_LOG_INFO("hook",
                      "%s: tracking certificate %.12s in %s "
-                     "(must-staple %s, mode %s, %s, responder %s)",
+                     "(must-staple %s, mode %s, %s, responder %s%s)",
                      rec->ci->ident, rec->ci->id_hex, stp_runtime_program(),
                      rec->ci->must_staple ? "yes" : "no",
                      stp_mode_name(rec->pol.mode),
                      rec->dec.staple ? "stapled" : "not stapled",
                      rec->pol.responder_url ? rec->pol.responder_url
                      : rec->ci->url         ? rec->ci->url
-                                            : "none");
+                                            : "none",
+                     rec->pol.skip_verify ? "; skip_verify: fetched by this "
+                                            "process only, store_dir not "
+                                            "trusted"
+                                          : "");
     return rec;
 }
 

@@ -27,6 +27,12 @@
 #              nextUpdate: neither is taken (no file created, the stored
 #              response is loaded at the real time). Run in a private mount
 #              namespace where the default store_dir is the test's.
+#   skipverify_store: with skip_verify = yes (no signer authorisation
+#              check) and mode must, a "good" response for the revoked leaf,
+#              signed by an unrelated responder and planted in store_dir by
+#              a store writer, is never stapled: under skip_verify nothing
+#              read from the shared store is trusted, only what this process
+#              fetched itself (which here says revoked: refused).
 #   lock_held: a process holds a Must-Staple certificate's lock past the
 #              fetch timeout (a stuck or hostile writer): the first attempt
 #              ends after one bounded wait, later handshakes do not wait,
@@ -35,6 +41,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/servers.sh
+source "$STP_SUPPORT/servers.sh"
 # shellcheck source-path=SCRIPTDIR source=../support/hook.sh
 source "$STP_SUPPORT/hook.sh"
 
@@ -54,7 +62,7 @@ stp_conf "$CONF" "$ROUTE" "must_staple_wait = 1s"
 # serve CHURN SECONDS [LATE...]: the churn server with the good leaf.
 serve() {
     # shellcheck disable=SC2046
-    stp_start_s_server "$T/churn.out" env $(stp_route_env "$ROUTE" "$CONF") \
+    stp_start_s_server "$T/churn.out" 5 env $(stp_route_env "$ROUTE" "$CONF") \
         "$STP_CHURN_SERVER" "$P/good.pem" "$P/good.key" "$P/int.pem" "$@"
     PORT=$S_SERVER_PORT
 }
@@ -181,6 +189,36 @@ setuid)
     stp_ok "OCSPSTAPLE_FAKE_TIME ignored in a setuid program"
     exit 0
     ;;
+skipverify_store)
+    ID=$(stp_id revoked)
+    mkdir -p "$T/store"
+    # the index as a forger would want it: the revoked leaf listed as valid
+    awk -F'\t' 'BEGIN { OFS = "\t" } $1 == "R" { $1 = "V"; $3 = "" } { print }' \
+        "$P/index.txt" >"$T/forged.index"
+    openssl ocsp -issuer "$P/int.pem" -cert "$P/revoked.pem" -no_nonce \
+        -reqout "$T/req.der" >/dev/null 2>&1 || stp_fail "request"
+    openssl ocsp -index "$T/forged.index" -CA "$P/int.pem" \
+        -rsigner "$P/rogue-ocsp.pem" -rkey "$P/rogue-ocsp.key" -reqin "$T/req.der" \
+        -respout "$T/store/$ID.der" -ndays 1 >/dev/null 2>&1 || stp_fail "forged response"
+    openssl ocsp -respin "$T/store/$ID.der" -resp_text -noverify 2>/dev/null |
+        grep -q "Cert Status: good" || stp_fail "the forged response does not say good"
+    stp_conf "$CONF" "$ROUTE" "skip_verify = yes" "mode = must"
+    stp_serve_s_server "$ROUTE" "$CONF" revoked
+    stp_probe "$PORT"
+    if [ "$RC" -eq 7 ] || echo "$PROBE" | grep -q "status=good"; then
+        stp_fail "the planted response was stapled under skip_verify: $PROBE"
+    fi
+    # the process fetches for itself: revoked, and mode must refuses it
+    fetched() { grep -q "revoked.test: .*revoked response" "$T/hook.log"; }
+    STP_WAIT=10 stp_wait_for fetched || stp_fail "no fetch of its own"
+    for ((i = 0; i < 5; i++)); do
+        stp_probe "$PORT"
+        if [ "$RC" -eq 7 ] || echo "$PROBE" | grep -q "status=good"; then
+            stp_fail "the planted response was stapled: $PROBE"
+        fi
+    done
+    stp_assert_file_contains "$T/hook.log" "skip_verify" "says why the store is not used"
+    ;;
 lock_held)
     ID=$(stp_id muststaple)
     LOCK=$T/store/$ID.lock
@@ -194,11 +232,7 @@ lock_held)
     stp_wait_for held || stp_fail "the test's flock did not take the lock"
     stp_conf "$CONF" "$ROUTE" "must_staple_wait = 1s" "timeout = 2s" \
         "connect_timeout = 2s" "retry_base = 1s" "retry_max = 4s"
-    # shellcheck disable=SC2046
-    stp_start_s_server "$T/s_server.out" env $(stp_route_env "$ROUTE" "$CONF") \
-        openssl s_server -www -accept 127.0.0.1:0 -cert "$P/muststaple.pem" \
-        -key "$P/muststaple.key" -cert_chain "$P/int.pem"
-    PORT=$S_SERVER_PORT
+    stp_serve_s_server "$ROUTE" "$CONF" muststaple
     stp_probe "$PORT"
     busy_logged() { grep -q "$ID.lock.*pid $HOLDER" "$T/hook.log"; }
     STP_WAIT=10 stp_wait_for busy_logged ||
