@@ -262,7 +262,16 @@ int stp_hook_register(void)
 
 void stp_hook_after_fork(void)
 {
+    struct ctxstate *cs;
+
     pthread_mutex_init(&list_lock, NULL);
+    /* A worker serves the contexts its master made, which its first walk
+     * examines: the master dropped its references at the first fork, so
+     * the child takes its own now, while it is the only thread there is. */
+    for (cs = head; cs != NULL; cs = cs->next)
+        if (!cs->held && !atomic_load(&cs->examined) && server_capable(cs->ctx)
+            && SSL_CTX_up_ref(cs->ctx))
+            cs->held = 1;
 }
 
 void stp_hook_release_held(void)

@@ -31,7 +31,8 @@ typedef int (*stp_status_cb)(SSL *s, void *arg);
 /* Registers the ex_data indexes. Returns 1, or 0 on failure. */
 int stp_hook_register(void);
 
-/* In a fork child: reinitialises the hook's locks. */
+/* In a fork child: reinitialises the hook's locks, and holds the contexts
+ * it inherited for its first walk (it is the only thread at that point). */
 void stp_hook_after_fork(void);
 
 /*

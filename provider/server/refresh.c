@@ -110,15 +110,35 @@ static struct stp_store *store_or_log(void)
     return st;
 }
 
+/*
+ * revoked_action exit. A single-process server terminates itself. A worker
+ * of a master/worker server (nginx, Apache, HAProxy -W: its parent runs the
+ * same program) cannot stop the server: its master respawns it at once, the
+ * new worker finds the same revoked response and exits again, forever, and
+ * a worker running as www-data may not signal a master running as root.
+ * There the certificate is refused (mode must or always already refuses
+ * its handshakes) and one ERROR says what the operator has to do.
+ */
 static void check_revoked(struct stp_rec *rec)
 {
     struct stp_verdict v;
+    char parent[32];
 
     if (!rec->dec.refuse_revoked || rec->rf.exit_sent
         || stp_runtime_get0_policy()->revoked_action != STP_REVOKED_EXIT
         || !stp_cache_verdict(rec, &v) || v.status != V_OCSP_CERTSTATUS_REVOKED)
         return;
     rec->rf.exit_sent = 1;
+    if (stp_runtime_parent_is_same_program(parent, sizeof(parent))) {
+        STP_LOG_ERR("refresh",
+                    "%s: certificate is revoked: revoked_action exit is not "
+                    "possible in a worker of a master/worker server (its "
+                    "parent %d is %s too, and would start it again): "
+                    "refusing the handshakes that select it instead; stop "
+                    "or fix the server with its own tools",
+                    rec->ci->ident, (int)getppid(), parent);
+        return;
+    }
     STP_LOG_ERR("refresh",
                 "%s: certificate is revoked: revoked_action exit: "
                 "terminating %s",

@@ -59,6 +59,24 @@ void stp_runtime_capture(void)
     openssl_conf_env = v != NULL && *v != '\0' ? strdup(v) : NULL;
 }
 
+int stp_runtime_parent_is_same_program(char *comm, size_t len)
+{
+    char path[64], buf[64] = "";
+    const char *me = stp_runtime_program();
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)getppid());
+    if ((f = fopen(path, "re")) == NULL)
+        return 0;
+    if (fgets(buf, sizeof(buf), f) == NULL)
+        buf[0] = '\0';
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+    snprintf(comm, len, "%s", buf);
+    /* comm holds at most 15 characters of the executable's name */
+    return buf[0] != '\0' && strncmp(buf, me, 15) == 0;
+}
+
 const char *stp_runtime_program(void)
 {
     return program[0] != '\0' ? program : program_invocation_short_name;

@@ -77,4 +77,11 @@ struct stp_store *stp_runtime_get0_store(struct stp_err *err);
 /* Short name of this program (for the allow-list and logs). */
 const char *stp_runtime_program(void);
 
+/*
+ * 1 if this process's parent runs the same program (a worker of nginx,
+ * Apache or HAProxy -W, by the parent's /proc comm, readable whatever its
+ * user), with the parent's name in <comm>. Reads /proc once per call.
+ */
+int stp_runtime_parent_is_same_program(char *comm, size_t len);
+
 #endif

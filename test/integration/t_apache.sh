@@ -19,6 +19,8 @@
 #   revoked_must  mode = must, store warmed with the revoked certificate:
 #                 handshakes for revoked.test are refused, good.test keeps
 #                 working (stapled)
+#   revoked_exit   mode must, revoked_action exit: the children refuse
+#                  revoked.test and stay (none exits and is respawned)
 #   event         mpm_event (threads): cold store, every handshake stapled
 #                 after exactly one request per certificate
 # Every scenario ends by stopping httpd (no child may survive); the hook
@@ -260,6 +262,34 @@ revoked_must)
     # handshakes at info level
     ERRORS_OK=1
     ;;
+revoked_exit)
+    # revoked_action exit in a prefork child: the child must not kill itself
+    # (httpd would start a new one, forever); the certificate is refused and
+    # one ERROR per child says why
+    stp_warm good "$RUN_USER"
+    stp_warm revoked "$RUN_USER"
+    stp_conf "$CONF" "$ROUTE" "mode = must" "revoked_action = exit"
+    start
+    kids0=$(pgrep -P "$SRV_PID" | sort | tr '\n' ' ')
+    for ((i = 0; i < 15; i++)); do
+        stp_probe "$PORT" --servername revoked.test "${CA[@]}"
+        stp_expect_probe 1 "the revoked certificate is refused"
+    done
+    # the refresher of a process that met the revoked response has decided
+    decided() { grep -qE "revoked_action exit( is not possible|: terminating)" "$T/hook.log"; }
+    stp_wait_for decided || stp_fail "no word about revoked_action exit"
+    stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 5
+    stp_expect_probe 0 "good.test keeps working"
+    stp_alive "$SRV_PID" || stp_fail "httpd stopped"
+    kids1=$(pgrep -P "$SRV_PID" | sort | tr '\n' ' ')
+    stp_assert_eq "$kids1" "$kids0" "no child exited (and none was respawned)"
+    stp_assert_file_lacks "$T/hook.log" "terminating" "no child terminated itself"
+    stp_assert_file_contains "$T/hook.log" "revoked_action exit is not possible in a worker" \
+        "says why it does not exit"
+    n=$(grep -c "revoked_action exit is not possible" "$T/hook.log")
+    [ "$n" -le "$CHILDREN" ] || stp_fail "said $n times by $CHILDREN children"
+    ERRORS_OK=1
+    ;;
 event)
     MPM=event
     CHILDREN=2
@@ -283,7 +313,8 @@ stop
 if [ -z "$ERRORS_OK" ]; then
     stp_no_errors "$T/hook.log"
 else
-    grep " ERROR " "$T/hook.log" | grep -v "certificate is revoked: refusing" \
+    grep " ERROR " "$T/hook.log" |
+        grep -Ev "certificate is revoked: (refusing|revoked_action exit is not possible)" \
         >"$T/errors" || true
     [ ! -s "$T/errors" ] || {
         _stp_show "$T/errors"

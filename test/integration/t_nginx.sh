@@ -24,6 +24,8 @@
 #   gnutls         gnutls-cli --ocsp verifies the staple itself and accepts
 #                  it (and refuses a revoked.test stapled as revoked)
 #   programs       `programs = nginx` in the policy: the workers staple
+#   revoked_exit   mode must, revoked_action exit, a revoked.test block: the
+#                  workers refuse it and stay (none exits and is respawned)
 # Every scenario ends by stopping nginx (no worker may survive), with no
 # ERROR line in the hook log and no warning or error in nginx's error.log.
 set -euo pipefail
@@ -65,6 +67,7 @@ stp_start_responder "$P"
 stp_mkpki "$P" "$RESPONDER_PORT"
 
 SNI=        # the name of a second server block's certificate, if any
+HOOK_ERRORS_OK= # ERROR lines the scenario expects in the hook log (grep -E)
 GOOD_EXTRA=  # lines for the good.test server block
 write_conf() {
     {
@@ -341,6 +344,35 @@ gnutls)
         "gnutls-cli refuses revoked.test because of the stapled status"
     stp_assert_eq "$(stp_requests)" 2 "gnutls-cli used the staples, asked no responder"
     ;;
+revoked_exit)
+    # revoked_action exit in nginx's workers: a worker must not kill itself
+    # (the master would start a new one, forever); the certificate is
+    # refused, one ERROR per worker says why, the workers stay
+    SNI=revoked
+    stp_warm good "$RUN_USER"
+    stp_warm revoked "$RUN_USER"
+    stp_conf "$CONF" "$ROUTE" "mode = must" "revoked_action = exit"
+    start
+    kids0=$(pgrep -P "$SRV_PID" | sort | tr '\n' ' ')
+    for ((i = 0; i < 15; i++)); do
+        stp_probe "$PORT" --servername revoked.test "${CA[@]}"
+        stp_expect_probe 1 "the revoked certificate is refused"
+    done
+    # the refresher of a process that met the revoked response has decided
+    decided() { grep -qE "revoked_action exit( is not possible|: terminating)" "$T/hook.log"; }
+    stp_wait_for decided || stp_fail "no word about revoked_action exit"
+    stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 5
+    stp_expect_probe 0 "good.test keeps working"
+    stp_alive "$SRV_PID" || stp_fail "nginx stopped"
+    kids1=$(pgrep -P "$SRV_PID" | sort | tr '\n' ' ')
+    stp_assert_eq "$kids1" "$kids0" "no worker exited (and none was respawned)"
+    stp_assert_file_lacks "$T/hook.log" "terminating" "no worker terminated itself"
+    stp_assert_file_contains "$T/hook.log" "revoked_action exit is not possible in a worker" \
+        "says why it does not exit"
+    n=$(grep -c "revoked_action exit is not possible" "$T/hook.log")
+    [ "$n" -le "$WORKERS" ] || stp_fail "said $n times by $WORKERS workers"
+    HOOK_ERRORS_OK="certificate is revoked: (refusing|revoked_action exit is not possible)"
+    ;;
 programs)
     # a policy limited to nginx (programs = nginx) acts in nginx's workers
     stp_conf "$CONF" "$ROUTE" "programs = nginx"
@@ -355,7 +387,15 @@ programs)
     ;;
 esac
 stop
-stp_no_errors "$T/hook.log"
+if [ -z "$HOOK_ERRORS_OK" ]; then
+    stp_no_errors "$T/hook.log"
+else
+    grep " ERROR " "$T/hook.log" | grep -Ev "$HOOK_ERRORS_OK" >"$T/errors" || true
+    [ ! -s "$T/errors" ] || {
+        _stp_show "$T/errors"
+        stp_fail "ERROR lines in the hook log besides the expected ones"
+    }
+fi
 stp_assert_file_lacks "$N/error.log" '\[(warn|error|crit|alert|emerg)\]' \
     "nothing alarming in nginx's error.log"
 stp_assert_file_lacks "$N/stderr" 'emerg|alert|crit|error|warn' \
