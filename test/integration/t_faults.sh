@@ -374,7 +374,13 @@ fixture() {
     local full
     case $MODE in
     refuse | stopped)
-        fixture_get
+        # the responder reads its mode file every 100 ms and resets what it
+        # accepts until then: wait (bounded) for the listener to be gone
+        refused() {
+            fixture_get
+            [ "$FIX_RC" -eq 7 ]
+        }
+        stp_wait_for refused || true
         fixture_expect "connection refused" rc_in 7
         ;;
     reset | close)
