@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <time.h>
 
+#include <openssl/x509_vfy.h>
+
+#include "engine/err.h"
 #include "engine/policy.h"
 
 /* Exit statuses, documented in README.md. */
@@ -72,6 +75,9 @@ struct cli_store_cmd {
     struct stp_policy *pol;
     struct stp_store *st;
     int flag; /* the command's own flag was given */
+    /* the trust anchors in force: the system's, plus the policy's ca_file */
+    X509_STORE *anchors;
+    STACK_OF(X509) *ca_file; /* the ca_file certificates, or NULL */
 };
 
 /*
@@ -87,6 +93,17 @@ int cli_store_cmd_open(const struct cli_store_spec *spec, int argc, char **argv,
 
 /* Closes the store and frees the policy of cli_store_cmd_open(). */
 void cli_store_cmd_close(struct cli_store_cmd *cmd);
+
+/*
+ * The stored chain of <id> (leaf, issuer), as the CLI may use it: every
+ * file in store_dir is untrusted input (any store writer can plant one), so
+ * the leaf must be the certificate <id> names (its SHA-256) and must chain
+ * to the trust anchors in force (<cmd>->anchors: the system's and ca_file),
+ * at the current time. Only then is its subject shown or its responder URL
+ * followed. Returns a new stack (sk_X509_pop_free()), or NULL with <err>.
+ */
+STACK_OF(X509) *cli_trusted_chain(const struct cli_store_cmd *cmd,
+                                  const char *id, struct stp_err *err);
 
 /*
  * Verification options as the engine's defaults have them (clock_skew and

@@ -7,6 +7,7 @@
  * always with --force), through the same per-certificate lock the servers
  * use.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@
 #include "engine/update.h"
 
 struct refresh_ctx {
+    const struct cli_store_cmd *cmd;
     const struct stp_policy *pol;
     struct stp_store *st;
     int force;
@@ -32,7 +34,7 @@ static int update(const struct refresh_ctx *c, const struct stp_certinfo *ci,
                   struct stp_update_result *res, struct stp_err *err)
 {
     struct stp_certpol cp;
-    struct stp_update_ctx uc = { c->pol, &cp, c->st, ci, NULL };
+    struct stp_update_ctx uc = { c->pol, &cp, c->st, ci, c->cmd->ca_file };
 
     stp_policy_resolve(c->pol, ci->id, ci->leaf, &cp);
     return stp_update_cert(&uc, uo, res, err);
@@ -44,17 +46,23 @@ static void refresh_id(void *arg, const char *id)
     struct stp_update_opts uo = { .force = c->force,
                                   .lock_wait_ms =
                                       c->pol->defaults.timeout * 1000 };
-    STACK_OF(X509) *chain = stp_store_read_chain(c->st, id, NULL);
     struct stp_certinfo *ci = NULL;
     struct stp_update_result res = { 0 };
     struct stp_err err;
+    /* a responder URL is followed only from a leaf that chains to the trust
+     * anchors in force: a planted .pem must not send us anywhere */
+    STACK_OF(X509) *chain = cli_trusted_chain(c->cmd, id, &err);
 
     c->total++;
-    if (sk_X509_num(chain) < 1
-        || !stp_certinfo_new(sk_X509_value(chain, 0), chain, &ci, &err)
-        || strcmp(ci->id_hex, id) != 0) {
+    if (chain == NULL && err.detail == ENOENT) {
         printf("%.12s: skipped: no usable %s.pem beside the response\n", id,
                id);
+        c->failed++;
+    } else if (chain == NULL) {
+        printf("%.12s: skipped, not fetching: %s\n", id, err.msg);
+        c->failed++;
+    } else if (!stp_certinfo_new(sk_X509_value(chain, 0), chain, &ci, &err)) {
+        printf("%.12s: skipped: %s\n", id, err.msg);
         c->failed++;
     } else if (!update(c, ci, &uo, &res, &err)) {
         printf("%.12s: %s: %s: %s\n", id, ci->ident, stp_code_name(err.code),
@@ -95,6 +103,7 @@ int cli_refresh(int argc, char **argv)
 
     if (!cli_store_cmd_open(&spec, argc, argv, &cmd, &rc))
         return rc;
+    c.cmd = &cmd;
     c.pol = cmd.pol;
     c.st = cmd.st;
     c.force = cmd.flag;

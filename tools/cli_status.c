@@ -4,6 +4,7 @@
  * the response file (re-verified against the stored leaf and issuer when
  * they are there) and the sidecar state.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +30,7 @@ struct row {
 };
 
 struct status_ctx {
+    const struct cli_store_cmd *cmd;
     struct stp_store *st;
     const struct stp_policy *pol;
     int json;
@@ -37,28 +39,38 @@ struct status_ctx {
     time_t now;
 };
 
-/* Verifies against the stored chain; falls back to decoding only. */
+/*
+ * Verifies the stored response against the stored chain when that chain is
+ * trustworthy (cli_trusted_chain()); shows the subject and serial of that
+ * verified leaf only, never the sidecar's words. Without a chain, decodes
+ * only ("(unverified)"); with an untrusted one, says so.
+ */
 static void evaluate(struct status_ctx *c, struct row *r)
 {
     unsigned char *der = NULL;
     size_t len = 0;
     STACK_OF(X509) *chain;
     struct stp_certinfo *ci = NULL;
-    struct stp_err err;
+    struct stp_err err, cerr;
 
+    r->s.subject[0] = '\0';
+    r->s.serial[0] = '\0';
     if (!stp_store_read_response(c->st, r->id, c->pol->max_response_size, &der,
                                  &len, &err)) {
         snprintf(r->status, sizeof(r->status), "none");
         return;
     }
-    chain = stp_store_read_chain(c->st, r->id, NULL);
-    if (sk_X509_num(chain) >= 2
+    chain = cli_trusted_chain(c->cmd, r->id, &cerr);
+    if (chain != NULL
         && stp_certinfo_new(sk_X509_value(chain, 0), chain, &ci, &err)
-        && strcmp(ci->id_hex, r->id) == 0 && ci->issuer != NULL) {
+        && ci->issuer != NULL) {
         struct stp_verify_opts vo = { c->now, c->pol->clock_skew,
                                       c->pol->defaults.cache_ttl,
-                                      c->pol->defaults.skip_verify, NULL };
+                                      c->pol->defaults.skip_verify,
+                                      c->cmd->ca_file };
 
+        snprintf(r->s.subject, sizeof(r->s.subject), "%s", ci->subject);
+        snprintf(r->s.serial, sizeof(r->s.serial), "%s", ci->serial);
         r->verified = 1;
         r->have_v = stp_verify_response(der, len, ci->leaf, ci->issuer, &vo,
                                         &r->v, &err);
@@ -70,6 +82,11 @@ static void evaluate(struct status_ctx *c, struct row *r)
             r->have_times = err.code == STP_E_EXPIRED
                             && stp_peek_response(der, len, NULL, &r->v, NULL);
         }
+    } else if (chain == NULL && cerr.detail != ENOENT) {
+        /* a chain is there, and it is not one to believe */
+        snprintf(r->status, sizeof(r->status), "untrusted:chain");
+        snprintf(r->s.last_error, sizeof(r->s.last_error), "%s", cerr.msg);
+        r->have_times = stp_peek_response(der, len, NULL, &r->v, NULL);
     } else {
         r->have_v = stp_peek_response(der, len, NULL, &r->v, &err);
         if (!r->have_v)
@@ -132,7 +149,7 @@ static void on_id(void *arg, const char *id)
     memcpy(r.id, id, sizeof(r.id));
     stp_store_read_state(c->st, id, &r.s);
     evaluate(c, &r);
-    if (!r.have_v || r.s.failures > 0)
+    if (!r.have_v || !r.verified || r.s.failures > 0)
         c->problems++;
     c->rows++;
     print_row(c, &r);
@@ -158,6 +175,7 @@ int cli_status(int argc, char **argv)
 
     if (!cli_store_cmd_open(&spec, argc, argv, &cmd, &rc))
         return rc;
+    c.cmd = &cmd;
     c.st = cmd.st;
     c.pol = cmd.pol;
     c.json = cmd.flag;

@@ -10,11 +10,15 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ocsp.h>
+#include <openssl/x509_vfy.h>
 
 #include "cli.h"
 #include "engine/clock.h"
 #include "engine/conf.h"
+#include "engine/certinfo.h"
 #include "engine/err.h"
 #include "engine/policy.h"
 #include "engine/store.h"
@@ -91,6 +95,8 @@ struct stp_policy *cli_load_policy(const char *conf_file)
     return pol;
 }
 
+static int load_anchors(struct cli_store_cmd *cmd);
+
 int cli_store_cmd_open(const struct cli_store_spec *spec, int argc, char **argv,
                        struct cli_store_cmd *out, int *rc)
 {
@@ -129,11 +135,14 @@ int cli_store_cmd_open(const struct cli_store_spec *spec, int argc, char **argv,
     out->pol = cli_load_policy(conf);
     if (out->pol == NULL)
         return 0;
+    if (!load_anchors(out)) {
+        cli_store_cmd_close(out);
+        return 0;
+    }
     if (!stp_store_open(dir != NULL ? dir : out->pol->store_dir, 0, &out->st,
                         &err)) {
         fprintf(stderr, "ocspstaple: %s\n", err.msg);
-        stp_policy_free(out->pol);
-        out->pol = NULL;
+        cli_store_cmd_close(out);
         return 0;
     }
     *rc = CLI_EXIT_GOOD;
@@ -144,8 +153,94 @@ void cli_store_cmd_close(struct cli_store_cmd *cmd)
 {
     stp_store_close(cmd->st);
     stp_policy_free(cmd->pol);
+    X509_STORE_free(cmd->anchors);
+    sk_X509_pop_free(cmd->ca_file, X509_free);
     cmd->st = NULL;
     cmd->pol = NULL;
+    cmd->anchors = NULL;
+    cmd->ca_file = NULL;
+}
+
+/* The system's anchors and the policy's ca_file, as the servers have them. */
+static int load_anchors(struct cli_store_cmd *cmd)
+{
+    struct stp_err err;
+    int i;
+
+    cmd->anchors = X509_STORE_new();
+    if (cmd->anchors == NULL || !X509_STORE_set_default_paths(cmd->anchors)) {
+        fprintf(stderr, "ocspstaple: cannot load the system's trust anchors\n");
+        return 0;
+    }
+    if (cmd->pol->ca_file == NULL)
+        return 1;
+    cmd->ca_file = stp_load_certs(cmd->pol->ca_file, &err);
+    if (cmd->ca_file == NULL) {
+        fprintf(stderr, "ocspstaple: ca_file: %s\n", err.msg);
+        return 0;
+    }
+    ERR_set_mark();
+    for (i = 0; i < sk_X509_num(cmd->ca_file); i++)
+        X509_STORE_add_cert(cmd->anchors, sk_X509_value(cmd->ca_file, i));
+    ERR_pop_to_mark(); /* a certificate already there is no problem */
+    return 1;
+}
+
+STACK_OF(X509) *cli_trusted_chain(const struct cli_store_cmd *cmd,
+                                  const char *id, struct stp_err *err)
+{
+    STACK_OF(X509) *chain = stp_store_read_chain(cmd->st, id, err), *rest;
+    X509_STORE_CTX *vctx = NULL;
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    char hex[65];
+    X509 *leaf;
+    int i, ok = 0;
+
+    if (chain == NULL)
+        return NULL;
+    leaf = sk_X509_value(chain, 0);
+    if (!X509_digest(leaf, EVP_sha256(), md, &mdlen) || mdlen != 32) {
+        stp_err_set(err, STP_E_INTERNAL, 0, "cannot hash the stored leaf");
+        goto end;
+    }
+    for (i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    if (strcmp(hex, id) != 0) {
+        stp_err_set(err, STP_E_CERTID, 0,
+                    "%s.pem: its leaf is not the certificate %.12s (a file "
+                    "moved or planted?)",
+                    id, id);
+        goto end;
+    }
+    rest = sk_X509_dup(chain);
+    if (rest != NULL)
+        (void)sk_X509_shift(rest);
+    vctx = X509_STORE_CTX_new();
+    if (rest == NULL || vctx == NULL
+        || !X509_STORE_CTX_init(vctx, cmd->anchors, leaf, rest)) {
+        sk_X509_free(rest);
+        stp_err_set(err, STP_E_INTERNAL, 0, "out of memory");
+        goto end;
+    }
+    X509_STORE_CTX_set_time(vctx, 0, stp_now());
+    ERR_set_mark();
+    ok = X509_verify_cert(vctx) == 1;
+    ERR_pop_to_mark();
+    if (!ok)
+        stp_err_set(
+            err, STP_E_SIGNATURE, 0,
+            "%s.pem: the stored chain does not verify to the trust "
+            "anchors in force (the system's and ca_file): %s",
+            id, X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx)));
+    sk_X509_free(rest);
+end:
+    X509_STORE_CTX_free(vctx);
+    if (!ok) {
+        sk_X509_pop_free(chain, X509_free);
+        chain = NULL;
+    }
+    return chain;
 }
 
 int cli_default_verify_opts(struct stp_verify_opts *out)

@@ -16,6 +16,22 @@ mkdir -p "$P"
 stp_start_responder "$P"
 stp_mkpki "$P" "$RESPONDER_PORT"
 URL="http://127.0.0.1:$RESPONDER_PORT/"
+# the policy status and refresh read: the store, and the PKI's root as
+# ca_file (a private PKI's anchor is not in the system's store)
+CONF=$T/cli.cnf
+cat >"$CONF" <<EOF
+openssl_conf = openssl_init
+[openssl_init]
+providers = prov
+[prov]
+default = default_sect
+ocspstaple = stp_sect
+[default_sect]
+activate = 1
+[stp_sect]
+store_dir = $S
+ca_file = $P/root.pem
+EOF
 
 # fetch NAME [ARGS...]: fetch the chain of leaf NAME into $S.
 fetch() {
@@ -65,11 +81,11 @@ good)
     # --force fetches anyway
     fetch good --force
     stp_assert_eq "$(requests)" 2 "--force fetches"
-    stp_cli status --store-dir "$S"
+    stp_cli status --conf "$CONF"
     stp_assert_eq "$RC" 0 "status exit"
     stp_assert_file_contains "$OUT" "CN=good.test" "status shows the subject"
     stp_assert_file_contains "$OUT" " good " "status shows good"
-    stp_cli status --store-dir "$S" --json
+    stp_cli status --conf "$CONF" --json
     stp_assert_file_contains "$OUT" '"status": "good"' "json status"
     stp_assert_file_contains "$OUT" '"verified": true' "json verified"
     stp_cli show "$f" --cert "$P/good.pem" --issuer "$P/int.pem"
@@ -153,7 +169,7 @@ tampered)
     fetch good
     f=$S/$(stp_id good).der
     flip_last_byte "$f" # inside the signature
-    stp_cli status --store-dir "$S"
+    stp_cli status --conf "$CONF"
     stp_assert_file_contains "$OUT" "invalid:signature" "status sees the tampering"
     fetch good
     stp_assert_eq "$RC" 0 "refetch after tampering"
@@ -197,18 +213,53 @@ older)
 refresh)
     fetch good
     fetch ecdsa
-    stp_cli refresh --store-dir "$S"
+    stp_cli refresh --conf "$CONF"
     stp_assert_eq "$RC" 0 "refresh exit"
     stp_assert_file_contains "$OUT" "good.test: good \\(stored response not due\\)" "good not due"
     stp_assert_file_contains "$OUT" "2 certificate\\(s\\), 0 failed" "summary"
     stp_assert_eq "$(requests)" 2 "nothing due: no request"
-    stp_cli refresh --store-dir "$S" --force
+    stp_cli refresh --conf "$CONF" --force
     stp_assert_eq "$(requests)" 4 "--force fetches both"
     stp_assert_file_contains "$OUT" "ecdsa.test: good \\(fetched\\)" "fetched"
     rm "$S/$(stp_id ecdsa).pem"
-    stp_cli refresh --store-dir "$S"
+    stp_cli refresh --conf "$CONF"
     stp_assert_eq "$RC" 1 "a certificate without its chain is a failure"
     stp_assert_file_contains "$OUT" "skipped: no usable" "says why"
+    ;;
+planted)
+    # A store writer plants a chain of its own making beside a response: a
+    # self-signed "leaf" whose AIA names another server, and a sidecar state
+    # that names a subject. status shows neither its state's words nor a
+    # verdict; refresh never follows its URL (a blind SSRF as root otherwise).
+    fetch good
+    stp_start_responder "$T/other"
+    OTHER=$RESPONDER_PORT
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$T/planted.key" -out "$T/planted.pem" -days 30 \
+        -subj "/CN=planted.test" \
+        -addext "authorityInfoAccess=OCSP;URI:http://127.0.0.1:$OTHER/" \
+        >/dev/null 2>&1 || stp_fail "planted certificate"
+    pid=$(openssl x509 -in "$T/planted.pem" -outform DER | sha256sum | cut -d' ' -f1)
+    cat "$T/planted.pem" "$T/planted.pem" >"$S/$pid.pem"
+    cp "$S/$(stp_id good).der" "$S/$pid.der"
+    printf 'subject=CN=bank.example\nserial=01\n' >"$S/$pid.state"
+    stp_cli status --conf "$CONF"
+    stp_assert_file_lacks "$OUT" "bank.example" "status does not show the sidecar's words"
+    grep "^${pid:0:12}" "$OUT" | grep -q "untrusted:chain" ||
+        stp_fail "the planted chain is not reported untrusted: $(cat "$OUT")"
+    grep "^$(stp_id good | cut -c1-12)" "$OUT" | grep -q "CN=good.test.* good " ||
+        stp_fail "the real certificate is not shown from its verified leaf: $(cat "$OUT")"
+    stp_cli refresh --conf "$CONF" --force
+    stp_assert_eq "$RC" 1 "refresh reports the planted entry"
+    stp_assert_file_contains "$OUT" "${pid:0:12}: skipped, not fetching: .*does not verify" \
+        "refresh says why it does not fetch"
+    stp_assert_eq "$(stp_responder_requests "$T/other")" 0 \
+        "refresh never asked the planted certificate's server"
+    stp_assert_file_contains "$OUT" "good.test: good \\(fetched\\)" "the real one is refreshed"
+    # without ca_file, the private PKI's chain does not verify either
+    stp_cli status --store-dir "$S"
+    grep "^$(stp_id good | cut -c1-12)" "$OUT" | grep -q "untrusted:chain" ||
+        stp_fail "a chain to an anchor not in force is believed"
     ;;
 *)
     stp_fail "unknown scenario $1"

@@ -48,12 +48,14 @@ ROUND=12 # seconds from a response's thisUpdate to its refresh
 if [ "$SCEN" = margin ]; then
     # 10% of 120 s left: thisUpdate + 12 s (refresh_min 10 s is below)
     stp_conf "$CONF" preload "refresh_margin = 90" "refresh_min = 10s" \
-        "refresh_jitter = 0" "clock_skew = 5s" "retry_base = 1s"
+        "refresh_jitter = 0" "clock_skew = 5s" "retry_base = 1s" \
+        "ca_file = $P/root.pem"
 else
     # refresh_margin 90 and nextUpdate - clock_skew (120 - 108) both put
     # the refresh at thisUpdate + 12 s (see the margin scenario)
     stp_conf "$CONF" preload "refresh_margin = 90" "refresh_min = 10s" \
-        "refresh_jitter = 0" "clock_skew = 108s" "retry_base = 1s"
+        "refresh_jitter = 0" "clock_skew = 108s" "retry_base = 1s" \
+        "ca_file = $P/root.pem"
 fi
 RSA=(--sigalgs "RSA-PSS+SHA256:RSA+SHA256")
 EC=(--sigalgs "ECDSA+SHA256")
