@@ -83,6 +83,14 @@ int stp_fetch_loaded(void)
     return api_ok;
 }
 
+int stp_fetch_preload(struct stp_err *err)
+{
+    pthread_once(&api_once, load_curl);
+    if (!api_ok)
+        return stp_err_set(err, STP_E_INTERNAL, 0, "%s", api_error);
+    return 1;
+}
+
 char *stp_fetch_get_url(const char *url, const unsigned char *der, size_t len)
 {
     size_t b64cap = 4 * ((len + 2) / 3) + 1, ulen = strlen(url), i, o = 0;

@@ -58,6 +58,12 @@ enum stp_fetch_protocols {
 };
 void stp_fetch_force_protocols(enum stp_fetch_protocols how);
 
+/*
+ * Loads libcurl now (it is loaded at the first fetch otherwise), for a
+ * process about to chroot. Returns 1, or 0 with <err>.
+ */
+int stp_fetch_preload(struct stp_err *err);
+
 /* 1 if libcurl is loaded in this process (tests of "bystanders pay nothing").
  */
 int stp_fetch_loaded(void);

@@ -45,6 +45,11 @@ time_t stp_sched_next(const struct stp_sched_params *p,
     }
     if (in->have_response && t > in->next_update - p->skew)
         t = in->next_update - p->skew;
+    /* a responder whose responses live less than clock_skew must not be
+     * asked every second */
+    if (in->have_response && in->failures == 0
+        && t < in->now + STP_SCHED_MIN_SUCCESS_GAP)
+        t = in->now + STP_SCHED_MIN_SUCCESS_GAP;
     return t < in->now ? in->now : t;
 }
 
@@ -69,9 +74,7 @@ struct stp_sched_after stp_sched_after_attempt(const struct stp_sched_params *p,
 
     switch (a) {
     case STP_ATTEMPT_OK:
-        r.next = planned;
-        if (r.next < now + STP_SCHED_MIN_SUCCESS_GAP)
-            r.next = now + STP_SCHED_MIN_SUCCESS_GAP;
+        r.next = planned > now ? planned : now + 1;
         break;
     case STP_ATTEMPT_FAILED:
         r.next = planned > now ? planned : now + stp_sched_backoff(p, failures);

@@ -10,8 +10,10 @@
  * refresh_jitter, then clamped to [now + refresh_min, now + refresh_max].
  * After failures: retry_base * 2^(failures-1) capped at retry_max, plus up
  * to a quarter of that as jitter. Without a usable response and no failure:
- * now. In every case, never later than nextUpdate - clock_skew while a
- * response is held, and never earlier than now.
+ * now. Never later than nextUpdate - clock_skew while a response is held,
+ * but, with a response and no failure, at least STP_SCHED_MIN_SUCCESS_GAP
+ * ahead (a response that lives less than clock_skew must not make us ask
+ * every second), and never earlier than now.
  */
 #ifndef STP_SCHEDULE_H
 #define STP_SCHEDULE_H
@@ -80,8 +82,8 @@ struct stp_sched_after {
  * at <now>. <planned> is the cycle's own answer (stp_sched_next() for the
  * response it holds and the failures the store recorded; 0 when the cycle
  * did not run), <failures> this process's consecutive failures including
- * this one. The rules: OK keeps <planned>, at least
- * STP_SCHED_MIN_SUCCESS_GAP ahead; FAILED keeps <planned> if it is still
+ * this one. The rules: OK keeps <planned> (stp_sched_next() already keeps
+ * the success gap), at least 1 s ahead; FAILED keeps <planned> if it is still
  * ahead, else backs off by <failures>, at least 1 s ahead; BUSY backs off by
  * <failures> too (the lock was held past the fetch timeout: a stuck or
  * hostile holder must cost one bounded wait per backoff step, not one a

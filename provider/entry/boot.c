@@ -34,6 +34,7 @@ static void after_fork_child(void)
     stp_cache_after_fork();
     stp_hook_after_fork();
     stp_refresh_after_fork();
+    stp_refresh_start_after_fork();
 }
 
 enum stp_boot_result stp_boot(enum stp_route route)

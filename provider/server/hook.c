@@ -212,6 +212,8 @@ static void ctx_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     if (!cs->late && server_capable(parent) && SSL_CTX_up_ref(parent))
         cs->held = 1;
     pthread_mutex_unlock(&list_lock);
+    if (cs->held)
+        stp_refresh_prepare();
     atomic_fetch_add(&pending, 1);
 }
 

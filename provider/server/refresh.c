@@ -16,6 +16,7 @@
 
 #include "server/cache.h"
 #include "engine/clock.h"
+#include "engine/fetch.h"
 #include "engine/log.h"
 #include "server/metrics.h"
 #include "server/runtime.h"
@@ -37,6 +38,7 @@ static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int stopping; /* OpenSSL is being cleaned up: stop */
 static int fork_held;       /* prepare took work_lock */
 static atomic_int cleanup_registered;
+static atomic_int prepared; /* stp_refresh_prepare() ran in this process */
 
 #define QUIESCE_MS 2000 /* longest wait for the refresher's current step */
 
@@ -361,13 +363,23 @@ static void quiesce(void)
     lock_within(&work_lock, QUIESCE_MS); /* kept: no further step */
 }
 
-void stp_refresh_ensure(void)
+/*
+ * Starts the thread, unless it runs or (<need_certs>) nothing is tracked
+ * yet. A failure is said once, with its cause, and retried at most once a
+ * minute: it happens in every handshake's SSL_new otherwise.
+ */
+static void start_thread(int need_certs)
 {
+    static atomic_llong next_try_ms;
+    static atomic_int failure_said;
     pthread_t t;
     pthread_attr_t attr;
     sigset_t all, old;
+    int rc;
 
-    if (atomic_load(&running) || atomic_load(&stp_metrics[STP_M_CERTS]) == 0)
+    if (atomic_load(&running)
+        || (need_certs && atomic_load(&stp_metrics[STP_M_CERTS]) == 0)
+        || stp_monotonic_ms() < atomic_load(&next_try_ms))
         return;
     pthread_once(&cond_once, init_cond);
     pthread_mutex_lock(&rf_lock);
@@ -379,16 +391,43 @@ void stp_refresh_ensure(void)
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         if (atomic_exchange(&cleanup_registered, 1) == 0)
             OPENSSL_atexit(quiesce);
-        if (pthread_create(&t, &attr, run, NULL) == 0) {
+        rc = pthread_create(&t, &attr, run, NULL);
+        if (rc == 0) {
             atomic_store(&running, 1);
             stp_metric_inc(STP_M_REFRESHERS);
         } else {
-            STP_LOG_ERR("refresh", "cannot start the refresher thread");
+            atomic_store(&next_try_ms, stp_monotonic_ms() + 60000);
+            if (atomic_exchange(&failure_said, 1) == 0)
+                STP_LOG_ERR("refresh",
+                            "cannot start the refresher thread in %s: %s%s: "
+                            "nothing is fetched in this process (retried "
+                            "every minute)",
+                            stp_runtime_program(), strerror(rc),
+                            rc == EAGAIN ? " (a server that lowered "
+                                           "RLIMIT_NPROC after dropping "
+                                           "privileges, as HAProxy does?)"
+                                         : "");
         }
         pthread_attr_destroy(&attr);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     pthread_mutex_unlock(&rf_lock);
+}
+
+void stp_refresh_ensure(void)
+{
+    start_thread(1);
+}
+
+void stp_refresh_prepare(void)
+{
+    struct stp_err err;
+
+    if (atomic_exchange(&prepared, 1) != 0 || !stp_runtime_active())
+        return;
+    /* failures are said by the refresher when it needs these */
+    (void)stp_runtime_get0_store(&err);
+    (void)stp_fetch_preload(&err);
 }
 
 void stp_refresh_wake(void)
@@ -426,6 +465,12 @@ void stp_refresh_after_fork_parent(void)
     if (fork_held)
         pthread_mutex_unlock(&work_lock);
     fork_held = 0;
+}
+
+void stp_refresh_start_after_fork(void)
+{
+    if (atomic_load(&prepared) && stp_runtime_active())
+        start_thread(0);
 }
 
 void stp_refresh_after_fork(void)

@@ -17,6 +17,24 @@
  * Cheap when running (one atomic load). Any thread. */
 void stp_refresh_ensure(void);
 
+/*
+ * Resolves, once per process, what the refresher will need, while the
+ * server may still run as root outside its chroot (HAProxy's packaged
+ * configuration chroots to /var/lib/haproxy and drops to user haproxy
+ * before it serves): the policy, the store directory's handle (openat()
+ * relative to it keeps working in a jail) and libcurl. Called when the
+ * first server context is created. Opens nothing when passive.
+ */
+void stp_refresh_prepare(void);
+
+/*
+ * In a fork child of a prepared process: starts the thread now, before the
+ * server lowers its limits (HAProxy sets RLIMIT_NPROC to 0 once it runs as
+ * user haproxy, and no thread can be created after that). It sleeps until
+ * certificates are tracked.
+ */
+void stp_refresh_start_after_fork(void);
+
 /* Wakes the thread to look at new certificates now. Any thread. */
 void stp_refresh_wake(void);
 

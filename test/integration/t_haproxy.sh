@@ -30,6 +30,12 @@
 #          handshake gets HAProxy's file, in TLS 1.3 and 1.2, and HAProxy
 #          does not crash; ecdsa.test, a second certificate of the same bind
 #          without a .ocsp file, gets our staple
+#   debian HAProxy as Debian ships it: the `global` section of the packaged
+#          /etc/haproxy/haproxy.cfg, unchanged (chroot /var/lib/haproxy,
+#          user and group haproxy, daemon, the stats socket in /run/haproxy,
+#          which a private mount namespace gives this test alone), started
+#          as root: staples (one request), refreshes before nextUpdate
+#          (responses live 60 s), and logs no line twice
 # Every scenario ends by stopping HAProxy (no process may survive), with no
 # ERROR line in the hook log and no alert on HAProxy's stderr.
 set -euo pipefail
@@ -67,7 +73,19 @@ P=$T/pki
 H=$T/haproxy
 CONF=$T/stp.cnf
 mkdir -p "$P" "$H"
-stp_start_responder "$P"
+if [ "$SCEN" = debian ]; then
+    stp_need unshare
+    if [ ! -f /etc/haproxy/haproxy.cfg ] || [ ! -d /var/lib/haproxy ] ||
+        ! id -u haproxy >/dev/null 2>&1; then
+        echo "SKIP: no packaged HAProxy configuration" >&2
+        exit 77
+    fi
+    [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root to drop to haproxy" >&2 && exit 77; }
+    # responses that live 60 s: the refresh before nextUpdate is seen
+    stp_start_responder "$P" --nmin 1
+else
+    stp_start_responder "$P"
+fi
 stp_mkpki "$P" "$RESPONDER_PORT"
 # HAProxy's crt files: leaf, key and chain in one PEM
 for n in good ecdsa; do
@@ -76,11 +94,18 @@ done
 
 CRTS="crt $H/good.pem"
 STATS= # the runtime API's port (hotupdate), chosen with the frontend's
+STOCK= # 1: the packaged global section (debian)
 write_conf() {
-    cat >"$H/haproxy.cfg" <<EOF
-global
-    nbthread 2
-${STATS:+    stats socket ipv4@127.0.0.1:$STATS level admin}
+    if [ -n "$STOCK" ]; then
+        # global and its indented lines, as the package ships them
+        awk '/^[^ \t#]/ { on = ($1 == "global") } on' /etc/haproxy/haproxy.cfg \
+            >"$H/haproxy.cfg"
+    else
+        printf 'global\n    nbthread 2\n%s\n' \
+            "${STATS:+    stats socket ipv4@127.0.0.1:$STATS level admin}" \
+            >"$H/haproxy.cfg"
+    fi
+    cat >>"$H/haproxy.cfg" <<EOF
 defaults
     mode http
     timeout connect 5s
@@ -92,7 +117,9 @@ frontend fe
 EOF
 }
 
-# MODE: foreground (-db), daemon (-D -p pidfile) or mw (-W -db, master-worker).
+# MODE: foreground (-db), daemon (-D -p pidfile), mw (-W -db, master-worker)
+# or stock (the packaged global section's own `daemon`, in a mount namespace
+# with a private /run/haproxy for its stats socket).
 MODE=foreground
 launch() {
     if [ -n "$STATS" ]; then
@@ -110,6 +137,17 @@ launch() {
         env $(stp_route_env "$ROUTE" "$CONF") "$HAPROXY" -W -db \
             -f "$H/haproxy.cfg" </dev/null >>"$H/stderr" 2>&1 &
         SRV_PID=$!
+        ;;
+    stock)
+        rm -f "$H/haproxy.pid"
+        # shellcheck disable=SC2016 # expanded by the inner sh
+        env $(stp_route_env "$ROUTE" "$CONF") unshare -m sh -c '
+            mount -t tmpfs -o mode=2775 tmpfs /run/haproxy &&
+                chown haproxy:haproxy /run/haproxy && exec "$@"' _ \
+            "$HAPROXY" -p "$H/haproxy.pid" -f "$H/haproxy.cfg" </dev/null \
+            >>"$H/stderr" 2>&1 || return 1
+        [ -s "$H/haproxy.pid" ] || return 1
+        SRV_PID=$(head -n 1 "$H/haproxy.pid")
         ;;
     daemon)
         # the parent binds, forks the daemon, writes its pid and exits
@@ -195,6 +233,44 @@ cold)
     stp_assert_eq "$(stp_requests)" 1 "exactly one responder request"
     stp_assert_eq "$(stp_refreshers "$SRV_PID")" 1 "one refresher thread"
     [ -s "$T/store/$(stp_id good).der" ] || stp_fail "nothing stored"
+    ;;
+debian)
+    MODE=stock
+    STOCK=1
+    chmod 711 "$T"
+    mkdir -p "$T/store"
+    chown haproxy:haproxy "$T/store"
+    stp_conf "$CONF" "$ROUTE" "refresh_min = 10s"
+    start
+    serving
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    stp_expect_probe 0 "HAProxy as Debian ships it staples"
+    stp_verified good.test
+    hooked
+    stp_assert_eq "$(stp_requests)" 1 "one responder request"
+    ps -o user= -p "$SRV_PID" | grep -qx haproxy || stp_fail "HAProxy did not drop to user haproxy"
+    # the 60 s response is refreshed well before its nextUpdate
+    NU=$(stp_probe_next_update)
+    refreshed() { [ "$(stp_requests)" -ge 2 ]; }
+    STP_WAIT=40 stp_wait_for refreshed || stp_fail "no refresh before nextUpdate"
+    [ "$(date +%s)" -lt "$NU" ] || stp_fail "refreshed only after nextUpdate"
+    newer() {
+        stp_probe "$PORT" "${GOOD[@]}" --require-staple
+        [ "$RC" -eq 0 ] && [ "$(stp_probe_next_update)" -gt "$NU" ]
+    }
+    STP_WAIT=10 stp_wait_for newer || stp_fail "the refreshed response is not stapled"
+    stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 50
+    stp_expect_probe 0 "50 more handshakes stapled"
+    # one line per certificate per change of state: no warning or error
+    # twice, one refresh line per response fetched, none per handshake
+    sed 's/^[^ ]* [^ ]* //' "$T/hook.log" | { grep -E "^(WARN|ERROR)" || true; } |
+        sort | uniq -d >"$T/repeated"
+    [ ! -s "$T/repeated" ] || { _stp_show "$T/repeated" && stp_fail "lines logged more than once"; }
+    fetched=$(grep -c "INFO refresh: good.test: stored" "$T/hook.log")
+    [ "$fetched" -le "$(stp_requests)" ] ||
+        stp_fail "$fetched refresh lines for $(stp_requests) requests"
+    [ "$(wc -l <"$T/hook.log")" -lt 20 ] || stp_fail "the log grows with the handshakes"
+    stp_assert_file_lacks "$T/hook.log" "cannot start the refresher" "the refresher runs"
     ;;
 warm)
     MODE=daemon

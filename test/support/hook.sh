@@ -128,6 +128,15 @@ stp_probe_this_update() {
     TZ=UTC date -d "${t%%$'\n'*}" '+%b %e %H:%M:%S %Y GMT'
 }
 
+# stp_probe_next_update: the nextUpdate of the last stp_probe's staple, in
+# seconds since the epoch.
+stp_probe_next_update() {
+    local t
+    t=$(sed -n 's/.*next_update=\([^ ]*\).*/\1/p' <<<"$PROBE")
+    [ -n "$t" ] || stp_fail "no next_update in the probe's output: $PROBE"
+    date -d "${t%%$'\n'*}" +%s
+}
+
 # stp_probe_days: the validity (nextUpdate - thisUpdate, whole days) of the
 # last stp_probe's staple.
 stp_probe_days() {

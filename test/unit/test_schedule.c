@@ -42,7 +42,9 @@ static const struct row rows[] = {
     /* margin already passed: min delay */
     { "inside margin: min delay", 1, 7 * H, H, 0, 0, 60 },
     /* nearly expired: min delay would pass nextUpdate - skew -> capped */
-    { "near expiry: capped at next-skew", 1, 8 * H, 200, 0, 0, 0 },
+    /* ... but never closer than the success gap (10 s) */
+    { "near expiry: capped at next-skew, gap", 1, 8 * H, 200, 0, 0, 10 },
+    { "2 min response, skew 5 min: the gap", 1, 10, 110, 0, 0, 10 },
     { "near expiry 400s: min delay fits", 1, 8 * H, 400, 0, 0, 60 },
     { "near expiry 330s: next-skew beats min", 1, 8 * H, 330, 0, 0, 30 },
     /* failures: backoff 60, 120, 240 ... capped at 1h; jitter <= delay/4 */
@@ -99,8 +101,8 @@ static void test_after(time_t now)
         int done;
     } t[] = {
         { "ok: the cycle's plan", STP_ATTEMPT_OK, 6 * H, 0, 6 * H, 0 },
-        { "ok: at least the success gap", STP_ATTEMPT_OK, 3, 0, G, 0 },
-        { "ok: plan in the past", STP_ATTEMPT_OK, -50, 0, G, 0 },
+        { "ok: the cycle's short plan", STP_ATTEMPT_OK, G, 0, G, 0 },
+        { "ok: plan in the past: 1 s", STP_ATTEMPT_OK, -50, 0, 1, 0 },
         { "failed: the cycle's plan ahead", STP_ATTEMPT_FAILED, 90, 1, 90, 0 },
         { "failed: plan now -> backoff", STP_ATTEMPT_FAILED, 0, 1, 60, 0 },
         { "failed: plan past -> backoff", STP_ATTEMPT_FAILED, -5, 3, 240, 0 },
