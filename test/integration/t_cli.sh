@@ -7,6 +7,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/hook.sh
+source "$STP_SUPPORT/hook.sh"
 
 stp_need openssl sha256sum cmp
 stp_setup
@@ -16,22 +18,10 @@ mkdir -p "$P"
 stp_start_responder "$P"
 stp_mkpki "$P" "$RESPONDER_PORT"
 URL="http://127.0.0.1:$RESPONDER_PORT/"
-# the policy status and refresh read: the store, and the PKI's root as
-# ca_file (a private PKI's anchor is not in the system's store)
+# the policy status and refresh read: the store ($T/store), and the PKI's
+# root as ca_file (a private PKI's anchor is not in the system's store)
 CONF=$T/cli.cnf
-cat >"$CONF" <<EOF
-openssl_conf = openssl_init
-[openssl_init]
-providers = prov
-[prov]
-default = default_sect
-ocspstaple = stp_sect
-[default_sect]
-activate = 1
-[stp_sect]
-store_dir = $S
-ca_file = $P/root.pem
-EOF
+stp_conf "$CONF" preload "ca_file = $P/root.pem"
 
 # fetch NAME [ARGS...]: fetch the chain of leaf NAME into $S.
 fetch() {

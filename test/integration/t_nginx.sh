@@ -353,24 +353,7 @@ revoked_exit)
     stp_warm revoked "$RUN_USER"
     stp_conf "$CONF" "$ROUTE" "mode = must" "revoked_action = exit"
     start
-    kids0=$(pgrep -P "$SRV_PID" | sort | tr '\n' ' ')
-    for ((i = 0; i < 15; i++)); do
-        stp_probe "$PORT" --servername revoked.test "${CA[@]}"
-        stp_expect_probe 1 "the revoked certificate is refused"
-    done
-    # the refresher of a process that met the revoked response has decided
-    decided() { grep -qE "revoked_action exit( is not possible|: terminating)" "$T/hook.log"; }
-    stp_wait_for decided || stp_fail "no word about revoked_action exit"
-    stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 5
-    stp_expect_probe 0 "good.test keeps working"
-    stp_alive "$SRV_PID" || stp_fail "nginx stopped"
-    kids1=$(pgrep -P "$SRV_PID" | sort | tr '\n' ' ')
-    stp_assert_eq "$kids1" "$kids0" "no worker exited (and none was respawned)"
-    stp_assert_file_lacks "$T/hook.log" "terminating" "no worker terminated itself"
-    stp_assert_file_contains "$T/hook.log" "revoked_action exit is not possible in a worker" \
-        "says why it does not exit"
-    n=$(grep -c "revoked_action exit is not possible" "$T/hook.log")
-    [ "$n" -le "$WORKERS" ] || stp_fail "said $n times by $WORKERS workers"
+    stp_revoked_exit_stays "$SRV_PID" "$WORKERS" "${GOOD[@]}"
     HOOK_ERRORS_OK="certificate is revoked: (refusing|revoked_action exit is not possible)"
     ;;
 programs)

@@ -211,3 +211,34 @@ stp_file_this_update() {
     [ -n "$t" ] || stp_fail "no thisUpdate in $1"
     echo "${t%%$'\n'*}"
 }
+
+# stp_revoked_exit_stays PID NPROC PROBE_ARGS...: a master/worker server
+# (master PID, NPROC workers) with mode must and revoked_action exit, serving
+# revoked.test: 15 handshakes are refused, the refresher of each worker that
+# met the revoked response decides, the other certificate (PROBE_ARGS) keeps
+# being stapled, and no worker exits (none is respawned: the same pids), each
+# saying once why it does not exit.
+_stp_exit_decided() {
+    grep -qE "revoked_action exit( is not possible|: terminating)" "$T/hook.log"
+}
+
+stp_revoked_exit_stays() {
+    local pid=$1 nproc=$2 kids0 kids1 i n
+    shift 2
+    kids0=$(pgrep -P "$pid" | sort | tr '\n' ' ')
+    for ((i = 0; i < 15; i++)); do
+        stp_probe "${PORT:?}" --servername revoked.test --CAfile "$P/root.pem"
+        stp_expect_probe 1 "the revoked certificate is refused"
+    done
+    stp_wait_for _stp_exit_decided || stp_fail "no word about revoked_action exit"
+    stp_probe "$PORT" "$@" --require-staple --count 5
+    stp_expect_probe 0 "the other certificate keeps working"
+    stp_alive "$pid" || stp_fail "the server stopped"
+    kids1=$(pgrep -P "$pid" | sort | tr '\n' ' ')
+    stp_assert_eq "$kids1" "$kids0" "no worker exited (and none was respawned)"
+    stp_assert_file_lacks "$T/hook.log" "terminating" "no worker terminated itself"
+    stp_assert_file_contains "$T/hook.log" "revoked_action exit is not possible in a worker" \
+        "says why it does not exit"
+    n=$(grep -c "revoked_action exit is not possible" "$T/hook.log")
+    [ "$n" -le "$nproc" ] || stp_fail "said $n times by $nproc workers"
+}
