@@ -216,7 +216,7 @@ stp_file_this_update() {
 # (master PID, NPROC workers) with mode must and revoked_action exit, serving
 # revoked.test: 15 handshakes are refused, the refresher of each worker that
 # met the revoked response decides, the other certificate (PROBE_ARGS) keeps
-# being stapled, and no worker exits (none is respawned: the same pids), each
+# being stapled, and no worker exits (each one of before still runs), each
 # saying once why it does not exit.
 _stp_exit_decided() {
     grep -qE "revoked_action exit( is not possible|: terminating)" "$T/hook.log"
@@ -234,8 +234,12 @@ stp_revoked_exit_stays() {
     stp_probe "$PORT" "$@" --require-staple --count 5
     stp_expect_probe 0 "the other certificate keeps working"
     stp_alive "$pid" || stp_fail "the server stopped"
-    kids1=$(pgrep -P "$pid" | sort | tr '\n' ' ')
-    stp_assert_eq "$kids1" "$kids0" "no worker exited (and none was respawned)"
+    # every worker of before still runs (a prefork server may have added
+    # spare ones meanwhile: that is no respawn)
+    kids1=" $(pgrep -P "$pid" | sort | tr '\n' ' ')"
+    for i in $kids0; do
+        [[ $kids1 == *" $i "* ]] || stp_fail "worker $i exited (workers now:$kids1)"
+    done
     stp_assert_file_lacks "$T/hook.log" "terminating" "no worker terminated itself"
     stp_assert_file_contains "$T/hook.log" "revoked_action exit is not possible in a worker" \
         "says why it does not exit"

@@ -536,7 +536,7 @@ static void format_case(int unused)
  */
 static void length_case(int extra)
 {
-    static char msg[LINE_CAP + 64];
+    static char msg[LINE_CAP + 1024]; /* room for the longest case (+500) */
     char value[400], tail[LINE_CAP + 128];
     static char buf[LINE_CAP * 4];
     size_t head, fit;
