@@ -176,6 +176,7 @@ int cli_check(int argc, char **argv)
     if (pol != NULL) {
         check_files(pol, &d);
         check_store_safety(pol, &d);
+        stp_policy_inert_keys(pol, cli_diag_print, &d);
     }
     if (d.problems == 0)
         printf("%s: [%s] OK: %zu keys, mode %s, store_dir %s, %zu "

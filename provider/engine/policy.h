@@ -156,6 +156,16 @@ int stp_policy_program_allowed(const struct stp_policy *policy,
  */
 const char *stp_policy_key(size_t i);
 
+/*
+ * Reports through <diag> each key of <policy> that is set but has no effect
+ * in this version (client-certificate OCSP: client_ocsp, client_responder,
+ * client_fail; metrics_file), one line each naming the key and what it
+ * does not do. Returns how many. An operator who sets client_ocsp = leaf
+ * must learn that revoked client certificates are still accepted.
+ */
+int stp_policy_inert_keys(const struct stp_policy *policy, stp_diag_fn diag,
+                          void *arg);
+
 /* Name of a mode ("auto", ...). */
 const char *stp_mode_name(enum stp_mode mode);
 

@@ -8,6 +8,7 @@
 #include "engine/policy.h"
 
 #include <fnmatch.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -15,6 +16,7 @@
 #include <openssl/x509v3.h>
 
 #include "engine/policy_value.h"
+#include "ocspstaple/params.h"
 
 /*
  * <pattern> is lower case. "*.example.com" matches exactly one extra left
@@ -171,4 +173,48 @@ const char *stp_mode_name(enum stp_mode mode)
         return "never";
     }
     return "?";
+}
+
+int stp_policy_inert_keys(const struct stp_policy *policy, stp_diag_fn diag,
+                          void *arg)
+{
+    static const char not_yet[] = "has no effect in this version";
+    char msg[512];
+    int n = 0;
+
+    if (policy->client_ocsp != STP_CLIENT_OCSP_OFF) {
+        snprintf(msg, sizeof(msg),
+                 "key '" OCSPSTAPLE_KEY_CLIENT_OCSP "' %s: client "
+                 "certificates are NOT checked by OCSP, a revoked client "
+                 "certificate is accepted (use the server's own client OCSP: "
+                 "nginx ssl_ocsp, Apache SSLOCSPEnable)",
+                 not_yet);
+        n++;
+        if (diag != NULL)
+            diag(arg, msg);
+    }
+    if (policy->client_responder != NULL) {
+        snprintf(msg, sizeof(msg),
+                 "key '" OCSPSTAPLE_KEY_CLIENT_RESPONDER "' %s", not_yet);
+        n++;
+        if (diag != NULL)
+            diag(arg, msg);
+    }
+    if (policy->client_fail != STP_FAIL_CLOSED) {
+        snprintf(msg, sizeof(msg), "key '" OCSPSTAPLE_KEY_CLIENT_FAIL "' %s",
+                 not_yet);
+        n++;
+        if (diag != NULL)
+            diag(arg, msg);
+    }
+    if (policy->metrics_file != NULL) {
+        snprintf(msg, sizeof(msg),
+                 "key '" OCSPSTAPLE_KEY_METRICS_FILE "' %s: no metrics "
+                 "file is written",
+                 not_yet);
+        n++;
+        if (diag != NULL)
+            diag(arg, msg);
+    }
+    return n;
 }

@@ -419,12 +419,20 @@ void stp_refresh_ensure(void)
     start_thread(1);
 }
 
+static void inert_key(void *arg, const char *msg)
+{
+    STP_LOG_WARN("policy", "%s: %s", (const char *)arg, msg);
+}
+
 void stp_refresh_prepare(void)
 {
     struct stp_err err;
 
     if (atomic_exchange(&prepared, 1) != 0 || !stp_runtime_active())
         return;
+    /* once, in processes that serve TLS, not in every OpenSSL program */
+    stp_policy_inert_keys(stp_runtime_get0_policy(), inert_key,
+                          (void *)stp_runtime_program());
     /* failures are said by the refresher when it needs these */
     (void)stp_runtime_get0_store(&err);
     (void)stp_fetch_preload(&err);

@@ -41,6 +41,22 @@ stp_assert_file_contains "$ERR" "key 'mode': value 'sometimes'.*auto" "enum"
 stp_assert_file_contains "$ERR" "key 'responder_url': value 'ftp://127.0.0.1/'" "url"
 stp_assert_file_contains "$ERR" "4 problem" "all four reported"
 
+# keys that are parsed but do not act yet are problems, not OK: an operator
+# who sets client_ocsp = leaf must learn that revoked clients get in
+conf "$T/inert.cnf" "client_ocsp = leaf" "client_ocsp_responder = http://127.0.0.1:9/" \
+    "client_ocsp_fail = open" "metrics_file = $T/metrics"
+stp_cli check --conf "$T/inert.cnf"
+stp_assert_eq "$RC" 1 "keys without effect fail the check"
+stp_assert_file_contains "$ERR" "key 'client_ocsp' has no effect in this version: client certificates are NOT checked" \
+    "client_ocsp is said to do nothing"
+stp_assert_file_contains "$ERR" "key 'client_ocsp_responder' has no effect" "client_ocsp_responder"
+stp_assert_file_contains "$ERR" "key 'client_ocsp_fail' has no effect" "client_ocsp_fail"
+stp_assert_file_contains "$ERR" "key 'metrics_file' has no effect" "metrics_file"
+# their defaults, written out, are fine
+conf "$T/inert_off.cnf" "client_ocsp = off" "client_ocsp_fail = closed"
+stp_cli check --conf "$T/inert_off.cnf"
+stp_assert_eq "$RC" 0 "client_ocsp = off is fine"
+
 # a providers section without an activated default provider breaks TLS
 sed 's/^default = default_sect$//' "$T/ok.cnf" >"$T/nodefault.cnf"
 stp_cli check --conf "$T/nodefault.cnf"
