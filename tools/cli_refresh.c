@@ -44,6 +44,7 @@ static void refresh_id(void *arg, const char *id)
 {
     struct refresh_ctx *c = arg;
     struct stp_update_opts uo = { .force = c->force,
+                                  .shared_backoff = 1,
                                   .lock_wait_ms =
                                       c->pol->defaults.timeout * 1000 };
     struct stp_certinfo *ci = NULL;

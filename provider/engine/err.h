@@ -41,6 +41,7 @@ enum stp_code {
     STP_E_STORE,         /* store directory I/O */
     STP_E_BUSY,          /* another process holds the certificate's lock */
     STP_E_UNTRUSTED,     /* skip_verify: a stored response is not trusted */
+    STP_E_DEFERRED,      /* another process's attempt failed: its backoff */
     STP_E_INTERNAL,      /* allocation or library failure */
     STP_CODE_COUNT
 };

@@ -74,6 +74,7 @@ struct stp_sched_after stp_sched_after_attempt(const struct stp_sched_params *p,
 
     switch (a) {
     case STP_ATTEMPT_OK:
+    case STP_ATTEMPT_DEFERRED:
         r.next = planned > now ? planned : now + 1;
         break;
     case STP_ATTEMPT_FAILED:

@@ -67,6 +67,7 @@ enum stp_attempt {
     STP_ATTEMPT_OK,        /* a verified response is held (fetched or stored) */
     STP_ATTEMPT_FAILED,    /* the fetch or its verification failed */
     STP_ATTEMPT_BUSY,      /* another process held the lock past the wait */
+    STP_ATTEMPT_DEFERRED,  /* another process's attempt failed: its backoff */
     STP_ATTEMPT_NO_ISSUER, /* the issuer certificate is not known (yet) */
     STP_ATTEMPT_NO_FETCH,  /* fetch = no: only the store was read */
     STP_ATTEMPT_NO_URL     /* no responder: stapling does not apply */
@@ -87,7 +88,8 @@ struct stp_sched_after {
  * ahead, else backs off by <failures>, at least 1 s ahead; BUSY backs off by
  * <failures> too (the lock was held past the fetch timeout: a stuck or
  * hostile holder must cost one bounded wait per backoff step, not one a
- * second); NO_ISSUER waits
+ * second); DEFERRED keeps <planned>, the next attempt another process
+ * scheduled after its failure, at least 1 s ahead; NO_ISSUER waits
  * retry_max (a sibling context may bring the issuer); NO_FETCH looks at the
  * store again after refresh_min; NO_URL is done. Pure; any thread.
  */

@@ -248,6 +248,21 @@ static int cycle(const struct cycle *cy, struct stp_update_result *res,
         res->next_refresh = next_time(cy, 1, &old, 0);
         return 1;
     }
+    if (cy->o->shared_backoff && !cy->o->force && state.failures > 0
+        && state.next_attempt > cy->now) {
+        /* a process that waited on the lock of a failing responder must
+         * not ask it again at once: the holder's backoff is everyone's */
+        if (have_old)
+            hold(res, &old_der, old_len, &old);
+        OPENSSL_free(old_der);
+        res->next_refresh = state.next_attempt;
+        return stp_err_set(err, STP_E_DEFERRED, 0,
+                           "%lds after a failed attempt (%s): next attempt "
+                           "in %lds",
+                           (long)(cy->now - state.last_attempt),
+                           state.last_error[0] ? state.last_error : "?",
+                           (long)(state.next_attempt - cy->now));
+    }
     res->fetched = 1;
     state.last_attempt = cy->now;
     if (fetch_verified(cy, res->url, &der, &len, &fresh, err)) {
@@ -338,6 +353,8 @@ int stp_update_cert(const struct stp_update_ctx *c,
                      ci->ident, res->stored ? "stored" : "holding",
                      stp_cert_status_name(res->verdict.status), url,
                      (long)(res->next_refresh - stp_now()));
+    else if (!ok && err->code == STP_E_DEFERRED)
+        STP_LOG_DEBUG("refresh", "%s: %s", ci->ident, err->msg);
     else if (!ok)
         STP_LOG_WARN("refresh", "%s: %s", ci->ident, err->msg);
     return ok;

@@ -47,6 +47,9 @@ struct stp_update_opts {
     /* the response the caller holds (in memory), or NULL: a fetched one
      * must be allowed to replace it when no stored one is there */
     const struct stp_verdict *held;
+    /* honour a failure another process recorded in the sidecar state: no
+     * fetch before the next attempt it scheduled (STP_E_DEFERRED) */
+    int shared_backoff;
     stp_fetch_fn fetch; /* NULL: stp_fetch() */
     void *fetch_arg;
 };
@@ -70,7 +73,9 @@ struct stp_update_result {
  * is held in memory (res->stored stays 0, a warning is logged). Returns 1
  * when a response was fetched now (or, unless forced, the stored one is not
  * due yet), 0 with <err> otherwise (STP_E_NO_URL when the certificate names
- * no usable responder: not applicable, not a failure of the responder);
+ * no usable responder: not applicable, not a failure of the responder;
+ * STP_E_DEFERRED with .shared_backoff when another process's attempt failed
+ * and its next attempt, res->next_refresh, has not come: not a failure);
  * either way res->der holds the verified response current now, if any (the
  * last good one survives a failed fetch). The caller frees it with
  * stp_update_result_free(). Blocks for at most the lock wait plus the fetch

@@ -155,6 +155,8 @@ static enum stp_attempt attempt_of(int ok, const struct stp_err *err)
     switch (err->code) {
     case STP_E_BUSY:
         return STP_ATTEMPT_BUSY;
+    case STP_E_DEFERRED:
+        return STP_ATTEMPT_DEFERRED;
     case STP_E_NO_URL:
         return STP_ATTEMPT_NO_URL;
     default:
@@ -248,6 +250,7 @@ static void refresh_one(struct stp_rec *rec, time_t now)
      * then taken at once (this is the refresher, not a handshake). */
     struct stp_update_opts uo = { .lock_wait_ms =
                                       rec->pol.timeout * 1000 + 1000,
+                                  .shared_backoff = 1,
                                   .fetch = fetch_unlocked };
     struct stp_update_result res = { 0 };
     struct stp_update_ctx c;

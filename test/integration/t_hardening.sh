@@ -33,6 +33,10 @@
 #              a store writer, is never stapled: under skip_verify nothing
 #              read from the shared store is trusted, only what this process
 #              fetched itself (which here says revoked: refused).
+#   shared_backoff: two servers on one store, the responder hangs: the
+#              second, which waited on the first's lock, honours the failure
+#              the first recorded (its backoff) instead of asking the hanging
+#              responder again at once: one request in all.
 #   lock_held: a process holds a Must-Staple certificate's lock past the
 #              fetch timeout (a stuck or hostile writer): the first attempt
 #              ends after one bounded wait, later handshakes do not wait,
@@ -218,6 +222,33 @@ skipverify_store)
         fi
     done
     stp_assert_file_contains "$T/hook.log" "skip_verify" "says why the store is not used"
+    ;;
+shared_backoff)
+    stp_conf "$CONF" "$ROUTE" "timeout = 3s" "connect_timeout = 3s" \
+        "retry_base = 30s" "retry_max = 60s"
+    stp_responder_mode "$P" hang
+    # shellcheck disable=SC2046
+    stp_start_s_server "$T/a.out" 5 env $(stp_route_env "$ROUTE" "$CONF") \
+        openssl s_server -www -accept 127.0.0.1:0 -cert "$P/good.pem" \
+        -key "$P/good.key" -cert_chain "$P/int.pem"
+    A=$S_SERVER_PORT
+    stp_probe "$A"
+    asked() { [ "$(stp_requests)" -ge 1 ]; }
+    stp_wait_for asked || stp_fail "the first server does not ask"
+    # shellcheck disable=SC2046
+    stp_start_s_server "$T/b.out" 5 env $(stp_route_env "$ROUTE" "$CONF") \
+        openssl s_server -www -accept 127.0.0.1:0 -cert "$P/good.pem" \
+        -key "$P/good.key" -cert_chain "$P/int.pem"
+    stp_probe "$S_SERVER_PORT"
+    # both first attempts are over: the first's timeout, and the second's
+    # deferral (or, without the shared backoff, its own timeout)
+    both_done() {
+        [ "$(grep -cE "good.test: (.*timed out|.*after a failed attempt)" "$T/hook.log")" -ge 2 ]
+    }
+    STP_WAIT=15 stp_wait_for both_done || stp_fail "the attempts did not end"
+    stp_assert_eq "$(stp_requests)" 1 "one request to the hanging responder for both servers"
+    stp_assert_file_contains "$T/hook.log" "after a failed attempt .*next attempt in" \
+        "the second server defers to the first's backoff"
     ;;
 lock_held)
     ID=$(stp_id muststaple)

@@ -49,6 +49,9 @@ P=$T/pki
 S=$T/store
 K=$P # where the server reads its certificates and keys
 CONF=$T/stp.cnf
+# what status reads besides the store: the PKI's root as ca_file (a stored
+# chain is believed only if it reaches a trust anchor in force)
+SCONF=$T/status.cnf
 RUN_AS= # user of the server and of the CLI (run_as), when set
 mkdir -p "$P"
 RESP_ARGS=()
@@ -57,6 +60,8 @@ if [ "$CASE" = replay ]; then
 fi
 stp_start_responder "$P" "${RESP_ARGS[@]}"
 stp_mkpki "$P" "$RESPONDER_PORT"
+stp_conf "$SCONF" preload "ca_file = $P/root.pem"
+chmod 0644 "$SCONF" "$P/root.pem"
 ID=$(stp_id good)
 EID=$(stp_id ecdsa)
 DER=$S/$ID.der
@@ -178,7 +183,7 @@ bad_file() {
     stp_warm good
     cp "$DER" "$T/good.der"
     "$corrupt"
-    stp_cli status --store-dir "$S"
+    stp_cli status --conf "$SCONF" --store-dir "$S"
     stp_assert_eq "$RC" 0 "status runs"
     stp_assert_file_contains "$OUT" "invalid:$code" "status: invalid:$code"
     stp_responder_mode "$P" http500
@@ -227,7 +232,8 @@ replay)
     # by the responder. Short responses (2 min) and a short schedule make
     # the server read the store again within the test.
     stp_conf "$CONF" preload "refresh_margin = 90" "refresh_min = 10s" \
-        "refresh_jitter = 0" "clock_skew = 5s" "retry_base = 1s"
+        "refresh_jitter = 0" "clock_skew = 5s" "retry_base = 1s" \
+        "ca_file = $P/root.pem"
     stp_cli fetch "$P/good.chain.pem" --conf "$CONF"
     stp_assert_eq "$RC" 0 "first fetch"
     cp "$DER" "$T/r1.der"
@@ -305,7 +311,7 @@ missing)
     stp_cli fetch "$P/good.chain.pem" --store-dir "$bad"
     stp_assert_eq "$RC" 1 "the CLI cannot fetch into it"
     names_fault "$ERR" "$bad" "cannot create: Not a directory" "the CLI says why"
-    stp_cli status --store-dir "$bad"
+    stp_cli status --conf "$SCONF" --store-dir "$bad"
     stp_assert_eq "$RC" 1 "status fails"
     names_fault "$ERR" "$bad" "cannot open: Not a directory" "status says why"
     stop_server missing1.log
@@ -372,7 +378,7 @@ unreadable)
         "said once, naming the directory"
     names_fault "$T/hook.log" "$S" "cannot open: Permission denied" \
         "the hook says why"
-    stp_cli status --store-dir "$S"
+    stp_cli status --conf "$SCONF" --store-dir "$S"
     stp_assert_eq "$RC" 1 "status as nobody fails"
     names_fault "$ERR" "$S" "Permission denied" "status says why"
     stp_cli fetch "$P/good.chain.pem" --store-dir "$S" --force
@@ -380,7 +386,7 @@ unreadable)
     names_fault "$ERR" "$S" "Permission denied" "fetch says why"
     # readable again: the CLI as nobody reads it
     chmod 0755 "$S"
-    stp_cli status --store-dir "$S"
+    stp_cli status --conf "$SCONF" --store-dir "$S"
     stp_assert_eq "$RC" 0 "status as nobody"
     stp_assert_file_contains "$OUT" " good " "status: good"
     ;;
@@ -400,7 +406,7 @@ readonly)
     stp_assert_eq "$RC" 1 "fetch into a read-only store fails"
     names_fault "$ERR" "$S/$ID" "Read-only file system" "fetch says why"
     cmp -s "$T/good.der" "$DER" || stp_fail "the stored response changed"
-    stp_cli status --store-dir "$S"
+    stp_cli status --conf "$SCONF" --store-dir "$S"
     stp_assert_eq "$RC" 0 "status reads a read-only store"
     stp_assert_file_contains "$OUT" " good " "status: good"
     # the server staples what is stored (good); ecdsa's response cannot be
@@ -701,7 +707,7 @@ killwrite)
         # a reader sees a whole response, the old or the new
         [ -f "$DER" ] || stp_fail "kill $k: $DER is gone"
         respin_ok "$DER" good
-        stp_cli status --store-dir "$S"
+        stp_cli status --conf "$SCONF" --store-dir "$S"
         stp_assert_eq "$RC" 0 "kill $k: status"
         stp_assert_file_contains "$OUT" " good " "kill $k: status good"
         verified_good

@@ -108,6 +108,8 @@ static void test_after(time_t now)
         { "failed: plan past -> backoff", STP_ATTEMPT_FAILED, -5, 3, 240, 0 },
         { "failed: backoff capped", STP_ATTEMPT_FAILED, LONG_MIN, 30, H, 0 },
         { "busy: backoff", STP_ATTEMPT_BUSY, 6 * H, 1, 60, 0 },
+        { "deferred: the other's plan", STP_ATTEMPT_DEFERRED, 90, 0, 90, 0 },
+        { "deferred: plan past: 1 s", STP_ATTEMPT_DEFERRED, -3, 0, 1, 0 },
         { "busy again: backoff", STP_ATTEMPT_BUSY, 6 * H, 3, 240, 0 },
         { "no issuer: retry max", STP_ATTEMPT_NO_ISSUER, LONG_MIN, 0, H, 0 },
         { "fetch = no: refresh min", STP_ATTEMPT_NO_FETCH, LONG_MIN, 0, 60, 0 },

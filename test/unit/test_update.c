@@ -5,7 +5,8 @@
  * not due, a fetch when it is due, forced or missing; what may replace the
  * stored or held response (older refused, unknown over good refused,
  * revoked taken); a failure keeps the stored response and counts in the
- * sidecar state; an invalid answer is never stored; no URL means no fetch.
+ * sidecar state; an invalid answer is never stored; no URL means no fetch;
+ * a failure another process recorded defers the fetch to its next attempt.
  */
 #include "engine/update.h"
 
@@ -43,39 +44,48 @@ struct row {
     int stored_new;  /* the stored response was replaced */
     int held_status; /* status of res.der, or -1 for none */
     unsigned state_failures;
+    /* another process's attempt failed a moment ago (sidecar state), and
+     * the caller honours it (.shared_backoff) */
+    int prior_failure, shared;
 };
 
 static const struct row rows[] = {
     { "cold store: fetched and stored", S_NONE, 0, 0, 0, 0, A_GOOD, 1, STP_OK,
-      1, 1, V_OCSP_CERTSTATUS_GOOD, 0 },
+      1, 1, V_OCSP_CERTSTATUS_GOOD, 0, 0, 0 },
     { "fresh stored: reused, no fetch", S_FRESH, 0, 0, 0, 0, A_GOOD, 1, STP_OK,
-      0, 0, V_OCSP_CERTSTATUS_GOOD, 0 },
+      0, 0, V_OCSP_CERTSTATUS_GOOD, 0, 0, 0 },
     { "fresh stored, forced: fetched", S_FRESH, 0, 0, 1, 0, A_GOOD, 1, STP_OK,
-      1, 1, V_OCSP_CERTSTATUS_GOOD, 0 },
+      1, 1, V_OCSP_CERTSTATUS_GOOD, 0, 0, 0 },
     { "due: fetched and replaced", S_DUE, 0, 0, 0, 0, A_GOOD, 1, STP_OK, 1, 1,
-      V_OCSP_CERTSTATUS_GOOD, 0 },
+      V_OCSP_CERTSTATUS_GOOD, 0, 0, 0 },
     { "due, older answer: stored kept", S_DUE, 0, 0, 0, 0, A_GOOD_OLDER, 0,
-      STP_E_OLDER, 1, 0, V_OCSP_CERTSTATUS_GOOD, 1 },
+      STP_E_OLDER, 1, 0, V_OCSP_CERTSTATUS_GOOD, 1, 0, 0 },
     { "due, unknown answer: good kept", S_DUE, 0, 0, 0, 0, A_UNKNOWN, 0,
-      STP_E_CERT_UNKNOWN, 1, 0, V_OCSP_CERTSTATUS_GOOD, 1 },
+      STP_E_CERT_UNKNOWN, 1, 0, V_OCSP_CERTSTATUS_GOOD, 1, 0, 0 },
     { "due, revoked answer: taken", S_DUE, 0, 0, 0, 0, A_REVOKED, 1, STP_OK, 1,
-      1, V_OCSP_CERTSTATUS_REVOKED, 0 },
+      1, V_OCSP_CERTSTATUS_REVOKED, 0, 0, 0 },
     { "due, timeout: stored kept", S_DUE, 0, 0, 0, 0, A_TIMEOUT, 0,
-      STP_E_TIMEOUT, 1, 0, V_OCSP_CERTSTATUS_GOOD, 1 },
+      STP_E_TIMEOUT, 1, 0, V_OCSP_CERTSTATUS_GOOD, 1, 0, 0 },
     { "cold, timeout: nothing held", S_NONE, 0, 0, 0, 0, A_TIMEOUT, 0,
-      STP_E_TIMEOUT, 1, 0, -1, 1 },
+      STP_E_TIMEOUT, 1, 0, -1, 1, 0, 0 },
     { "cold, rogue signer: nothing stored", S_NONE, 0, 0, 0, 0, A_ROGUE, 0,
-      STP_E_SIGNATURE, 1, 0, -1, 1 },
+      STP_E_SIGNATURE, 1, 0, -1, 1, 0, 0 },
     { "garbage stored: fetched and replaced", S_GARBAGE, 0, 0, 0, 0, A_GOOD, 1,
-      STP_OK, 1, 1, V_OCSP_CERTSTATUS_GOOD, 0 },
+      STP_OK, 1, 1, V_OCSP_CERTSTATUS_GOOD, 0, 0, 0 },
     { "unknown, empty store: taken", S_NONE, 0, 0, 0, 0, A_UNKNOWN, 1, STP_OK,
-      1, 1, V_OCSP_CERTSTATUS_UNKNOWN, 0 },
+      1, 1, V_OCSP_CERTSTATUS_UNKNOWN, 0, 0, 0 },
     { "no store, good held, unknown: refused", S_NONE, 1, 1, 0, 0, A_UNKNOWN, 0,
-      STP_E_CERT_UNKNOWN, 1, 0, -1, 0 },
+      STP_E_CERT_UNKNOWN, 1, 0, -1, 0, 0, 0 },
     { "no store, good held, good: taken", S_NONE, 1, 1, 0, 0, A_GOOD, 1, STP_OK,
-      1, 0, V_OCSP_CERTSTATUS_GOOD, 0 },
+      1, 0, V_OCSP_CERTSTATUS_GOOD, 0, 0, 0 },
     { "no URL: not applicable, no fetch", S_NONE, 0, 0, 0, 1, A_GOOD, 0,
-      STP_E_NO_URL, 0, 0, -1, 0 },
+      STP_E_NO_URL, 0, 0, -1, 0, 0, 0 },
+    { "another process failed: deferred", S_DUE, 0, 0, 0, 0, A_GOOD, 0,
+      STP_E_DEFERRED, 0, 0, V_OCSP_CERTSTATUS_GOOD, 1, 1, 1 },
+    { "another process failed, not honoured: fetched", S_DUE, 0, 0, 0, 0,
+      A_GOOD, 1, STP_OK, 1, 1, V_OCSP_CERTSTATUS_GOOD, 0, 1, 0 },
+    { "another process failed, forced: fetched", S_DUE, 0, 0, 1, 0, A_GOOD, 1,
+      STP_OK, 1, 1, V_OCSP_CERTSTATUS_GOOD, 0, 1, 1 },
 };
 
 struct seam {
@@ -174,6 +184,7 @@ static void run_row(const struct row *r, const char *dir)
     struct seam seam = { r, r->noaia ? pki.noaia.cert : pki.leaf.cert,
                          stp_now(), 0 };
     struct stp_update_opts uo = { .force = r->force,
+                                  .shared_backoff = r->shared,
                                   .fetch = fake_fetch,
                                   .fetch_arg = &seam };
     struct stp_update_ctx uc;
@@ -192,6 +203,15 @@ static void run_row(const struct row *r, const char *dir)
     sk_X509_free(cand);
     ASSERT_OK(stp_store_open(dir, 0, &st, &err));
     planted_len = plant(st, ci, r->stored, seam.now, &planted);
+    if (r->prior_failure) {
+        struct stp_state prior = { .last_attempt = seam.now - 5,
+                                   .next_attempt = seam.now + 55,
+                                   .failures = 1 };
+
+        snprintf(prior.last_error, sizeof(prior.last_error),
+                 "timeout: timed out");
+        ASSERT_OK(stp_store_write_state(st, ci->id_hex, &prior, &err));
+    }
     stp_policy_resolve(pol, ci->id, ci->leaf, &cp);
     uc = (struct stp_update_ctx){ pol, &cp, r->no_store ? NULL : st, ci, NULL };
     if (r->held_good) {
@@ -229,6 +249,8 @@ static void run_row(const struct row *r, const char *dir)
         ASSERT_TRUE(state.next_attempt >= seam.now);
     }
     ASSERT_TRUE(!ok || res.next_refresh >= seam.now);
+    if (r->code == STP_E_DEFERRED)
+        ASSERT_EQ(res.next_refresh, seam.now + 55); /* the other's plan */
     OPENSSL_free(now_der);
     OPENSSL_free(planted);
     stp_update_result_free(&res);
