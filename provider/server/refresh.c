@@ -302,9 +302,12 @@ static void refresh_one(struct stp_rec *rec, time_t now)
 static time_t pass(void)
 {
     struct stp_rec **recs = NULL;
-    size_t n = stp_cache_snapshot(&recs), i;
     time_t now = stp_now(), wake = now + MAX_SLEEP_S;
+    size_t n, i;
 
+    if (atomic_load(&stopping))
+        return wake;
+    n = stp_cache_snapshot(&recs);
     for (i = 0; i < n; i++) {
         struct stp_rec *rec = recs[i];
 
@@ -354,6 +357,14 @@ static void *run(void *arg)
     STP_LOG_INFO("refresh", "refresher started in %s", stp_runtime_program());
     while (!atomic_load(&stopping))
         sleep_until(pass());
+    /* Never return: a thread that exits runs OpenSSL's thread-local
+     * destructors, which would race with the cleanup that stopped us. The
+     * cleanup holds work_lock: this waits until the process is gone. */
+    for (;;) {
+        pthread_mutex_lock(&work_lock);
+        pthread_mutex_unlock(&work_lock);
+        sleep_until(stp_now() + MAX_SLEEP_S);
+    }
     return NULL;
 }
 
@@ -362,7 +373,6 @@ static void *run(void *arg)
 static void quiesce(void)
 {
     atomic_store(&stopping, 1);
-    stp_refresh_wake();
     lock_within(&work_lock, QUIESCE_MS); /* kept: no further step */
 }
 
