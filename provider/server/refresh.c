@@ -381,7 +381,7 @@ static void quiesce(void)
  * yet. A failure is said once, with its cause, and retried at most once a
  * minute: it happens in every handshake's SSL_new otherwise.
  */
-static void start_thread(int need_certs)
+static void spawn_refresher(int need_certs)
 {
     static atomic_llong next_try_ms;
     static atomic_int failure_said;
@@ -429,7 +429,7 @@ static void start_thread(int need_certs)
 
 void stp_refresh_ensure(void)
 {
-    start_thread(1);
+    spawn_refresher(1);
 }
 
 static void inert_key(void *arg, const char *msg)
@@ -491,7 +491,7 @@ void stp_refresh_after_fork_parent(void)
 void stp_refresh_start_after_fork(void)
 {
     if (atomic_load(&prepared) && stp_runtime_active())
-        start_thread(0);
+        spawn_refresher(0);
 }
 
 void stp_refresh_after_fork(void)
