@@ -73,6 +73,7 @@ void stp_rec_free(struct stp_rec *rec)
         return;
     stp_certinfo_free(rec->ci);
     staple_free(rec->cur);
+    X509_free(atomic_load(&rec->offered_issuer));
     OPENSSL_free(rec);
 }
 

@@ -44,6 +44,10 @@ struct stp_rec {
         int busy_logged; /* the held lock was said */
     } rf;
     /* any thread, atomically */
+    atomic_int issuer_known; /* ci->issuer is set (the refresher sets it) */
+    /* an issuer a context offered after the record was made without one
+     * (it was still being configured): a reference, taken by the refresher */
+    _Atomic(X509 *) offered_issuer;
     atomic_int refused_logged;
     atomic_int preloaded; /* the store was read once synchronously */
 };

@@ -215,7 +215,11 @@ static void after_attempt(struct stp_rec *rec, enum stp_attempt a,
 static int have_issuer(struct stp_rec *rec)
 {
     if (rec->ci->issuer == NULL)
+        rec->ci->issuer = atomic_exchange(&rec->offered_issuer, NULL);
+    if (rec->ci->issuer == NULL)
         rec->ci->issuer = stp_cache_get1_issuer(rec->ci->leaf);
+    if (rec->ci->issuer != NULL)
+        atomic_store(&rec->issuer_known, 1);
     if (rec->ci->issuer == NULL && !rec->rf.issuer_logged) {
         rec->rf.issuer_logged = 1;
         STP_LOG_WARN("refresh",
@@ -317,7 +321,10 @@ static time_t pass(void)
         }
         if (atomic_load(&stopping))
             break;
-        if (rec->rf.next <= now) {
+        /* an issuer offered for a record that had none: try now */
+        if (rec->rf.next <= now
+            || (!atomic_load(&rec->issuer_known)
+                && atomic_load(&rec->offered_issuer) != NULL)) {
             pthread_mutex_lock(&work_lock);
             if (!atomic_load(&stopping))
                 refresh_one(rec, now);

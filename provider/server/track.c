@@ -12,6 +12,7 @@
 
 #include "engine/log.h"
 #include "server/libssl.h"
+#include "server/refresh.h"
 #include "server/runtime.h"
 
 static void push_all(STACK_OF(X509) *dst, STACK_OF(X509) *src)
@@ -84,10 +85,44 @@ static struct stp_rec *make_rec(SSL_CTX *ctx, X509 *leaf, STACK_OF(X509) *chain)
     stp_policy_resolve(stp_runtime_get0_policy(), ci->id, leaf, &rec->pol);
     stp_policy_decide(&rec->pol, ci->must_staple, &rec->dec);
     atomic_init(&rec->loading, 1);
+    atomic_init(&rec->issuer_known, ci->issuer != NULL);
+    atomic_init(&rec->offered_issuer, NULL);
     atomic_init(&rec->refused_logged, 0);
 end:
     sk_X509_free(cand);
     return rec;
+}
+
+/*
+ * <rec> was made without an issuer (often: its first context was examined
+ * while another thread still configured it, before its chain was added):
+ * offers the refresher the issuer that <ctx> knows, if any, and wakes it.
+ */
+static void offer_issuer(struct stp_rec *rec, SSL_CTX *ctx,
+                         STACK_OF(X509) *chain)
+{
+    STACK_OF(X509) *cand;
+    X509 *none = NULL;
+    int i;
+
+    if (atomic_load(&rec->issuer_known)
+        || atomic_load(&rec->offered_issuer) != NULL)
+        return;
+    ERR_set_mark();
+    cand = candidates(ctx, chain);
+    for (i = 0; i < sk_X509_num(cand); i++) {
+        X509 *x = sk_X509_value(cand, i);
+
+        if (X509_check_issued(x, rec->ci->leaf) != X509_V_OK || !X509_up_ref(x))
+            continue;
+        if (atomic_compare_exchange_strong(&rec->offered_issuer, &none, x))
+            stp_refresh_wake();
+        else
+            X509_free(x);
+        break;
+    }
+    sk_X509_free(cand);
+    ERR_pop_to_mark();
 }
 
 struct stp_rec *stp_track_cert(SSL_CTX *ctx, X509 *leaf, STACK_OF(X509) *chain,
@@ -96,12 +131,16 @@ struct stp_rec *stp_track_cert(SSL_CTX *ctx, X509 *leaf, STACK_OF(X509) *chain,
     struct stp_rec *rec = stp_cache_get0(leaf);
 
     *is_new = 0;
-    if (rec != NULL)
+    if (rec != NULL) {
+        offer_issuer(rec, ctx, chain);
         return rec;
+    }
     rec = make_rec(ctx, leaf, chain);
     if (rec == NULL)
         return NULL;
     rec = stp_cache_insert(rec, leaf, is_new);
+    if (rec != NULL && !*is_new) /* the same certificate, another object */
+        offer_issuer(rec, ctx, chain);
     if (rec != NULL && *is_new)
         STP_LOG_INFO("hook",
                      "%s: tracking certificate %.12s in %s "

@@ -53,7 +53,14 @@ source "$STP_SUPPORT/hook.sh"
 SCEN=${1:?scenario}
 ROUTE=${2:?route}
 stp_need openssl
-stp_hook_need
+# In a ThreadSanitizer build the churn server is ours and instrumented (its
+# runtime is linked in): ctx_churn and late_cert run there too, with only our
+# library preloaded. Every other host here is not ours.
+TSAN_HOST=
+case ${STP_SANITIZER_PRELOAD:-}:$SCEN in
+*tsan*:ctx_churn | *tsan*:late_cert) TSAN_HOST=1 ;;
+*) stp_hook_need ;;
+esac
 [ -x "${STP_CHURN_SERVER:-}" ] || { echo "SKIP: no stp_churn_server" >&2 && exit 77; }
 stp_setup
 P=$T/pki
@@ -63,10 +70,20 @@ stp_mkpki "$P" "$RESPONDER_PORT"
 CONF=$T/stp.cnf
 stp_conf "$CONF" "$ROUTE" "must_staple_wait = 1s"
 
+# churn_env: the route's environment for the churn server (without the
+# sanitizer runtime when the host carries its own).
+churn_env() {
+    if [ -n "$TSAN_HOST" ]; then
+        STP_SANITIZER_PRELOAD='' stp_route_env "$ROUTE" "$CONF"
+    else
+        stp_route_env "$ROUTE" "$CONF"
+    fi
+}
+
 # serve CHURN SECONDS [LATE...]: the churn server with the good leaf.
 serve() {
     # shellcheck disable=SC2046
-    stp_start_s_server "$T/churn.out" 5 env $(stp_route_env "$ROUTE" "$CONF") \
+    stp_start_s_server "$T/churn.out" 5 env $(churn_env) \
         "$STP_CHURN_SERVER" "$P/good.pem" "$P/good.key" "$P/int.pem" "$@"
     PORT=$S_SERVER_PORT
 }
