@@ -178,41 +178,33 @@ const char *stp_mode_name(enum stp_mode mode)
 int stp_policy_inert_keys(const struct stp_policy *policy, stp_diag_fn diag,
                           void *arg)
 {
-    static const char not_yet[] = "has no effect in this version";
+    const struct {
+        int set;
+        const char *key;
+        const char *what;
+    } keys[] = {
+        { policy->client_ocsp != STP_CLIENT_OCSP_OFF,
+          OCSPSTAPLE_KEY_CLIENT_OCSP,
+          ": client certificates are NOT checked by OCSP, a revoked client "
+          "certificate is accepted (use the server's own client OCSP: nginx "
+          "ssl_ocsp, Apache SSLOCSPEnable)" },
+        { policy->client_responder != NULL, OCSPSTAPLE_KEY_CLIENT_RESPONDER,
+          "" },
+        { policy->client_fail != STP_FAIL_CLOSED, OCSPSTAPLE_KEY_CLIENT_FAIL,
+          "" },
+        { policy->metrics_file != NULL, OCSPSTAPLE_KEY_METRICS_FILE,
+          ": no metrics file is written" },
+    };
     char msg[512];
+    size_t i;
     int n = 0;
 
-    if (policy->client_ocsp != STP_CLIENT_OCSP_OFF) {
-        snprintf(msg, sizeof(msg),
-                 "key '" OCSPSTAPLE_KEY_CLIENT_OCSP "' %s: client "
-                 "certificates are NOT checked by OCSP, a revoked client "
-                 "certificate is accepted (use the server's own client OCSP: "
-                 "nginx ssl_ocsp, Apache SSLOCSPEnable)",
-                 not_yet);
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (!keys[i].set)
+            continue;
         n++;
-        if (diag != NULL)
-            diag(arg, msg);
-    }
-    if (policy->client_responder != NULL) {
-        snprintf(msg, sizeof(msg),
-                 "key '" OCSPSTAPLE_KEY_CLIENT_RESPONDER "' %s", not_yet);
-        n++;
-        if (diag != NULL)
-            diag(arg, msg);
-    }
-    if (policy->client_fail != STP_FAIL_CLOSED) {
-        snprintf(msg, sizeof(msg), "key '" OCSPSTAPLE_KEY_CLIENT_FAIL "' %s",
-                 not_yet);
-        n++;
-        if (diag != NULL)
-            diag(arg, msg);
-    }
-    if (policy->metrics_file != NULL) {
-        snprintf(msg, sizeof(msg),
-                 "key '" OCSPSTAPLE_KEY_METRICS_FILE "' %s: no metrics "
-                 "file is written",
-                 not_yet);
-        n++;
+        snprintf(msg, sizeof(msg), "key '%s' has no effect in this version%s",
+                 keys[i].key, keys[i].what);
         if (diag != NULL)
             diag(arg, msg);
     }
