@@ -21,8 +21,12 @@ static void after_fork_parent(void)
     stp_hook_release_held();
 }
 
+/* A process with server certificates about to fork: resolve what the
+ * workers need while it is root and outside any chroot (refresh.h). */
 static void before_fork(void)
 {
+    if (stp_hook_has_server_certs())
+        stp_refresh_prepare();
     stp_refresh_before_fork();
 }
 

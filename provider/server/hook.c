@@ -212,8 +212,6 @@ static void ctx_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     if (!cs->late && server_capable(parent) && SSL_CTX_up_ref(parent))
         cs->held = 1;
     pthread_mutex_unlock(&list_lock);
-    if (cs->held)
-        stp_refresh_prepare();
     atomic_fetch_add(&pending, 1);
 }
 
@@ -274,6 +272,18 @@ void stp_hook_after_fork(void)
         if (!cs->held && !atomic_load(&cs->examined) && server_capable(cs->ctx)
             && SSL_CTX_up_ref(cs->ctx))
             cs->held = 1;
+}
+
+int stp_hook_has_server_certs(void)
+{
+    struct ctxstate *cs;
+    int found = 0;
+
+    pthread_mutex_lock(&list_lock);
+    for (cs = head; cs != NULL && !found; cs = cs->next)
+        found = cs->held && SSL_CTX_get0_certificate(cs->ctx) != NULL;
+    pthread_mutex_unlock(&list_lock);
+    return found;
 }
 
 void stp_hook_release_held(void)

@@ -36,6 +36,13 @@ int stp_hook_register(void);
 void stp_hook_after_fork(void);
 
 /*
+ * 1 if a server context made before the process served (one we hold)
+ * carries a certificate: the process is about to serve, or to fork the
+ * workers that will. Client contexts never do. Takes list_lock.
+ */
+int stp_hook_has_server_certs(void);
+
+/*
  * Drops the references the hook holds on contexts created before the
  * process served (see hook.c, walk()): in the parent after a fork (a
  * master that forks its workers never serves itself) and in a passive

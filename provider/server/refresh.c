@@ -383,6 +383,22 @@ static void quiesce(void)
     lock_within(&work_lock, QUIESCE_MS); /* kept: no further step */
 }
 
+static void inert_key(void *arg, const char *msg)
+{
+    STP_LOG_WARN("policy", "%s: %s", (const char *)arg, msg);
+}
+
+/* Once per process that serves TLS (its refresher starts), never in the
+ * other OpenSSL programs that read the same openssl.cnf. */
+static void warn_inert_keys(void)
+{
+    static atomic_int said;
+
+    if (atomic_exchange(&said, 1) == 0)
+        stp_policy_inert_keys(stp_runtime_get0_policy(), inert_key,
+                              (void *)stp_runtime_program());
+}
+
 /*
  * Starts the thread, unless it runs or (<need_certs>) nothing is tracked
  * yet. A failure is said once, with its cause, and retried at most once a
@@ -415,6 +431,7 @@ static void spawn_refresher(int need_certs)
         if (rc == 0) {
             atomic_store(&running, 1);
             stp_metric_inc(STP_M_REFRESHERS);
+            warn_inert_keys();
         } else {
             atomic_store(&next_try_ms, stp_monotonic_ms() + 60000);
             if (atomic_exchange(&failure_said, 1) == 0)
@@ -439,20 +456,12 @@ void stp_refresh_ensure(void)
     spawn_refresher(1);
 }
 
-static void inert_key(void *arg, const char *msg)
-{
-    STP_LOG_WARN("policy", "%s: %s", (const char *)arg, msg);
-}
-
 void stp_refresh_prepare(void)
 {
     struct stp_err err;
 
     if (atomic_exchange(&prepared, 1) != 0 || !stp_runtime_active())
         return;
-    /* once, in processes that serve TLS, not in every OpenSSL program */
-    stp_policy_inert_keys(stp_runtime_get0_policy(), inert_key,
-                          (void *)stp_runtime_program());
     /* failures are said by the refresher when it needs these */
     (void)stp_runtime_get0_store(&err);
     (void)stp_fetch_preload(&err);

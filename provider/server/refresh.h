@@ -22,8 +22,11 @@ void stp_refresh_ensure(void);
  * server may still run as root outside its chroot (HAProxy's packaged
  * configuration chroots to /var/lib/haproxy and drops to user haproxy
  * before it serves): the policy, the store directory's handle (openat()
- * relative to it keeps working in a jail) and libcurl. Called when the
- * first server context is created. Opens nothing when passive.
+ * relative to it keeps working in a jail) and libcurl. Called before a
+ * fork in a process that holds a server context with a certificate (the
+ * master or daemon parent: HAProxy chroots and drops privileges after its
+ * fork), never in a process that only makes client contexts. Opens nothing
+ * when passive.
  */
 void stp_refresh_prepare(void);
 

@@ -3,9 +3,11 @@
 #
 # t_bystander.sh ROUTE: a process that never serves TLS pays nothing for a
 # system-wide openssl.cnf that loads ocspstaple (or for LD_PRELOAD): `openssl
-# version` and a client-only `openssl s_client -status` start no thread,
-# open nothing in the store directory and never map libcurl. strace proves
-# it, and also proves that the module was loaded (so the test can fail).
+# version`, a client-only `openssl s_client -status`, and a client on the
+# generic TLS_method() that then forks (support/client_host.c) start no
+# thread, open nothing in the store directory and never map libcurl. strace
+# proves it, and also proves that the module was loaded (so the test can
+# fail).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
@@ -56,4 +58,8 @@ traced client openssl s_client -connect "127.0.0.1:$S_SERVER_PORT" \
     -status -servername good.test
 stp_assert_file_contains "$T/client.out" "CONNECTED" "the client connected"
 check client
+[ -x "${STP_CLIENT_HOST:-}" ] || stp_fail "STP_CLIENT_HOST is not set"
+traced generic "$STP_CLIENT_HOST" "$S_SERVER_PORT"
+stp_assert_file_contains "$T/generic.out" "handshake=ok" "the TLS_method() client connected"
+check generic
 stp_ok "bystander $ROUTE"
