@@ -87,17 +87,29 @@ static void sched_in_of(time_t now, int have, const struct stp_verdict *v,
     in->failures = failures;
 }
 
-static time_t next_time(const struct cycle *cy, int have,
-                        const struct stp_verdict *v, unsigned failures)
+static time_t next_of(const struct stp_policy *p, time_t now, int have,
+                      const struct stp_verdict *v, unsigned failures)
 {
     struct stp_sched_params sp;
     struct stp_sched_in in;
 
-    stp_update_sched_params(cy->c->policy, &sp);
-    sched_in_of(cy->now, have, v, failures, &in);
+    stp_update_sched_params(p, &sp);
+    sched_in_of(now, have, v, failures, &in);
     if (RAND_bytes((unsigned char *)&in.random, sizeof(in.random)) != 1)
         in.random = 0;
     return stp_sched_next(&sp, &in);
+}
+
+static time_t next_time(const struct cycle *cy, int have,
+                        const struct stp_verdict *v, unsigned failures)
+{
+    return next_of(cy->c->policy, cy->now, have, v, failures);
+}
+
+time_t stp_update_next_refresh(const struct stp_policy *policy,
+                               const struct stp_verdict *v, time_t now)
+{
+    return next_of(policy, now, 1, v, 0);
 }
 
 static int due(const struct cycle *cy, const struct stp_verdict *v)

@@ -99,6 +99,14 @@ int stp_update_load_stored(const struct stp_update_ctx *c, time_t now,
 /* Frees the response held in <res>. */
 void stp_update_result_free(struct stp_update_result *res);
 
+/*
+ * When a response with verdict <v>, held at <now>, is due for a refresh
+ * under <policy>: the cycle's own schedule (stp_sched_next(), with jitter),
+ * for a response taken from the store without a cycle.
+ */
+time_t stp_update_next_refresh(const struct stp_policy *policy,
+                               const struct stp_verdict *v, time_t now);
+
 /* The schedule parameters of <policy>. */
 void stp_update_sched_params(const struct stp_policy *policy,
                              struct stp_sched_params *out);

@@ -51,8 +51,7 @@ enum stp_boot_result stp_boot(enum stp_route route)
     } else {
         stp_runtime_capture();
         stp_log_init();
-        stp_cache_init();
-        if (!stp_hook_register()) {
+        if (!stp_cache_init() || !stp_hook_register()) {
             r = STP_BOOT_FAILED;
         } else {
             pthread_atfork(before_fork, after_fork_parent, after_fork_child);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The certificate table (see cache.h). A few dozen certificates per process
- * at most, so lookups scan a flat array of pointer aliases under a read
- * lock: no hashing, no allocation on the handshake path but the copy.
+ * The certificate table (see cache.h): a hash of records by certificate
+ * identity, X509 ex_data from each mapped object to its record, and a short
+ * list of the distinct issuers seen.
  */
 #include "server/cache.h"
 
@@ -11,12 +11,11 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
 #include "engine/clock.h"
 #include "server/metrics.h"
-
-#define MAX_ALIASES_PER_REC 8
 
 struct stp_staple {
     unsigned char *der;
@@ -24,18 +23,15 @@ struct stp_staple {
     struct stp_verdict v;
 };
 
-struct alias {
-    X509 *x; /* own reference */
-    struct stp_rec *rec;
-};
-
 static pthread_rwlock_t tab_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wait_cond;
-static struct stp_rec **recs;
-static size_t nrecs, caprecs;
-static struct alias *aliases;
-static size_t naliases, capaliases;
+static int x509_idx = -1;
+/* under tab_lock */
+static struct stp_rec **buckets; /* nbuckets: a power of two */
+static size_t nbuckets, nrecs;
+static X509 **issuers;
+static size_t nissuers, capissuers;
 
 static void init_cond(void)
 {
@@ -47,9 +43,12 @@ static void init_cond(void)
     pthread_condattr_destroy(&a);
 }
 
-void stp_cache_init(void)
+int stp_cache_init(void)
 {
     init_cond();
+    if (x509_idx < 0)
+        x509_idx = X509_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    return x509_idx >= 0;
 }
 
 void stp_cache_after_fork(void)
@@ -74,101 +73,229 @@ void stp_rec_free(struct stp_rec *rec)
     stp_certinfo_free(rec->ci);
     staple_free(rec->cur);
     X509_free(atomic_load(&rec->offered_issuer));
+    OPENSSL_free(rec->aliases);
     OPENSSL_free(rec);
 }
 
-/* Under the read or write lock. */
-static struct stp_rec *find_alias_locked(X509 *leaf)
+void stp_rec_unref(struct stp_rec *rec)
 {
-    size_t i;
-
-    for (i = 0; i < naliases; i++)
-        if (aliases[i].x == leaf)
-            return aliases[i].rec;
-    return NULL;
+    if (rec != NULL && atomic_fetch_sub(&rec->refs, 1) == 1)
+        stp_rec_free(rec);
 }
 
-struct stp_rec *stp_cache_get0(X509 *leaf)
+/* ---- the hash, under tab_lock ---------------------------------------- */
+
+static size_t slot_of(const unsigned char *id)
+{
+    size_t h;
+
+    memcpy(&h, id, sizeof(h)); /* SHA-256: uniform already */
+    return h & (nbuckets - 1);
+}
+
+static struct stp_rec *find_id_locked(const unsigned char *id)
 {
     struct stp_rec *r;
 
+    if (nbuckets == 0)
+        return NULL;
+    for (r = buckets[slot_of(id)]; r != NULL; r = r->hnext)
+        if (memcmp(r->ci->id, id, STP_ID_LEN) == 0)
+            return r;
+    return NULL;
+}
+
+/* Doubles the buckets when the load passes one record per bucket. */
+static int grow_locked(void)
+{
+    struct stp_rec **old = buckets, *r, *next;
+    size_t oldn = nbuckets, i;
+
+    if (nrecs < nbuckets)
+        return 1;
+    nbuckets = oldn ? oldn * 2 : 64;
+    buckets = OPENSSL_zalloc(nbuckets * sizeof(*buckets));
+    if (buckets == NULL) {
+        buckets = old;
+        nbuckets = oldn;
+        return nrecs < nbuckets + nbuckets / 2 + 1; /* tolerate some load */
+    }
+    for (i = 0; i < oldn; i++) {
+        for (r = old[i]; r != NULL; r = next) {
+            size_t s = slot_of(r->ci->id);
+
+            next = r->hnext;
+            r->hnext = buckets[s];
+            buckets[s] = r;
+        }
+    }
+    OPENSSL_free(old);
+    return 1;
+}
+
+static void unlink_locked(struct stp_rec *rec)
+{
+    struct stp_rec **pp = &buckets[slot_of(rec->ci->id)];
+
+    while (*pp != NULL && *pp != rec)
+        pp = &(*pp)->hnext;
+    if (*pp == rec)
+        *pp = rec->hnext;
+    rec->hnext = NULL;
+    nrecs--;
+}
+
+/* Maps <x> to <rec> (a new alias, own reference). 0: the cap is reached or
+ * no memory; a lookup then goes by identity. */
+static int map_locked(X509 *x, struct stp_rec *rec)
+{
+    if (rec->naliases >= MAX_ALIASES_PER_REC)
+        return 0;
+    if (rec->naliases == rec->capaliases) {
+        unsigned ncap = rec->capaliases ? rec->capaliases * 2 : 2;
+        X509 **p = OPENSSL_realloc(rec->aliases, ncap * sizeof(*p));
+
+        if (p == NULL)
+            return 0;
+        rec->aliases = p;
+        rec->capaliases = ncap;
+    }
+    if (!X509_up_ref(x))
+        return 0;
+    if (!X509_set_ex_data(x, x509_idx, rec)) {
+        X509_free(x);
+        return 0;
+    }
+    rec->aliases[rec->naliases++] = x;
+    return 1;
+}
+
+static void note_issuer_locked(X509 *issuer)
+{
+    size_t i;
+
+    for (i = 0; i < nissuers; i++)
+        if (issuers[i] == issuer || X509_cmp(issuers[i], issuer) == 0)
+            return;
+    if (nissuers == capissuers) {
+        size_t ncap = capissuers ? capissuers * 2 : 8;
+        X509 **p = OPENSSL_realloc(issuers, ncap * sizeof(*p));
+
+        if (p == NULL)
+            return;
+        issuers = p;
+        capissuers = ncap;
+    }
+    if (X509_up_ref(issuer))
+        issuers[nissuers++] = issuer;
+}
+
+/* ---- lookup and lifecycle -------------------------------------------- */
+
+struct stp_rec *stp_cache_get1(X509 *leaf)
+{
+    unsigned char id[STP_ID_LEN];
+    unsigned int idlen = 0;
+    struct stp_rec *r;
+
+    if (x509_idx < 0)
+        return NULL;
     pthread_rwlock_rdlock(&tab_lock);
-    r = find_alias_locked(leaf);
+    r = X509_get_ex_data(leaf, x509_idx);
+    if (r != NULL)
+        atomic_fetch_add(&r->refs, 1);
+    pthread_rwlock_unlock(&tab_lock);
+    if (r != NULL)
+        return r;
+    /* an object past the alias cap, or an untracked one: by identity */
+    if (!X509_digest(leaf, EVP_sha256(), id, &idlen) || idlen != STP_ID_LEN)
+        return NULL;
+    pthread_rwlock_rdlock(&tab_lock);
+    r = find_id_locked(id);
+    if (r != NULL)
+        atomic_fetch_add(&r->refs, 1);
     pthread_rwlock_unlock(&tab_lock);
     return r;
 }
 
-static int grow(void **arr, size_t *cap, size_t n, size_t size)
-{
-    void *p;
-    size_t ncap;
-
-    if (n < *cap)
-        return 1;
-    ncap = *cap ? *cap * 2 : 16;
-    p = OPENSSL_realloc(*arr, ncap * size);
-    if (p == NULL)
-        return 0;
-    *arr = p;
-    *cap = ncap;
-    return 1;
-}
-
-/* Under the write lock: keeps at most MAX_ALIASES_PER_REC per record. */
-static int add_alias_locked(X509 *leaf, struct stp_rec *rec)
-{
-    size_t i, count = 0, oldest = 0;
-
-    for (i = 0; i < naliases; i++) {
-        if (aliases[i].rec != rec)
-            continue;
-        if (count++ == 0)
-            oldest = i;
-    }
-    if (count >= MAX_ALIASES_PER_REC) {
-        X509_free(aliases[oldest].x);
-        memmove(&aliases[oldest], &aliases[oldest + 1],
-                (naliases - oldest - 1) * sizeof(*aliases));
-        naliases--;
-    }
-    if (!grow((void **)&aliases, &capaliases, naliases, sizeof(*aliases))
-        || !X509_up_ref(leaf))
-        return 0;
-    aliases[naliases].x = leaf;
-    aliases[naliases].rec = rec;
-    naliases++;
-    return 1;
-}
-
-struct stp_rec *stp_cache_insert(struct stp_rec *rec, X509 *leaf, int *is_new)
+struct stp_rec *stp_cache_claim(const unsigned char id[STP_ID_LEN], X509 *leaf,
+                                struct stp_rec *fresh, int *is_new)
 {
     struct stp_rec *found;
-    size_t i;
 
     *is_new = 0;
     pthread_rwlock_wrlock(&tab_lock);
-    found = find_alias_locked(leaf);
-    for (i = 0; found == NULL && i < nrecs; i++)
-        if (memcmp(recs[i]->ci->id, rec->ci->id, STP_ID_LEN) == 0)
-            found = recs[i];
+    found = X509_get_ex_data(leaf, x509_idx);
+    if (found == NULL)
+        found = find_id_locked(id);
     if (found != NULL) {
-        if (find_alias_locked(leaf) == NULL && !add_alias_locked(leaf, found))
-            found = NULL;
+        if (X509_get_ex_data(leaf, x509_idx) == NULL)
+            (void)map_locked(leaf, found); /* else by identity */
+        found->claims++;
         pthread_rwlock_unlock(&tab_lock);
-        stp_rec_free(rec);
+        stp_rec_free(fresh);
         return found;
     }
-    if (!grow((void **)&recs, &caprecs, nrecs, sizeof(*recs))
-        || !add_alias_locked(leaf, rec)) {
+    if (fresh == NULL || !grow_locked() || !map_locked(leaf, fresh)) {
         pthread_rwlock_unlock(&tab_lock);
-        stp_rec_free(rec);
+        stp_rec_free(fresh);
         return NULL;
     }
-    recs[nrecs++] = rec;
+    atomic_init(&fresh->refs, 1); /* the table's */
+    fresh->claims = 1;
+    {
+        size_t s = slot_of(fresh->ci->id);
+
+        fresh->hnext = buckets[s];
+        buckets[s] = fresh;
+    }
+    nrecs++;
+    if (fresh->ci->issuer != NULL)
+        note_issuer_locked(fresh->ci->issuer);
     pthread_rwlock_unlock(&tab_lock);
     atomic_fetch_add(&stp_metrics[STP_M_CERTS], 1);
     *is_new = 1;
-    return rec;
+    return fresh;
+}
+
+void stp_cache_release(struct stp_rec *rec)
+{
+    X509 **aliases = NULL;
+    unsigned n = 0, i;
+    int drop = 0;
+
+    if (rec == NULL)
+        return;
+    pthread_rwlock_wrlock(&tab_lock);
+    if (rec->claims > 0 && --rec->claims == 0) {
+        drop = 1;
+        unlink_locked(rec);
+        for (i = 0; i < rec->naliases; i++)
+            X509_set_ex_data(rec->aliases[i], x509_idx, NULL);
+        aliases = rec->aliases;
+        n = rec->naliases;
+        rec->aliases = NULL;
+        rec->naliases = rec->capaliases = 0;
+        atomic_store(&rec->dropped, 1);
+    }
+    pthread_rwlock_unlock(&tab_lock);
+    if (!drop)
+        return;
+    for (i = 0; i < n; i++)
+        X509_free(aliases[i]);
+    OPENSSL_free(aliases);
+    atomic_fetch_sub(&stp_metrics[STP_M_CERTS], 1);
+    stp_rec_unref(rec); /* the table's */
+}
+
+size_t stp_cache_count(void)
+{
+    size_t n;
+
+    pthread_rwlock_rdlock(&tab_lock);
+    n = nrecs;
+    pthread_rwlock_unlock(&tab_lock);
+    return n;
 }
 
 enum stp_copy_result stp_cache_copy(struct stp_rec *rec, time_t now,
@@ -296,15 +423,28 @@ void stp_cache_wait(struct stp_rec *rec, long ms)
 
 size_t stp_cache_snapshot(struct stp_rec ***out)
 {
-    size_t n;
+    struct stp_rec *r;
+    size_t n = 0, i;
 
     pthread_rwlock_rdlock(&tab_lock);
-    n = nrecs;
-    *out = n > 0 ? OPENSSL_memdup(recs, n * sizeof(*recs)) : NULL;
-    if (*out == NULL)
-        n = 0;
+    *out = nrecs > 0 ? OPENSSL_malloc(nrecs * sizeof(**out)) : NULL;
+    for (i = 0; *out != NULL && i < nbuckets; i++) {
+        for (r = buckets[i]; r != NULL; r = r->hnext) {
+            atomic_fetch_add(&r->refs, 1);
+            (*out)[n++] = r;
+        }
+    }
     pthread_rwlock_unlock(&tab_lock);
     return n;
+}
+
+void stp_cache_snapshot_free(struct stp_rec **recs, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        stp_rec_unref(recs[i]);
+    OPENSSL_free(recs);
 }
 
 X509 *stp_cache_get1_issuer(X509 *leaf)
@@ -313,13 +453,17 @@ X509 *stp_cache_get1_issuer(X509 *leaf)
     size_t i;
 
     pthread_rwlock_rdlock(&tab_lock);
-    for (i = 0; found == NULL && i < nrecs; i++) {
-        X509 *c = recs[i]->ci->issuer;
-
-        if (c != NULL && X509_check_issued(c, leaf) == X509_V_OK
-            && X509_up_ref(c))
-            found = c;
-    }
+    for (i = 0; found == NULL && i < nissuers; i++)
+        if (X509_check_issued(issuers[i], leaf) == X509_V_OK
+            && X509_up_ref(issuers[i]))
+            found = issuers[i];
     pthread_rwlock_unlock(&tab_lock);
     return found;
+}
+
+void stp_cache_note_issuer(X509 *issuer)
+{
+    pthread_rwlock_wrlock(&tab_lock);
+    note_issuer_locked(issuer);
+    pthread_rwlock_unlock(&tab_lock);
 }

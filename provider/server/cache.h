@@ -1,12 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The per-process table of certificates the hook serves, and the staple
- * each one currently holds. The status callback looks a record up by the
- * X509 pointer that libssl selected (the table holds a reference to every
- * such X509, so an address cannot be reused while it maps to a record) and
- * copies the staple out under a read lock; the refresher publishes a new
- * staple under the write lock. Records live until the process exits: their
- * number is bounded by the certificates the process loads.
+ * each one currently holds.
+ *
+ * Lookup is O(1) whatever the number of certificates: the X509 object that
+ * libssl selected carries a pointer to its record in X509 ex_data (set under
+ * the table's write lock when the object is first mapped, read under the
+ * read lock), and records are also hashed by certificate identity (SHA-256
+ * of the DER), so that another X509 object of the same certificate (one per
+ * Apache vhost, say) finds the same record. Every object mapped is an alias
+ * that holds a reference, so an object cannot be freed while it points at a
+ * record. No handshake takes the write lock but the first one to meet a new
+ * object (at most MAX_ALIASES_PER_REC objects per record are mapped; beyond
+ * that a lookup hashes the DER, still under the read lock).
+ *
+ * Lifecycle. A record lives while a context uses it: every context that
+ * carries the certificate holds a claim (stp_cache_claim()), dropped when
+ * the context is freed (stp_cache_release()). At the last claim the record
+ * leaves the table (its aliases are unmapped and released) and is no longer
+ * refreshed; its memory goes with the last reference (stp_cache_get1(),
+ * stp_cache_snapshot() take references). A record that no context claims
+ * (tracked by a handshake on a context that the hook never saw created)
+ * stays until the process exits.
  */
 #ifndef STP_CACHE_H
 #define STP_CACHE_H
@@ -23,6 +38,8 @@
 
 struct stp_staple;
 
+#define MAX_ALIASES_PER_REC 256 /* X509 objects mapped to one record */
+
 /* A tracked certificate. Its fields are grouped by owner. */
 struct stp_rec {
     /* track.c, before insertion; immutable afterwards (but ci->issuer,
@@ -32,16 +49,23 @@ struct stp_rec {
     struct stp_decision dec;
     /* cache.c, under the table lock */
     struct stp_staple *cur;
+    struct stp_rec *hnext; /* hash chain */
+    X509 **aliases;        /* own references, each mapped to this record */
+    unsigned naliases, capaliases;
+    unsigned claims;    /* contexts using the record */
+    atomic_int refs;    /* the table's, and every get1/snapshot holder's */
+    atomic_int dropped; /* left the table: no longer refreshed */
     /* 1 until the first refresh attempt has finished (the bounded wait) */
     atomic_int loading;
-    /* the refresher thread alone */
+    /* the refresher's workers, one at a time (claimed by .busy) */
     struct {
         time_t next;
         unsigned failures;
-        int done; /* not applicable: no responder */
+        int done; /* not applicable: no responder, or expired */
         int exit_sent;
         int issuer_logged;
-        int busy_logged; /* the held lock was said */
+        int busy_logged;    /* the held lock was said */
+        int expired_logged; /* the leaf is past notAfter */
     } rf;
     /* any thread, atomically */
     atomic_int issuer_known; /* ci->issuer is set (the refresher sets it) */
@@ -49,7 +73,8 @@ struct stp_rec {
      * (it was still being configured): a reference, taken by the refresher */
     _Atomic(X509 *) offered_issuer;
     atomic_int refused_logged;
-    atomic_int preloaded; /* the store was read once synchronously */
+    /* the stored response: 0 not read, 1 being read, 2 read (refresh.c) */
+    atomic_int stored_read;
 };
 
 enum stp_copy_result {
@@ -58,29 +83,43 @@ enum stp_copy_result {
     STP_COPY_EXPIRED /* the held staple is at or past nextUpdate */
 };
 
-/* Initialises the locks. Call once before any other function. */
-void stp_cache_init(void);
+/* Initialises the locks and the X509 ex_data index. Call once before any
+ * other function; returns 0 if no ex_data index could be had. */
+int stp_cache_init(void);
 
 /* In a fork child: reinitialises the locks (another thread may have held
  * them at fork time). Async-signal-safe enough for pthread_atfork. */
 void stp_cache_after_fork(void);
 
 /*
- * Returns the record that <leaf> maps to, or NULL. Any thread; takes the
- * read lock. Records are never freed, so the pointer stays valid.
+ * Returns a new reference to the record that <leaf> maps to (by object or,
+ * past the alias cap, by identity), or NULL. Any thread; read lock only.
+ * Release with stp_rec_unref().
  */
-struct stp_rec *stp_cache_get0(X509 *leaf);
+struct stp_rec *stp_cache_get1(X509 *leaf);
+
+/* Drops a reference; the last one frees the record. */
+void stp_rec_unref(struct stp_rec *rec);
 
 /*
- * Inserts <rec> (owned by the table from now on), mapping <leaf> to it,
- * unless a record for the same certificate (same SHA-256) exists: then
- * <rec> is freed, <leaf> is mapped to the existing one, and that one is
- * returned. Returns NULL on allocation failure (<rec> freed). Any thread.
+ * Takes a claim on the record of <leaf>'s certificate (identity <id>):
+ * maps <leaf> to it if it exists; otherwise inserts <fresh> (owned by the
+ * table from now on; may be NULL: then nothing is inserted and NULL is
+ * returned). <fresh>, if not inserted, is freed. *<is_new> tells whether
+ * <fresh> was inserted. The pointer returned stays valid while the claim
+ * is held. Returns NULL on allocation failure. Any thread.
  */
-struct stp_rec *stp_cache_insert(struct stp_rec *rec, X509 *leaf, int *is_new);
+struct stp_rec *stp_cache_claim(const unsigned char id[STP_ID_LEN], X509 *leaf,
+                                struct stp_rec *fresh, int *is_new);
+
+/* Releases a claim; the last one takes the record out of the table. */
+void stp_cache_release(struct stp_rec *rec);
 
 /* Frees a record that was never inserted. */
 void stp_rec_free(struct stp_rec *rec);
+
+/* Records in the table (a gauge, for tests and metrics). */
+size_t stp_cache_count(void);
 
 /*
  * Copies the staple of <rec> if it is valid at <now>: *<der> (caller frees
@@ -114,17 +153,24 @@ void stp_cache_loaded(struct stp_rec *rec);
 void stp_cache_wait(struct stp_rec *rec, long ms);
 
 /*
- * A snapshot of every record, for the refresher: *<out> is a new array the
- * caller frees with OPENSSL_free(). Returns the count.
+ * A snapshot of every record in the table, for the refresher: *<out> is a
+ * new array holding a reference to each; the caller releases them with
+ * stp_cache_snapshot_free(). Returns the count.
  */
 size_t stp_cache_snapshot(struct stp_rec ***out);
+void stp_cache_snapshot_free(struct stp_rec **recs, size_t n);
 
 /*
  * An issuer for <leaf> among the issuers of the tracked certificates (in
- * SNI setups a context often lacks the chain that a sibling carries).
- * Returns a new reference, or NULL. Any thread.
+ * SNI setups a context often lacks the chain that a sibling carries): a
+ * list of the distinct issuers seen, a few per host. Returns a new
+ * reference, or NULL. Any thread.
  */
 X509 *stp_cache_get1_issuer(X509 *leaf);
+
+/* Adds <issuer> to that list (when the refresher found a record's issuer
+ * later). Any thread. */
+void stp_cache_note_issuer(X509 *issuer);
 
 /* Fields of the held staple, for logs: 1 and *<v>, or 0 if none. */
 int stp_cache_verdict(struct stp_rec *rec, struct stp_verdict *v);

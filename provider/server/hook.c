@@ -25,9 +25,16 @@
 
 struct ctxstate {
     SSL_CTX *ctx;
-    atomic_int examined;           /* claimed once, by atomic_exchange */
-    int late;                      /* created after the first walk */
-    int held;                      /* we hold a reference (under list_lock) */
+    atomic_int examined; /* claimed once, by atomic_exchange */
+    int late;            /* created after the first walk */
+    int held;            /* we hold a reference (under list_lock) */
+    /* its certificates are not tracked yet: the refresher tracks them,
+     * then drops our reference (under list_lock, with .held) */
+    int discover;
+    /* claims on the records of its certificates, released when the context
+     * is freed (under list_lock) */
+    struct stp_rec **claims;
+    size_t nclaims, capclaims;
     _Atomic(stp_status_cb) app_cb; /* the application's own callback */
     atomic_int installed;          /* ours is set on the context */
     struct ctxstate *prev, *next;  /* under list_lock */
@@ -81,18 +88,46 @@ static void install(struct ctxstate *cs)
     atomic_store(&cs->installed, 1);
 }
 
+/* stp_track_claimed_fn: <cs>'s context uses <rec> until it is freed. A
+ * claim that cannot be kept is never released: the record stays. */
+static void keep_claim(void *arg, struct stp_rec *rec)
+{
+    struct ctxstate *cs = arg;
+
+    pthread_mutex_lock(&list_lock);
+    if (cs->nclaims == cs->capclaims) {
+        size_t ncap = cs->capclaims ? cs->capclaims * 2 : 2;
+        struct stp_rec **p =
+            OPENSSL_realloc(cs->claims, ncap * sizeof(*cs->claims));
+
+        if (p != NULL) {
+            cs->claims = p;
+            cs->capclaims = ncap;
+        }
+    }
+    if (cs->nclaims < cs->capclaims)
+        cs->claims[cs->nclaims++] = rec;
+    pthread_mutex_unlock(&list_lock);
+}
+
+/* Tracks the certificates of <cs>'s context. The caller holds a reference
+ * to the context and no lock: libssl may free a context from here (a
+ * throwaway SSL), which takes list_lock. Returns the new records. */
+static int discover(struct ctxstate *cs)
+{
+    return stp_track_discover(cs->ctx, keep_claim, cs);
+}
+
 /*
- * Installs our callback on <cs>'s context and tracks its certificates.
- * The caller holds a reference to the context (its own SSL is on it, or
- * ours from creation) and no lock: libssl may free a context from here
- * (a throwaway SSL), which takes list_lock. Returns the new records.
+ * Installs our callback on <cs>'s context and tracks its certificates (a
+ * context or two: bounded). Same conditions as discover().
  */
 static int examine(struct ctxstate *cs)
 {
     if (!server_capable(cs->ctx))
         return 0;
     install(cs);
-    return stp_track_discover(cs->ctx);
+    return discover(cs);
 }
 
 /* Drops the references in <held> (taken under list_lock), with no lock. */
@@ -105,41 +140,89 @@ static void release(struct ctxstate **held, size_t n)
 }
 
 /*
- * The walk at an SSL_new: examines the contexts that it is safe to touch
- * and that were not examined yet: the SSL's own context, and those we hold
- * a reference to since their creation (every server context created before
- * the process first served). Any other context belongs to a thread that
- * may free it at any moment; it is examined when an SSL is created on it,
- * or (LD_PRELOAD) when a handshake switches to it (stp_hook_switched()).
- * Our references are dropped afterwards, outside the lock. Returns the new
- * records.
+ * The walk at an SSL_new: installs our callback on the contexts that it is
+ * safe to touch and that were not examined yet: the SSL's own context, and
+ * those we hold a reference to since their creation (every server context
+ * created before the process first served). Any other context belongs to a
+ * thread that may free it at any moment; it is examined when an SSL is
+ * created on it, or (LD_PRELOAD) when a handshake switches to it
+ * (stp_hook_switched()). Installing is a pointer write per context, so
+ * this costs the handshake next to nothing at any number of contexts: the
+ * certificates of the SSL's own context are tracked now (its handshake may
+ * select them), those of the others by the refresher, which then drops our
+ * references (stp_hook_discover_pending()). Returns the new records.
  */
 static int walk(SSL_CTX *own)
 {
-    struct ctxstate *cs, **todo = NULL, **held;
-    size_t n = 0, nheld = 0, cap = 0, i;
-    int added = 0;
+    struct ctxstate *cs, **todo = NULL, *mine = NULL;
+    size_t n = 0, cap = 0, i;
+    int added = 0, queued = 0, own_held = 0;
 
     pthread_mutex_lock(&list_lock);
     atomic_store(&pending, 0);
     atomic_store(&walked, 1);
     for (cs = head; cs != NULL; cs = cs->next)
         cap++;
-    todo = cap > 0 ? OPENSSL_malloc(2 * cap * sizeof(*todo)) : NULL;
-    held = todo != NULL ? todo + cap : NULL;
+    todo = cap > 0 ? OPENSSL_malloc(cap * sizeof(*todo)) : NULL;
     for (cs = head; todo != NULL && cs != NULL; cs = cs->next) {
-        if ((cs->ctx == own || cs->held)
-            && atomic_exchange(&cs->examined, 1) == 0)
+        if (cs->ctx == own) {
+            if (atomic_exchange(&cs->examined, 1) == 0)
+                mine = cs;
+            /* ours is no longer needed: its own SSL holds it; a discovery
+             * already queued for it is done here instead */
+            own_held = cs->held;
+            cs->held = 0;
+            cs->discover = 0;
+            if (mine == NULL && own_held)
+                mine = cs; /* examined, still to discover */
+        } else if (cs->held && atomic_exchange(&cs->examined, 1) == 0) {
             todo[n++] = cs;
-        if (cs->held) {
-            cs->held = 0; /* ours to drop now, exactly once */
-            held[nheld++] = cs;
+            cs->discover = 1;
+            queued++;
         }
     }
     pthread_mutex_unlock(&list_lock);
     for (i = 0; i < n; i++)
-        added += examine(todo[i]);
-    release(held, nheld);
+        install(todo[i]);
+    if (mine != NULL)
+        added += examine(mine);
+    if (own_held)
+        SSL_CTX_free(own);
+    OPENSSL_free(todo);
+    if (queued > 0) {
+        stp_refresh_start();
+        stp_refresh_wake();
+    }
+    return added;
+}
+
+/* The refresher's half of the walk (stp_refresh_set_discover()): tracks the
+ * certificates of the contexts the walk queued, then drops our references. */
+static int discover_pending(void)
+{
+    struct ctxstate *cs, **todo = NULL;
+    size_t n = 0, cap = 0, i;
+    int added = 0;
+
+    pthread_mutex_lock(&list_lock);
+    for (cs = head; cs != NULL; cs = cs->next)
+        cap += cs->discover && cs->held;
+    todo = cap > 0 ? OPENSSL_malloc(cap * sizeof(*todo)) : NULL;
+    for (cs = head; todo != NULL && cs != NULL; cs = cs->next) {
+        if (cs->discover && cs->held) {
+            cs->discover = 0;
+            cs->held = 0; /* ours to drop below, exactly once */
+            todo[n++] = cs;
+        }
+    }
+    pthread_mutex_unlock(&list_lock);
+    in_hook = 1;
+    for (i = 0; i < n; i++) {
+        if (stp_runtime_active())
+            added += discover(todo[i]);
+        SSL_CTX_free(todo[i]->ctx);
+    }
+    in_hook = 0;
     OPENSSL_free(todo);
     return added;
 }
@@ -147,7 +230,6 @@ static int walk(SSL_CTX *own)
 /* After a new certificate was tracked while serving: fetch it now. */
 static void tracked_late(void)
 {
-    stp_refresh_preload();
     stp_refresh_ensure();
     stp_refresh_wake();
 }
@@ -219,6 +301,7 @@ static void ctx_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
                      long argl, void *argp)
 {
     struct ctxstate *cs = ptr;
+    size_t i;
 
     (void)parent;
     (void)ad;
@@ -235,6 +318,10 @@ static void ctx_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     if (cs->next != NULL)
         cs->next->prev = cs->prev;
     pthread_mutex_unlock(&list_lock);
+    /* the last context using a certificate takes its record away */
+    for (i = 0; i < cs->nclaims; i++)
+        stp_cache_release(cs->claims[i]);
+    OPENSSL_free(cs->claims);
     OPENSSL_free(cs);
 }
 
@@ -257,6 +344,7 @@ int stp_hook_register(void)
         return 0;
     ssl_idx = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, ssl_new,
                                       NULL, NULL);
+    stp_refresh_set_discover(discover_pending);
     return ssl_idx >= 0;
 }
 
@@ -269,8 +357,8 @@ void stp_hook_after_fork(void)
      * examines: the master dropped its references at the first fork, so
      * the child takes its own now, while it is the only thread there is. */
     for (cs = head; cs != NULL; cs = cs->next)
-        if (!cs->held && !atomic_load(&cs->examined) && server_capable(cs->ctx)
-            && SSL_CTX_up_ref(cs->ctx))
+        if (!cs->held && (!atomic_load(&cs->examined) || cs->discover)
+            && server_capable(cs->ctx) && SSL_CTX_up_ref(cs->ctx))
             cs->held = 1;
 }
 
@@ -322,32 +410,48 @@ void stp_hook_switched(SSL *s, SSL_CTX *ctx)
 
 /* ---- the status callback ----------------------------------------------- */
 
+/* The record of the certificate that <s> selected, with a reference, and
+ * (bounded: one certificate) its stored response read if it never was. */
+static struct stp_rec *selected(SSL *s, X509 *leaf)
+{
+    struct stp_rec *rec = stp_cache_get1(leaf), *r;
+    int is_new = 0;
+
+    if (rec == NULL) {
+        /* not met yet: a certificate set per connection (lighttpd's cert
+         * callback), or a context the refresher has not reached yet */
+        SSL_CTX *ctx = SSL_get_SSL_CTX(s);
+        struct ctxstate *cs = state_of(ctx);
+        STACK_OF(X509) *chain = NULL;
+
+        SSL_get0_chain_certs(s, &chain);
+        r = stp_track_cert(ctx, leaf, chain, &is_new);
+        if (r != NULL && cs != NULL)
+            keep_claim(cs, r);
+        if (is_new)
+            tracked_late();
+        rec = r != NULL ? stp_cache_get1(leaf) : NULL;
+    }
+    if (rec != NULL && rec->dec.staple && atomic_load(&rec->stored_read) != 2)
+        stp_refresh_load_stored(rec);
+    return rec;
+}
+
 static int staple_ours(SSL *s)
 {
     X509 *leaf = SSL_get_certificate(s);
     struct stp_rec *rec;
     unsigned char *der = NULL;
     size_t len = 0;
-    int status = -1, is_new = 0;
+    int status = -1, rc = SSL_TLSEXT_ERR_NOACK;
     enum stp_copy_result r;
 
     if (leaf == NULL || !stp_runtime_active())
         return SSL_TLSEXT_ERR_NOACK;
-    rec = stp_cache_get0(leaf);
-    if (rec == NULL) {
-        STACK_OF(X509) *chain = NULL;
-
-        SSL_get0_chain_certs(s, &chain);
-        rec = stp_track_cert(SSL_get_SSL_CTX(s), leaf, chain, &is_new);
-        if (is_new) {
-            /* a certificate set per connection (lighttpd's cert callback) */
-            stp_refresh_ensure();
-            stp_refresh_wake();
-        }
-    }
+    rec = selected(s, leaf);
     if (rec == NULL || !rec->dec.staple) {
         stp_metric_inc(STP_M_STAPLES_NONE);
-        return SSL_TLSEXT_ERR_NOACK;
+        goto end;
     }
     r = stp_cache_copy(rec, stp_now(), &der, &len, &status);
     if (r == STP_COPY_NONE && rec->dec.must && atomic_load(&rec->loading)) {
@@ -357,7 +461,7 @@ static int staple_ours(SSL *s)
     if (r != STP_COPY_OK) {
         stp_metric_inc(r == STP_COPY_EXPIRED ? STP_M_STAPLES_EXPIRED
                                              : STP_M_STAPLES_NONE);
-        return SSL_TLSEXT_ERR_NOACK;
+        goto end;
     }
     if (status == V_OCSP_CERTSTATUS_REVOKED && rec->dec.refuse_revoked) {
         OPENSSL_free(der);
@@ -367,14 +471,18 @@ static int staple_ours(SSL *s)
                         "%s: certificate is revoked: refusing "
                         "handshakes that select it (mode %s)",
                         rec->ci->ident, stp_mode_name(rec->pol.mode));
-        return SSL_TLSEXT_ERR_ALERT_FATAL;
+        rc = SSL_TLSEXT_ERR_ALERT_FATAL;
+        goto end;
     }
     if (SSL_set_tlsext_status_ocsp_resp(s, der, (long)len) != 1) {
         OPENSSL_free(der);
-        return SSL_TLSEXT_ERR_NOACK;
+        goto end;
     }
     stp_metric_inc(STP_M_STAPLES_SERVED);
-    return SSL_TLSEXT_ERR_OK;
+    rc = SSL_TLSEXT_ERR_OK;
+end:
+    stp_rec_unref(rec);
+    return rc;
 }
 
 static int status_cb(SSL *s, void *arg)
@@ -420,6 +528,15 @@ int stp_hook_capture_get(SSL_CTX *ctx, stp_status_cb *out)
     return 1;
 }
 
+/* stp_track_claimed_fn of the explicit route: the application attaches
+ * at start-up, so a warm store staples from the first handshake. */
+static void keep_and_load(void *arg, struct stp_rec *rec)
+{
+    keep_claim(arg, rec);
+    if (rec->dec.staple)
+        stp_refresh_load_stored(rec);
+}
+
 int stp_hook_attach(SSL_CTX *ctx)
 {
     struct ctxstate *cs;
@@ -444,8 +561,7 @@ int stp_hook_attach(SSL_CTX *ctx)
     atomic_store(&cs->examined, 1);
     in_hook = 1;
     install(cs);
-    stp_track_discover(ctx);
-    stp_refresh_preload();
+    stp_track_discover(ctx, keep_and_load, cs);
     in_hook = 0;
     /* no thread yet: it starts at the first SSL_new, so that an
      * application may attach and then fork its workers */

@@ -99,6 +99,29 @@ static void take_stored(struct stp_rec *rec, struct stp_store *st, time_t now)
     OPENSSL_free(der);
 }
 
+static struct stp_store *store_or_log(void);
+
+/* stored_read: 0 not read, 1 being read, 2 read. The refresher reads what
+ * nobody has claimed; a handshake reads what is not read yet, even while
+ * the refresher reads it (it must not go without a staple that is there). */
+static void load_stored(struct stp_rec *rec, int claimed_only)
+{
+    struct stp_store *st;
+    int unread = 0;
+
+    if (!atomic_compare_exchange_strong(&rec->stored_read, &unread, 1)
+        && (claimed_only || unread == 2))
+        return;
+    if (stp_runtime_active() && (st = store_or_log()) != NULL)
+        take_stored(rec, st, stp_now());
+    atomic_store(&rec->stored_read, 2);
+}
+
+void stp_refresh_load_stored(struct stp_rec *rec)
+{
+    load_stored(rec, 0);
+}
+
 static struct stp_store *store_or_log(void)
 {
     struct stp_err err;
@@ -218,8 +241,10 @@ static int have_issuer(struct stp_rec *rec)
         rec->ci->issuer = atomic_exchange(&rec->offered_issuer, NULL);
     if (rec->ci->issuer == NULL)
         rec->ci->issuer = stp_cache_get1_issuer(rec->ci->leaf);
-    if (rec->ci->issuer != NULL)
+    if (rec->ci->issuer != NULL && !atomic_load(&rec->issuer_known)) {
+        stp_cache_note_issuer(rec->ci->issuer);
         atomic_store(&rec->issuer_known, 1);
+    }
     if (rec->ci->issuer == NULL && !rec->rf.issuer_logged) {
         rec->rf.issuer_logged = 1;
         STP_LOG_WARN("refresh",
@@ -302,6 +327,59 @@ static void refresh_one(struct stp_rec *rec, time_t now)
     check_revoked(rec);
 }
 
+static int (*discover_fn)(void); /* stp_refresh_set_discover() */
+
+void stp_refresh_set_discover(int (*fn)(void))
+{
+    discover_fn = fn;
+}
+
+/* A leaf past its notAfter is not fetched any more (said once); what is
+ * held is served until its nextUpdate, as after any failure. */
+static int expired(struct stp_rec *rec, time_t now)
+{
+    if (rec->ci->not_after == 0 || now <= rec->ci->not_after)
+        return 0;
+    if (!rec->rf.expired_logged) {
+        rec->rf.expired_logged = 1;
+        STP_LOG_WARN("refresh",
+                     "%s: certificate expired (notAfter passed): no longer "
+                     "fetched; renew it",
+                     rec->ci->ident);
+    }
+    rec->rf.done = 1;
+    stp_cache_loaded(rec);
+    return 1;
+}
+
+/*
+ * Before any request, what the store holds: a warm restart staples every
+ * certificate without a fetch, and each one's next refresh follows its own
+ * response (with jitter), so the refreshes after a restart are spread.
+ */
+static void load_pass(struct stp_rec **recs, size_t n, time_t now)
+{
+    struct stp_verdict v;
+    size_t i;
+
+    for (i = 0; i < n && !atomic_load(&stopping); i++) {
+        struct stp_rec *rec = recs[i];
+
+        if (atomic_load(&rec->dropped) || !rec->dec.staple)
+            continue;
+        if (atomic_load(&rec->stored_read) == 0) {
+            pthread_mutex_lock(&work_lock);
+            if (!atomic_load(&stopping))
+                load_stored(rec, 1);
+            pthread_mutex_unlock(&work_lock);
+        }
+        if (rec->rf.next == 0 && stp_cache_verdict(rec, &v))
+            rec->rf.next =
+                stp_update_next_refresh(stp_runtime_get0_policy(), &v, now);
+        check_revoked(rec); /* a revoked response found in the store */
+    }
+}
+
 /* One pass over the records; returns when the next one is due. */
 static time_t pass(void)
 {
@@ -311,11 +389,20 @@ static time_t pass(void)
 
     if (atomic_load(&stopping))
         return wake;
+    if (discover_fn != NULL) {
+        pthread_mutex_lock(&work_lock);
+        if (!atomic_load(&stopping))
+            discover_fn();
+        pthread_mutex_unlock(&work_lock);
+    }
     n = stp_cache_snapshot(&recs);
+    load_pass(recs, n, now);
     for (i = 0; i < n; i++) {
         struct stp_rec *rec = recs[i];
 
-        if (!rec->dec.staple || rec->rf.done) {
+        if (atomic_load(&rec->dropped))
+            continue;
+        if (!rec->dec.staple || rec->rf.done || expired(rec, now)) {
             stp_cache_loaded(rec);
             continue;
         }
@@ -334,7 +421,7 @@ static time_t pass(void)
         if (rec->rf.next < wake)
             wake = rec->rf.next;
     }
-    OPENSSL_free(recs);
+    stp_cache_snapshot_free(recs, n);
     return wake;
 }
 
@@ -456,6 +543,11 @@ void stp_refresh_ensure(void)
     spawn_refresher(1);
 }
 
+void stp_refresh_start(void)
+{
+    spawn_refresher(0);
+}
+
 void stp_refresh_prepare(void)
 {
     struct stp_err err;
@@ -474,22 +566,6 @@ void stp_refresh_wake(void)
     woken = 1;
     pthread_cond_signal(&rf_cond);
     pthread_mutex_unlock(&rf_lock);
-}
-
-void stp_refresh_preload(void)
-{
-    struct stp_rec **recs = NULL;
-    size_t n = stp_cache_snapshot(&recs), i;
-    struct stp_store *st = NULL;
-
-    for (i = 0; i < n; i++) {
-        if (!recs[i]->dec.staple || atomic_exchange(&recs[i]->preloaded, 1))
-            continue;
-        if (st == NULL && (st = store_or_log()) == NULL)
-            break;
-        take_stored(recs[i], st, stp_now());
-    }
-    OPENSSL_free(recs);
 }
 
 void stp_refresh_before_fork(void)

@@ -13,6 +13,8 @@
 #ifndef STP_REFRESH_H
 #define STP_REFRESH_H
 
+struct stp_rec;
+
 /* Starts the thread if certificates are tracked and it is not running.
  * Cheap when running (one atomic load). Any thread. */
 void stp_refresh_ensure(void);
@@ -41,12 +43,24 @@ void stp_refresh_start_after_fork(void);
 /* Wakes the thread to look at new certificates now. Any thread. */
 void stp_refresh_wake(void);
 
+/* Starts the thread if it is not running, tracked certificates or not
+ * (the walk queued contexts for it to discover). Any thread. */
+void stp_refresh_start(void);
+
 /*
- * Reads the stored response of every certificate not yet read, in the
- * calling thread: a warm store staples from the first handshake. Called
- * at the first SSL_new of a process (never from the status callback).
+ * Reads <rec>'s stored response and publishes it if it verifies, unless it
+ * was read already: one file and one verification, in the calling thread. The
+ * refresher reads every record's before it sends any request; a handshake that
+ * selects a certificate not read yet reads that one (its only cost, bounded),
+ * so that a warm store staples from the first handshake at any number of
+ * certificates.
  */
-void stp_refresh_preload(void);
+void stp_refresh_load_stored(struct stp_rec *rec);
+
+/* The function the refresher calls at each pass, before anything else, to
+ * track the certificates of the contexts the hook queued for it (hook.c
+ * registers it: the refresher does not depend on the hook). */
+void stp_refresh_set_discover(int (*fn)(void));
 
 /*
  * pthread_atfork prepare and parent handlers: a fork waits (at most 2 s)

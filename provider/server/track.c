@@ -8,6 +8,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/x509_vfy.h>
 
 #include "engine/log.h"
@@ -128,18 +129,23 @@ static void offer_issuer(struct stp_rec *rec, SSL_CTX *ctx,
 struct stp_rec *stp_track_cert(SSL_CTX *ctx, X509 *leaf, STACK_OF(X509) *chain,
                                int *is_new)
 {
-    struct stp_rec *rec = stp_cache_get0(leaf);
+    unsigned char id[STP_ID_LEN];
+    unsigned int idlen = 0;
+    struct stp_rec *rec;
 
     *is_new = 0;
-    if (rec != NULL) {
-        offer_issuer(rec, ctx, chain);
-        return rec;
-    }
-    rec = make_rec(ctx, leaf, chain);
-    if (rec == NULL)
+    if (!X509_digest(leaf, EVP_sha256(), id, &idlen) || idlen != STP_ID_LEN) {
+        UNTRACKED("a certificate is not tracked: cannot hash it");
         return NULL;
-    rec = stp_cache_insert(rec, leaf, is_new);
-    if (rec != NULL && !*is_new) /* the same certificate, another object */
+    }
+    rec = stp_cache_claim(id, leaf, NULL, is_new);
+    if (rec == NULL) {
+        rec = make_rec(ctx, leaf, chain);
+        if (rec == NULL)
+            return NULL;
+        rec = stp_cache_claim(id, leaf, rec, is_new);
+    }
+    if (rec != NULL && !*is_new) /* known: perhaps without its issuer */
         offer_issuer(rec, ctx, chain);
     if (rec != NULL && *is_new)
         STP_LOG_INFO("hook",
@@ -159,7 +165,7 @@ struct stp_rec *stp_track_cert(SSL_CTX *ctx, X509 *leaf, STACK_OF(X509) *chain,
     return rec;
 }
 
-int stp_track_discover(SSL_CTX *ctx)
+int stp_track_discover(SSL_CTX *ctx, stp_track_claimed_fn keep, void *arg)
 {
     SSL *tmp;
     int rv, is_new, added = 0;
@@ -170,10 +176,13 @@ int stp_track_discover(SSL_CTX *ctx)
          rv > 0; rv = SSL_set_current_cert(tmp, SSL_CERT_SET_NEXT)) {
         STACK_OF(X509) *chain = NULL;
         X509 *x = SSL_get_certificate(tmp);
+        struct stp_rec *rec;
 
         SSL_get0_chain_certs(tmp, &chain);
-        if (x != NULL && stp_track_cert(ctx, x, chain, &is_new) != NULL)
-            added += is_new;
+        if (x == NULL || (rec = stp_track_cert(ctx, x, chain, &is_new)) == NULL)
+            continue;
+        added += is_new;
+        keep(arg, rec);
     }
     SSL_free(tmp);
     ERR_pop_to_mark();
