@@ -25,6 +25,8 @@
 #define OCSPSTAPLE_KEY_CONNECT_TIMEOUT "connect_timeout"
 #define OCSPSTAPLE_KEY_MAX_RESPONSE    "max_response_size"
 #define OCSPSTAPLE_KEY_FETCH           "fetch"
+#define OCSPSTAPLE_KEY_FETCH_CONCURRENCY "fetch_concurrency"
+#define OCSPSTAPLE_KEY_FETCH_PER_HOST  "fetch_per_host"
 
 /* Shared cache (NATS store_dir). */
 #define OCSPSTAPLE_KEY_STORE_DIR "store_dir"

@@ -134,6 +134,10 @@ static const struct keydef keys[] = {
     KEY(OCSPSTAPLE_KEY_MAX_RESPONSE, RANGE(SIZE, KIB, 1024 * KIB, 1),
         TOP(max_response_size), NUM(64 * KIB)),
     KEY(OCSPSTAPLE_KEY_FETCH, PLAIN(BOOL), TOP(fetch), NUM(1)),
+    KEY(OCSPSTAPLE_KEY_FETCH_CONCURRENCY, RANGE(COUNT, 1, 64, 1),
+        TOP(fetch_concurrency), NUM(8)),
+    KEY(OCSPSTAPLE_KEY_FETCH_PER_HOST, RANGE(COUNT, 1, 64, 1),
+        TOP(fetch_per_host), NUM(2)),
     KEY(OCSPSTAPLE_KEY_STORE_DIR, PLAIN(PATH), TOP(store_dir),
         STR("/var/cache/ocspstaple")),
     KEY(OCSPSTAPLE_KEY_REFRESH_MARGIN, RANGE(PERCENT, 1, 90, 1),
@@ -610,6 +614,15 @@ static void check_whole(struct parser *ps)
     check_order(ps, OCSPSTAPLE_KEY_RETRY_BASE, p->retry_base,
                 OCSPSTAPLE_KEY_RETRY_MAX, p->retry_max,
                 "retry_max at least retry_base");
+    if (!ps->bad[find_key(OCSPSTAPLE_KEY_FETCH_PER_HOST)]
+        && !ps->bad[find_key(OCSPSTAPLE_KEY_FETCH_CONCURRENCY)]
+        && p->fetch_per_host > p->fetch_concurrency)
+        report(ps,
+               "keys '%s' and '%s': %s is %d but %s is %d (accepted: "
+               "fetch_per_host at most fetch_concurrency)",
+               OCSPSTAPLE_KEY_FETCH_PER_HOST, OCSPSTAPLE_KEY_FETCH_CONCURRENCY,
+               OCSPSTAPLE_KEY_FETCH_PER_HOST, p->fetch_per_host,
+               OCSPSTAPLE_KEY_FETCH_CONCURRENCY, p->fetch_concurrency);
     for (i = 0; i < p->ncerts; i++) {
         if (!ps->has_match[i])
             report(ps,

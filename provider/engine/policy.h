@@ -69,6 +69,8 @@ struct stp_policy {
     long connect_timeout;     /* s */
     size_t max_response_size; /* bytes */
     int fetch;                /* in-process fetching (0: CLI refresh does it) */
+    int fetch_concurrency;    /* requests in flight per process, at most */
+    int fetch_per_host;       /* of which to one responder host, at most */
     char *store_dir;          /* absolute path */
     int refresh_margin;       /* percent of validity left when refresh is due */
     long refresh_jitter;      /* s, maximum */

@@ -138,6 +138,10 @@ void stp_pv_describe(const struct stp_pv_spec *spec, char *buf, size_t len)
         snprintf(buf, len, "a percentage from %lld to %lld", spec->min,
                  spec->max);
         break;
+    case STP_PV_COUNT:
+        snprintf(buf, len, "a whole number from %lld to %lld", spec->min,
+                 spec->max);
+        break;
     case STP_PV_URL:
         snprintf(buf, len, "an http:// or https:// URL with a host");
         break;
@@ -158,6 +162,7 @@ const char *stp_pv_problem(enum stp_pv_type type, enum stp_pv_res r)
         [STP_PV_DURATION] = "is not a duration like 90s, 5m or 1h",
         [STP_PV_SIZE] = "is not a size like 4096, 64k or 1m",
         [STP_PV_PERCENT] = "is not a percentage like 25 or 25%",
+        [STP_PV_COUNT] = "is not a whole number",
         [STP_PV_URL] = "is not a valid URL",
         [STP_PV_PATH] = "is not an absolute path",
         [STP_PV_LIST] = "is not valid",
@@ -288,6 +293,23 @@ static enum stp_pv_res parse_percent(const struct stp_pv_spec *spec,
     return STP_PV_OK;
 }
 
+static enum stp_pv_res parse_count(const struct stp_pv_spec *spec,
+                                   const char *s, long long *out)
+{
+    long long n;
+    char *end;
+    enum stp_pv_res r = parse_digits(s, &n, &end);
+
+    if (r != STP_PV_OK)
+        return r;
+    if (*end != '\0')
+        return STP_PV_SYNTAX;
+    if (n < spec->min || n > spec->max)
+        return STP_PV_RANGE;
+    *out = n;
+    return STP_PV_OK;
+}
+
 /* ":<1..65535>" or nothing, between <p> and <end>. */
 static int valid_port(const char *p, const char *end)
 {
@@ -392,6 +414,8 @@ enum stp_pv_res stp_pv_convert(const struct stp_pv_spec *spec, char *s,
         return parse_size(spec, s, &out->num);
     case STP_PV_PERCENT:
         return parse_percent(spec, s, &out->num);
+    case STP_PV_COUNT:
+        return parse_count(spec, s, &out->num);
     case STP_PV_URL:
         if (!valid_url(s))
             return STP_PV_SYNTAX;

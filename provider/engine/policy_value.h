@@ -26,6 +26,7 @@ enum stp_pv_type {
     STP_PV_DURATION,
     STP_PV_SIZE,
     STP_PV_PERCENT,
+    STP_PV_COUNT, /* a whole number in [min, max] */
     STP_PV_URL,
     STP_PV_PATH,
     STP_PV_LIST

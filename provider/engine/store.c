@@ -19,11 +19,13 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <stdatomic.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include "engine/clock.h"
 #include "engine/log.h"
 
 /* The file set of one certificate: the suffixes and caps live here only. */
@@ -32,6 +34,7 @@
 #define SUFFIX_STATE    ".state"
 #define SUFFIX_LOCK     ".lock"
 #define NAME_MAX_LEN    96
+#define ID_HEX_LEN      64 /* a store id: hex SHA-256 */
 #define STATE_CAP       8192
 #define CHAIN_CAP       65536 /* a leaf and its issuer in PEM */
 /* Who may read what (docs/design-notes.md, "Who may read and write the
@@ -41,9 +44,16 @@
 #define MODE_PUBLIC  0644
 #define MODE_PRIVATE 0640
 
+/* How often one store handle looks for the temp files of dead writers: a
+ * scan of the whole directory, so not at every lock (that made a pass over
+ * N certificates O(N^2)). The first lock of a handle scans. */
+#define CLEAN_INTERVAL_MS (3600 * 1000LL)
+
 struct stp_store {
     char *dir;
     int dirfd;
+    atomic_llong next_clean_ms; /* 0: at the first lock */
+    atomic_ulong scans;
 };
 
 int stp_store_alive(struct stp_store *st)
@@ -381,6 +391,20 @@ static void describe_holder(int fd, char *buf, size_t len)
     snprintf(buf, len, " (pid %ld%s%s)", pid, comm[0] ? ", " : "", comm);
 }
 
+static void clean_temps(struct stp_store *st, const char *locked_id);
+
+/* Under <id>'s lock: the occasional scan, by one thread at a time. */
+static void maybe_clean(struct stp_store *st, const char *id)
+{
+    long long now = stp_monotonic_ms(), due = atomic_load(&st->next_clean_ms);
+
+    if (now < due
+        || !atomic_compare_exchange_strong(&st->next_clean_ms, &due,
+                                           now + CLEAN_INTERVAL_MS))
+        return;
+    clean_temps(st, id);
+}
+
 int stp_store_lock(struct stp_store *st, const char *id, long wait_ms,
                    struct stp_err *err)
 {
@@ -427,6 +451,7 @@ int stp_store_lock(struct stp_store *st, const char *id, long wait_ms,
         poll(NULL, 0, 20);
         waited += 20;
     }
+    maybe_clean(st, id);
     return fd;
 }
 
@@ -594,10 +619,38 @@ int stp_store_list(struct stp_store *st, void (*fn)(void *arg, const char *id),
     return unique;
 }
 
-void stp_store_clean_temps(struct stp_store *st, const char *id)
+/* Whether no live writer holds <id>'s lock (we may, as <locked_id>). */
+static int writer_gone(struct stp_store *st, const char *id,
+                       const char *locked_id)
+{
+    char name[NAME_MAX_LEN];
+    int fd, gone;
+
+    if (locked_id != NULL && strcmp(id, locked_id) == 0)
+        return 1;
+    if (!file_name(name, id, SUFFIX_LOCK))
+        return 0;
+    fd =
+        openat(st->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT; /* a writer creates it before writing */
+    gone = flock(fd, LOCK_EX | LOCK_NB) == 0;
+    if (gone)
+        flock(fd, LOCK_UN);
+    close(fd);
+    return gone;
+}
+
+/*
+ * Removes the temp files (".<id><suffix>.<8 hex>.tmp", as open_temp() names
+ * them) whose writer is dead: nobody holds <id>'s lock (a live writer holds
+ * it while it writes), or we do (<locked_id>).
+ */
+static void clean_temps(struct stp_store *st, const char *locked_id)
 {
     struct dirent *de;
-    size_t idlen = strlen(id), n;
+    char id[ID_HEX_LEN + 1];
+    size_t n;
     int fd = dup(st->dirfd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     int removed = 0;
@@ -607,20 +660,32 @@ void stp_store_clean_temps(struct stp_store *st, const char *id)
             close(fd);
         return;
     }
+    atomic_fetch_add(&st->scans, 1);
     rewinddir(d);
     while ((de = readdir(d)) != NULL) {
         n = strlen(de->d_name);
-        /* ".<id><suffix>.<8 hex>.tmp", as open_temp() names them */
-        if (n > idlen + 5 && de->d_name[0] == '.'
-            && strncmp(de->d_name + 1, id, idlen) == 0
-            && strcmp(de->d_name + n - 4, ".tmp") == 0
+        if (de->d_name[0] != '.' || n < ID_HEX_LEN + 5
+            || strcmp(de->d_name + n - 4, ".tmp") != 0)
+            continue;
+        memcpy(id, de->d_name + 1, ID_HEX_LEN);
+        id[ID_HEX_LEN] = '\0';
+        if (stp_store_id_valid(id) && writer_gone(st, id, locked_id)
             && unlinkat(st->dirfd, de->d_name, 0) == 0)
             removed++;
     }
     closedir(d);
     if (removed > 0)
         STP_LOG_INFO("store",
-                     "%s: removed %d temp file(s) of %.12s left by writers "
-                     "that died",
-                     st->dir, removed, id);
+                     "%s: removed %d temp file(s) left by writers that died",
+                     st->dir, removed);
+}
+
+void stp_store_clean_temps(struct stp_store *st)
+{
+    clean_temps(st, NULL);
+}
+
+unsigned long stp_store_scans(struct stp_store *st)
+{
+    return atomic_load(&st->scans);
 }

@@ -111,10 +111,15 @@ int stp_store_list(struct stp_store *st, void (*fn)(void *arg, const char *id),
                    void *arg, struct stp_err *err);
 
 /*
- * Removes the temp files a writer of <id> left behind when it died. Call
- * only with <id>'s lock held: a live writer holds it while it writes.
+ * Removes the temp files that writers left behind when they died: those of
+ * every id whose lock nobody holds (a live writer holds it while it writes).
+ * A scan of the directory: stp_store_lock() runs it at the first lock of a
+ * handle and then at most once an hour, never at every lock.
  */
-void stp_store_clean_temps(struct stp_store *st, const char *id);
+void stp_store_clean_temps(struct stp_store *st);
+
+/* How many times this handle scanned the directory for temp files. */
+unsigned long stp_store_scans(struct stp_store *st);
 
 /* Returns 0 if the directory was removed since it was opened. */
 int stp_store_alive(struct stp_store *st);

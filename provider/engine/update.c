@@ -106,12 +106,6 @@ static time_t next_time(const struct cycle *cy, int have,
     return next_of(cy->c->policy, cy->now, have, v, failures);
 }
 
-time_t stp_update_next_refresh(const struct stp_policy *policy,
-                               const struct stp_verdict *v, time_t now)
-{
-    return next_of(policy, now, 1, v, 0);
-}
-
 static int due(const struct cycle *cy, const struct stp_verdict *v)
 {
     struct stp_sched_params sp;
@@ -120,6 +114,16 @@ static int due(const struct cycle *cy, const struct stp_verdict *v)
     stp_update_sched_params(cy->c->policy, &sp);
     sched_in_of(cy->now, 1, v, 0, &in);
     return stp_sched_due(&sp, &in);
+}
+
+time_t stp_update_next_refresh(const struct stp_policy *policy,
+                               const struct stp_verdict *v, time_t now)
+{
+    struct stp_update_ctx c = { .policy = policy };
+    struct cycle cy = { .c = &c, .now = now };
+
+    /* as the cycle decides for a stored response */
+    return due(&cy, v) ? now : next_of(policy, now, 1, v, 0);
 }
 
 static int fetch_verified(const struct cycle *cy, const char *url,
@@ -352,8 +356,6 @@ int stp_update_cert(const struct stp_update_ctx *c,
         if (lock < 0)
             STP_LOG_WARN("store", "%s: %s: going on without the lock",
                          ci->ident, err->msg);
-        else /* whoever held the lock before us and left temp files is dead */
-            stp_store_clean_temps(c->store, ci->id_hex);
         stp_err_clear(err);
     }
     cy.now = stp_now();

@@ -101,8 +101,9 @@ void stp_update_result_free(struct stp_update_result *res);
 
 /*
  * When a response with verdict <v>, held at <now>, is due for a refresh
- * under <policy>: the cycle's own schedule (stp_sched_next(), with jitter),
- * for a response taken from the store without a cycle.
+ * under <policy>, as the cycle decides for a stored response: <now> if it
+ * is due, else its schedule (stp_sched_next(), with jitter). For a
+ * response taken from the store without a cycle.
  */
 time_t stp_update_next_refresh(const struct stp_policy *policy,
                                const struct stp_verdict *v, time_t now);

@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The refresher thread (see refresh.h). It owns each record's schedule
- * (next, failures); it touches staples only through cache.c.
+ * The refresher (see refresh.h): a dispatcher thread and fetch_concurrency
+ * workers. The dispatcher tracks the contexts the hook queued, reads the
+ * store, and queues every due record in the fetch pool (pool.h: per-host
+ * queues, caps and circuit breakers); a worker takes one record at a time
+ * and runs its update cycle. A record's schedule (rf: next, failures) is
+ * written by the one worker that holds it while it is busy, and read by the
+ * dispatcher only while it is not. Staples are touched only through
+ * cache.c.
  */
 #include "server/refresh.h"
 
@@ -13,12 +19,14 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "server/cache.h"
 #include "engine/clock.h"
 #include "engine/fetch.h"
 #include "engine/log.h"
 #include "server/metrics.h"
+#include "server/pool.h"
 #include "server/runtime.h"
 #include "engine/update.h"
 
@@ -30,22 +38,52 @@ static atomic_int running;
 static int woken; /* under rf_lock */
 static atomic_int store_err_logged;
 static pthread_once_t cond_once = PTHREAD_ONCE_INIT;
-/* Held by the refresher while it works on one certificate, so that a fork
- * (prepare handler) and OpenSSL's cleanup at exit wait for it to finish the
- * step, bounded, instead of catching it inside OpenSSL or holding our
- * locks. */
-static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Read-held by a refresher thread while it works on one certificate (but
+ * for the network exchange), so that a fork (prepare handler) and OpenSSL's
+ * cleanup at exit, which take it for writing, wait for the steps to finish,
+ * bounded, instead of catching a thread inside OpenSSL or holding our
+ * locks. Writers are preferred: no new step starts while one waits. */
+static pthread_rwlock_t work_gate;
+static pthread_once_t gate_once = PTHREAD_ONCE_INIT;
 static atomic_int stopping; /* OpenSSL is being cleaned up: stop */
-static int fork_held;       /* prepare took work_lock */
+static int fork_held;       /* prepare took work_gate */
+/* under rf_lock: the dispatcher's next pass (0 while it runs one), and the
+ * earliest next attempt a worker scheduled while it ran one */
+static time_t planned_wake, missed_next;
+static atomic_int nworkers; /* worker threads running */
 static atomic_int cleanup_registered;
 static atomic_int prepared; /* stp_refresh_prepare() ran in this process */
 
 #define QUIESCE_MS 2000 /* longest wait for the refresher's current step */
 
-static int lock_within(pthread_mutex_t *m, long ms)
+static void init_gate(void)
+{
+    pthread_rwlockattr_t a;
+
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&work_gate, &a);
+    pthread_rwlockattr_destroy(&a);
+}
+
+static void step_begin(void)
+{
+    pthread_once(&gate_once, init_gate);
+    pthread_rwlock_rdlock(&work_gate);
+}
+
+static void step_end(void)
+{
+    pthread_rwlock_unlock(&work_gate);
+}
+
+/* Takes work_gate for writing within <ms>: every step has ended. */
+static int gate_within(long ms)
 {
     struct timespec ts;
 
+    pthread_once(&gate_once, init_gate);
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += ms / 1000;
     ts.tv_nsec += (ms % 1000) * 1000000L;
@@ -53,7 +91,7 @@ static int lock_within(pthread_mutex_t *m, long ms)
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
     }
-    return pthread_mutex_timedlock(m, &ts) == 0;
+    return pthread_rwlock_timedwrlock(&work_gate, &ts) == 0;
 }
 
 static void init_cond(void)
@@ -256,7 +294,7 @@ static int have_issuer(struct stp_rec *rec)
     return rec->ci->issuer != NULL;
 }
 
-/* The exchange with the responder, without work_lock: a fork or the exit
+/* The exchange with the responder, outside work_gate: a fork or the exit
  * cleanup need not wait for the network (no lock of ours or of OpenSSL's
  * libcrypto is held across a plain HTTP exchange). */
 static int fetch_unlocked(void *arg, const char *url, OCSP_REQUEST *req,
@@ -267,13 +305,33 @@ static int fetch_unlocked(void *arg, const char *url, OCSP_REQUEST *req,
     int ok;
 
     (void)arg;
-    pthread_mutex_unlock(&work_lock);
+    step_end();
     ok = stp_fetch(url, req, opts, body, len, err);
-    pthread_mutex_lock(&work_lock);
+    step_begin();
     return ok;
 }
 
-static void refresh_one(struct stp_rec *rec, time_t now)
+/* What an attempt tells of the responder, for its circuit breaker. */
+static enum stp_pool_outcome outcome_of(int ok, int fetched,
+                                        const struct stp_err *err)
+{
+    if (ok)
+        return fetched ? STP_POOL_ANSWERED : STP_POOL_NOTHING;
+    switch (err->code) {
+    case STP_E_CONNECT:
+    case STP_E_TIMEOUT:
+    case STP_E_TRANSPORT:
+    case STP_E_OCSP_TRY_LATER:
+    case STP_E_OCSP_INTERNAL_ERROR:
+        return STP_POOL_FAULT;
+    case STP_E_HTTP:
+        return err->detail >= 500 ? STP_POOL_FAULT : STP_POOL_ANSWERED;
+    default:
+        return fetched ? STP_POOL_ANSWERED : STP_POOL_NOTHING;
+    }
+}
+
+static enum stp_pool_outcome refresh_one(struct stp_rec *rec, time_t now)
 {
     /* Wait for a process that is fetching this certificate: its file is
      * then taken at once (this is the refresher, not a handshake). */
@@ -290,13 +348,13 @@ static void refresh_one(struct stp_rec *rec, time_t now)
 
     if (!have_issuer(rec)) {
         after_attempt(rec, STP_ATTEMPT_NO_ISSUER, 0, 0, NULL, now);
-        return;
+        return STP_POOL_NOTHING;
     }
     if (!stp_runtime_get0_policy()->fetch) {
         if (st != NULL)
             take_stored(rec, st, now);
         after_attempt(rec, STP_ATTEMPT_NO_FETCH, 0, 0, NULL, now);
-        return;
+        return STP_POOL_NOTHING;
     }
     if (stp_cache_verdict(rec, &held))
         uo.held = &held;
@@ -325,6 +383,7 @@ static void refresh_one(struct stp_rec *rec, time_t now)
     after_attempt(rec, attempt_of(ok, &err), res.next_refresh, res.fetched,
                   &err, now);
     check_revoked(rec);
+    return outcome_of(ok, res.fetched, &err);
 }
 
 static int (*discover_fn)(void); /* stp_refresh_set_discover() */
@@ -365,13 +424,14 @@ static void load_pass(struct stp_rec **recs, size_t n, time_t now)
     for (i = 0; i < n && !atomic_load(&stopping); i++) {
         struct stp_rec *rec = recs[i];
 
-        if (atomic_load(&rec->dropped) || !rec->dec.staple)
+        if (atomic_load(&rec->dropped) || !rec->dec.staple
+            || atomic_load(&rec->busy))
             continue;
         if (atomic_load(&rec->stored_read) == 0) {
-            pthread_mutex_lock(&work_lock);
+            step_begin();
             if (!atomic_load(&stopping))
                 load_stored(rec, 1);
-            pthread_mutex_unlock(&work_lock);
+            step_end();
         }
         if (rec->rf.next == 0 && stp_cache_verdict(rec, &v))
             rec->rf.next =
@@ -380,58 +440,102 @@ static void load_pass(struct stp_rec **recs, size_t n, time_t now)
     }
 }
 
-/* One pass over the records; returns when the next one is due. */
+/* The URL a record is fetched from (its responder host's queue). */
+static const char *url_of(const struct stp_rec *rec)
+{
+    return rec->pol.responder_url != NULL ? rec->pol.responder_url
+                                          : rec->ci->url;
+}
+
+/* One step of a worker (or of the dispatcher without workers). */
+static void work_on(struct stp_rec *rec, int slot)
+{
+    enum stp_pool_outcome o = STP_POOL_NOTHING;
+    time_t next;
+
+    step_begin();
+    if (!atomic_load(&stopping) && !atomic_load(&rec->dropped))
+        o = refresh_one(rec, stp_now());
+    step_end();
+    next = rec->rf.next; /* ours until stp_pool_done() */
+    stp_pool_done(rec, slot, o, stp_now());
+    stp_rec_unref(rec);
+    /* the dispatcher sleeps until its planned pass: sooner if needed */
+    pthread_mutex_lock(&rf_lock);
+    if (planned_wake == 0) {
+        if (missed_next == 0 || next < missed_next)
+            missed_next = next;
+    } else if (next < planned_wake) {
+        woken = 1;
+        pthread_cond_signal(&rf_cond);
+    }
+    pthread_mutex_unlock(&rf_lock);
+}
+
+/*
+ * One pass of the dispatcher: the queued contexts, the store, then every
+ * due record into the pool, starting at a random place (the workers of one
+ * server do not all begin with the same certificate). Returns when the next
+ * record not in the pool is due.
+ */
 static time_t pass(void)
 {
-    struct stp_rec **recs = NULL;
+    struct stp_rec **recs = NULL, *rec;
     time_t now = stp_now(), wake = now + MAX_SLEEP_S;
-    size_t n, i;
+    size_t n, i, start = 0;
+    int slot;
 
     if (atomic_load(&stopping))
         return wake;
     if (discover_fn != NULL) {
-        pthread_mutex_lock(&work_lock);
+        step_begin();
         if (!atomic_load(&stopping))
             discover_fn();
-        pthread_mutex_unlock(&work_lock);
+        step_end();
     }
     n = stp_cache_snapshot(&recs);
     load_pass(recs, n, now);
-    for (i = 0; i < n; i++) {
-        struct stp_rec *rec = recs[i];
-
-        if (atomic_load(&rec->dropped))
+    if (n > 0 && RAND_bytes((unsigned char *)&start, sizeof(start)) == 1)
+        start %= n;
+    for (i = 0; i < n && !atomic_load(&stopping); i++) {
+        rec = recs[(start + i) % n];
+        stp_cache_expire(rec, now); /* never past nextUpdate, queued or not */
+        if (atomic_load(&rec->dropped) || atomic_load(&rec->busy))
             continue;
         if (!rec->dec.staple || rec->rf.done || expired(rec, now)) {
             stp_cache_loaded(rec);
             continue;
         }
-        if (atomic_load(&stopping))
-            break;
         /* an issuer offered for a record that had none: try now */
         if (rec->rf.next <= now
             || (!atomic_load(&rec->issuer_known)
                 && atomic_load(&rec->offered_issuer) != NULL)) {
-            pthread_mutex_lock(&work_lock);
-            if (!atomic_load(&stopping))
-                refresh_one(rec, now);
-            pthread_mutex_unlock(&work_lock);
+            if (stp_pool_submit(rec, url_of(rec)))
+                continue;
         }
-        stp_cache_expire(rec, stp_now());
         if (rec->rf.next < wake)
             wake = rec->rf.next;
     }
     stp_cache_snapshot_free(recs, n);
+    /* no worker could be started: do the work here */
+    while (atomic_load(&nworkers) == 0 && !atomic_load(&stopping)
+           && (rec = stp_pool_take(0, &slot)) != NULL)
+        work_on(rec, slot);
     return wake;
 }
 
 static void sleep_until(time_t wake)
 {
-    long long ms = ((long long)wake - (long long)stp_now()) * 1000;
-    long long deadline = stp_monotonic_ms() + (ms > 0 ? ms : 0);
+    long long ms, deadline;
     struct timespec ts;
 
     pthread_mutex_lock(&rf_lock);
+    if (missed_next != 0 && missed_next < wake)
+        wake = missed_next;
+    missed_next = 0;
+    planned_wake = wake;
+    ms = ((long long)wake - (long long)stp_now()) * 1000;
+    deadline = stp_monotonic_ms() + (ms > 0 ? ms : 0);
     while (!woken && stp_monotonic_ms() < deadline) {
         long long at = deadline;
 
@@ -441,33 +545,55 @@ static void sleep_until(time_t wake)
             break;
     }
     woken = 0;
+    planned_wake = 0;
     pthread_mutex_unlock(&rf_lock);
+}
+
+/* Never return: a thread that exits runs OpenSSL's thread-local
+ * destructors, which would race with the cleanup that stopped us. The
+ * cleanup holds work_gate: this waits until the process is gone. */
+static void park(void)
+{
+    for (;;) {
+        step_begin();
+        step_end();
+        sleep(MAX_SLEEP_S);
+    }
 }
 
 static void *run(void *arg)
 {
     (void)arg;
     pthread_setname_np(pthread_self(), "ocspstaple");
-    STP_LOG_INFO("refresh", "refresher started in %s", stp_runtime_program());
+    STP_LOG_INFO("refresh", "refresher started in %s (%d fetch workers)",
+                 stp_runtime_program(), atomic_load(&nworkers));
     while (!atomic_load(&stopping))
         sleep_until(pass());
-    /* Never return: a thread that exits runs OpenSSL's thread-local
-     * destructors, which would race with the cleanup that stopped us. The
-     * cleanup holds work_lock: this waits until the process is gone. */
-    for (;;) {
-        pthread_mutex_lock(&work_lock);
-        pthread_mutex_unlock(&work_lock);
-        sleep_until(stp_now() + MAX_SLEEP_S);
-    }
+    park();
+    return NULL;
+}
+
+static void *worker(void *arg)
+{
+    struct stp_rec *rec;
+    int slot;
+
+    (void)arg;
+    pthread_setname_np(pthread_self(), "ocspstaple-w");
+    while (!atomic_load(&stopping))
+        if ((rec = stp_pool_take(-1, &slot)) != NULL)
+            work_on(rec, slot);
+    park();
     return NULL;
 }
 
 /* OPENSSL_atexit: OpenSSL is about to free what the refresher may be
- * using; let its current step finish (bounded) and stop it. */
+ * using; let the current steps finish (bounded) and stop every thread. */
 static void quiesce(void)
 {
     atomic_store(&stopping, 1);
-    lock_within(&work_lock, QUIESCE_MS); /* kept: no further step */
+    stp_pool_interrupt();
+    gate_within(QUIESCE_MS); /* kept: no further step */
 }
 
 static void inert_key(void *arg, const char *msg)
@@ -495,12 +621,13 @@ static void spawn_refresher(int need_certs)
 {
     static atomic_llong next_try_ms;
     static atomic_int failure_said;
+    const struct stp_policy *pol = stp_runtime_get0_policy();
     pthread_t t;
     pthread_attr_t attr;
     sigset_t all, old;
-    int rc;
+    int rc, i;
 
-    if (atomic_load(&running)
+    if (pol == NULL || atomic_load(&running)
         || (need_certs && atomic_load(&stp_metrics[STP_M_CERTS]) == 0)
         || stp_monotonic_ms() < atomic_load(&next_try_ms))
         return;
@@ -514,6 +641,18 @@ static void spawn_refresher(int need_certs)
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         if (atomic_exchange(&cleanup_registered, 1) == 0)
             OPENSSL_atexit(quiesce);
+        pthread_once(&gate_once, init_gate);
+        stp_pool_configure(pol->fetch_per_host, pol->retry_base,
+                           pol->retry_max);
+        /* every thread now, at once: a server may forbid new threads
+         * later (HAProxy's RLIMIT_NPROC). Workers are made once per
+         * process (a retry after a failure makes only the dispatcher);
+         * without any, the dispatcher does their work. */
+        for (i = atomic_load(&nworkers); i < pol->fetch_concurrency; i++) {
+            if (pthread_create(&t, &attr, worker, NULL) != 0)
+                break;
+            atomic_fetch_add(&nworkers, 1);
+        }
         rc = pthread_create(&t, &attr, run, NULL);
         if (rc == 0) {
             atomic_store(&running, 1);
@@ -570,13 +709,13 @@ void stp_refresh_wake(void)
 
 void stp_refresh_before_fork(void)
 {
-    fork_held = atomic_load(&running) && lock_within(&work_lock, QUIESCE_MS);
+    fork_held = atomic_load(&running) && gate_within(QUIESCE_MS);
 }
 
 void stp_refresh_after_fork_parent(void)
 {
     if (fork_held)
-        pthread_mutex_unlock(&work_lock);
+        pthread_rwlock_unlock(&work_gate);
     fork_held = 0;
 }
 
@@ -589,7 +728,10 @@ void stp_refresh_start_after_fork(void)
 void stp_refresh_after_fork(void)
 {
     fork_held = 0;
-    pthread_mutex_init(&work_lock, NULL);
+    planned_wake = missed_next = 0;
+    init_gate();
+    stp_pool_after_fork(); /* the parent's queues and workers are not ours */
+    atomic_store(&nworkers, 0);
     atomic_store(&running, 0);
     pthread_mutex_init(&rf_lock, NULL);
     init_cond();

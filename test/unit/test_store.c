@@ -184,31 +184,60 @@ static void test_state(struct stp_store *st)
     ASSERT_EQ(n, 2);
 }
 
-static void test_clean_temps(struct stp_store *st)
+static void touch_temp(const char *id, const char *rest)
 {
-    char p[512], name[128];
-    struct stat sb;
+    char p[512], name[160];
     int fd;
 
-    /* a writer of ID1 that died, and one of ID2 that is still writing */
-    snprintf(name, sizeof(name), ".%s.der.0badf00d.tmp", ID1);
+    snprintf(name, sizeof(name), ".%s%s", id, rest);
     path_of(p, sizeof(p), name);
     fd = open(p, O_WRONLY | O_CREAT, 0644);
     ASSERT_TRUE(fd >= 0);
     close(fd);
-    snprintf(name, sizeof(name), ".%s.state.12345678.tmp", ID2);
+}
+
+static int temp_exists(const char *id, const char *rest)
+{
+    char p[512], name[160];
+    struct stat sb;
+
+    snprintf(name, sizeof(name), ".%s%s", id, rest);
     path_of(p, sizeof(p), name);
-    fd = open(p, O_WRONLY | O_CREAT, 0644);
-    ASSERT_TRUE(fd >= 0);
-    close(fd);
-    stp_store_clean_temps(st, ID1);
-    snprintf(name, sizeof(name), ".%s.der.0badf00d.tmp", ID1);
-    path_of(p, sizeof(p), name);
-    ASSERT_EQ(stat(p, &sb), -1);
-    snprintf(name, sizeof(name), ".%s.state.12345678.tmp", ID2);
-    path_of(p, sizeof(p), name);
-    ASSERT_EQ(stat(p, &sb), 0);
-    unlink(p);
+    return stat(p, &sb) == 0;
+}
+
+/* Temp files of dead writers go (whoever's lock is free), those of a live
+ * writer (its lock held, even by another descriptor of this process) stay;
+ * and the directory is scanned at the first lock of a handle only, not at
+ * every lock. */
+static void test_clean_temps(void)
+{
+    struct stp_store *st = NULL;
+    struct stp_err err;
+    char id[65];
+    int held, fd, i;
+
+    ASSERT_OK(stp_store_open(dir, 0, &st, &err));
+    held = stp_store_lock(st, ID2, 0, &err); /* a writer of ID2, alive */
+    ASSERT_TRUE(held >= 0);
+    ASSERT_EQ(stp_store_scans(st), 1); /* the first lock scanned */
+    touch_temp(ID1, ".der.0badf00d.tmp");
+    touch_temp(ID2, ".state.12345678.tmp");
+    stp_store_clean_temps(st);
+    ASSERT_EQ(temp_exists(ID1, ".der.0badf00d.tmp"), 0);
+    ASSERT_EQ(temp_exists(ID2, ".state.12345678.tmp"), 1);
+    stp_store_unlock(held);
+    stp_store_clean_temps(st);
+    ASSERT_EQ(temp_exists(ID2, ".state.12345678.tmp"), 0);
+    /* a hundred locks later: still the one scan of the first lock */
+    for (i = 0; i < 100; i++) {
+        snprintf(id, sizeof(id), "%064x", i + 1);
+        fd = stp_store_lock(st, id, 0, &err);
+        ASSERT_TRUE(fd >= 0);
+        stp_store_unlock(fd);
+    }
+    ASSERT_EQ(stp_store_scans(st), 3); /* the first lock's, and our two */
+    stp_store_close(st);
 }
 
 int main(void)
@@ -230,8 +259,8 @@ int main(void)
     test_chain(st);
     test_lock(st);
     test_state(st);
-    test_clean_temps(st);
     stp_store_close(st);
+    test_clean_temps();
     {
         char cmd[400];
 

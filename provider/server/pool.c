@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The fetch pool's queues and circuit breakers (see pool.h). Hosts are few
+ * (a CA runs one responder or a handful): a flat array, scanned round-robin
+ * by the workers so that every host gets its turn.
+ */
+#include "server/pool.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "engine/clock.h"
+#include "engine/log.h"
+
+#define HOST_KEY_LEN 128
+
+struct host {
+    char key[HOST_KEY_LEN]; /* scheme://host:port, lower case; "" no URL */
+    struct stp_rec **q;     /* ring of queued records (own references) */
+    size_t qhead, qlen, qcap;
+    int inflight;
+    unsigned faults;     /* responder faults in a row */
+    unsigned pauses;     /* pauses in a row (each doubles the next) */
+    time_t paused_until; /* 0: closed */
+    int probing;         /* a pause ended: one request probes the host */
+};
+
+struct flight {
+    struct stp_rec *rec; /* NULL: free slot */
+    size_t host;
+    int probe;
+};
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cond;
+static pthread_once_t cond_once = PTHREAD_ONCE_INIT;
+static struct host *hosts;
+static size_t nhosts, caphosts, next_host;
+static struct flight *flying;
+static size_t capflying;
+static int per_host_cap = 2;
+static long pause_base_s = 60, pause_max_s = 3600;
+static int interrupted;
+
+static void init_cond(void)
+{
+    pthread_condattr_t a;
+
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&pool_cond, &a);
+    pthread_condattr_destroy(&a);
+}
+
+void stp_pool_configure(int per_host, long pause_base, long pause_max)
+{
+    pthread_once(&cond_once, init_cond);
+    pthread_mutex_lock(&pool_lock);
+    per_host_cap = per_host > 0 ? per_host : 1;
+    pause_base_s = pause_base > 0 ? pause_base : 1;
+    pause_max_s = pause_max >= pause_base_s ? pause_max : pause_base_s;
+    pthread_mutex_unlock(&pool_lock);
+}
+
+/* "scheme://authority" of <url>, lower case, or "" for NULL. */
+static void key_of(const char *url, char *key)
+{
+    const char *p, *end;
+    size_t n, i;
+
+    key[0] = '\0';
+    if (url == NULL || (p = strstr(url, "://")) == NULL)
+        return;
+    end = p + 3 + strcspn(p + 3, "/?#");
+    n = (size_t)(end - url);
+    if (n >= HOST_KEY_LEN)
+        n = HOST_KEY_LEN - 1;
+    for (i = 0; i < n; i++)
+        key[i] = (char)tolower((unsigned char)url[i]);
+    key[n] = '\0';
+}
+
+/* Under pool_lock. Returns the index of <key>'s host, or (size_t)-1. */
+static size_t host_locked(const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < nhosts; i++)
+        if (strcmp(hosts[i].key, key) == 0)
+            return i;
+    if (nhosts == caphosts) {
+        size_t ncap = caphosts ? caphosts * 2 : 4;
+        struct host *h = OPENSSL_realloc(hosts, ncap * sizeof(*h));
+
+        if (h == NULL)
+            return (size_t)-1;
+        hosts = h;
+        caphosts = ncap;
+    }
+    memset(&hosts[nhosts], 0, sizeof(hosts[nhosts]));
+    snprintf(hosts[nhosts].key, HOST_KEY_LEN, "%s", key);
+    return nhosts++;
+}
+
+static int push_locked(struct host *h, struct stp_rec *rec)
+{
+    if (h->qlen == h->qcap) {
+        size_t ncap = h->qcap ? h->qcap * 2 : 16, i;
+        struct stp_rec **q = OPENSSL_malloc(ncap * sizeof(*q));
+
+        if (q == NULL)
+            return 0;
+        for (i = 0; i < h->qlen; i++)
+            q[i] = h->q[(h->qhead + i) % h->qcap];
+        OPENSSL_free(h->q);
+        h->q = q;
+        h->qhead = 0;
+        h->qcap = ncap;
+    }
+    h->q[(h->qhead + h->qlen) % h->qcap] = rec;
+    h->qlen++;
+    return 1;
+}
+
+static struct stp_rec *pop_locked(struct host *h)
+{
+    struct stp_rec *rec = h->q[h->qhead];
+
+    h->qhead = (h->qhead + 1) % h->qcap;
+    h->qlen--;
+    return rec;
+}
+
+int stp_pool_submit(struct stp_rec *rec, const char *url)
+{
+    char key[HOST_KEY_LEN];
+    size_t hi;
+    int ok = 0;
+
+    pthread_once(&cond_once, init_cond);
+    key_of(url, key);
+    atomic_fetch_add(&rec->refs, 1);
+    atomic_store(&rec->busy, 1);
+    pthread_mutex_lock(&pool_lock);
+    hi = host_locked(key);
+    if (hi != (size_t)-1 && push_locked(&hosts[hi], rec)) {
+        ok = 1;
+        pthread_cond_signal(&pool_cond);
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (!ok) {
+        atomic_store(&rec->busy, 0);
+        stp_rec_unref(rec);
+    }
+    return ok;
+}
+
+/* Under pool_lock: a free flight slot, or (size_t)-1. */
+static size_t slot_locked(void)
+{
+    size_t i, ncap;
+    struct flight *f;
+
+    for (i = 0; i < capflying; i++)
+        if (flying[i].rec == NULL)
+            return i;
+    ncap = capflying ? capflying * 2 : 8;
+    f = OPENSSL_realloc(flying, ncap * sizeof(*f));
+    if (f == NULL)
+        return (size_t)-1;
+    memset(f + capflying, 0, (ncap - capflying) * sizeof(*f));
+    flying = f;
+    i = capflying;
+    capflying = ncap;
+    return i;
+}
+
+/*
+ * Under pool_lock: pops the next record that may go now, round-robin over
+ * the hosts, or returns NULL and sets *<until> to the earliest end of a
+ * pause that holds queued records back (0: none).
+ */
+static struct stp_rec *next_locked(time_t now, int *slot, time_t *until)
+{
+    size_t k, i, s;
+
+    *until = 0;
+    for (k = 0; k < nhosts; k++) {
+        struct host *h = &hosts[(next_host + k) % nhosts];
+        int probe = 0;
+
+        if (h->qlen == 0)
+            continue;
+        if (h->paused_until != 0) {
+            if (now < h->paused_until) {
+                if (*until == 0 || h->paused_until < *until)
+                    *until = h->paused_until;
+                continue;
+            }
+            if (h->probing)
+                continue;
+            probe = 1;
+        }
+        if (h->key[0] != '\0' && h->inflight >= per_host_cap)
+            continue;
+        if ((s = slot_locked()) == (size_t)-1)
+            return NULL;
+        i = (next_host + k) % nhosts;
+        flying[s].rec = pop_locked(h);
+        flying[s].host = i;
+        flying[s].probe = probe;
+        h->inflight++;
+        h->probing |= probe;
+        next_host = i + 1;
+        *slot = (int)s;
+        return flying[s].rec;
+    }
+    return NULL;
+}
+
+struct stp_rec *stp_pool_take(long long wait_ms, int *slot)
+{
+    long long deadline = wait_ms >= 0 ? stp_monotonic_ms() + wait_ms : -1;
+    struct stp_rec *rec = NULL;
+    struct timespec ts;
+    time_t until;
+
+    pthread_once(&cond_once, init_cond);
+    pthread_mutex_lock(&pool_lock);
+    while (!interrupted) {
+        long long now_ms = stp_monotonic_ms(), at = deadline;
+
+        rec = next_locked(stp_now(), slot, &until);
+        if (rec != NULL || (deadline >= 0 && now_ms >= deadline))
+            break;
+        if (until != 0) { /* a pause ends then: look again */
+            long long end = now_ms + ((long long)until - stp_now()) * 1000;
+
+            if (at < 0 || end < at)
+                at = end;
+        }
+        if (at < 0) {
+            pthread_cond_wait(&pool_cond, &pool_lock);
+            continue;
+        }
+        if (at <= now_ms)
+            at = now_ms + 10;
+        ts.tv_sec = (time_t)(at / 1000);
+        ts.tv_nsec = (long)(at % 1000) * 1000000L;
+        pthread_cond_timedwait(&pool_cond, &pool_lock, &ts);
+    }
+    pthread_mutex_unlock(&pool_lock);
+    return rec;
+}
+
+static long pause_for(unsigned pauses)
+{
+    long p = pause_base_s;
+
+    while (--pauses > 0 && p < pause_max_s)
+        p *= 2;
+    return p < pause_max_s ? p : pause_max_s;
+}
+
+void stp_pool_done(struct stp_rec *rec, int slot, enum stp_pool_outcome o,
+                   time_t now)
+{
+    char key[HOST_KEY_LEN] = "", said[64] = "";
+    struct host *h;
+    size_t waiting = 0;
+    int opened = 0, closed = 0;
+    unsigned pauses = 0;
+    long pause = 0;
+
+    pthread_mutex_lock(&pool_lock);
+    if (slot >= 0 && (size_t)slot < capflying && flying[slot].rec == rec) {
+        struct flight *f = &flying[slot];
+
+        h = &hosts[f->host];
+        h->inflight--;
+        if (o == STP_POOL_ANSWERED) {
+            closed = h->paused_until != 0;
+            pauses = h->pauses;
+            h->faults = 0;
+            h->pauses = 0;
+            h->paused_until = 0;
+            h->probing = 0;
+        } else if (o == STP_POOL_FAULT && h->key[0] != '\0') {
+            h->faults++;
+            if (f->probe
+                || (h->paused_until == 0
+                    && h->faults >= STP_POOL_BREAKER_FAULTS)) {
+                opened = h->paused_until == 0;
+                h->pauses++;
+                pause = pause_for(h->pauses);
+                h->paused_until = now + pause;
+                h->probing = 0;
+                waiting = h->qlen;
+            }
+        } else if (f->probe) {
+            h->probing = 0; /* nothing learned: another may probe */
+        }
+        memcpy(key, h->key, sizeof(key));
+        f->rec = NULL;
+    }
+    atomic_store(&rec->busy, 0);
+    pthread_cond_broadcast(&pool_cond);
+    pthread_mutex_unlock(&pool_lock);
+    if (opened)
+        STP_LOG_WARN("refresh",
+                     "responder %s: %d faults in a row: paused for %lds (its "
+                     "%zu queued certificate(s) wait; the others go on)",
+                     key, STP_POOL_BREAKER_FAULTS, pause, waiting);
+    else if (pause > 0)
+        STP_LOG_DEBUG("refresh", "responder %s: still failing: paused for %lds",
+                      key, pause);
+    if (closed) {
+        snprintf(said, sizeof(said), "after %u pause(s)", pauses);
+        STP_LOG_INFO("refresh", "responder %s answers again %s", key, said);
+    }
+}
+
+void stp_pool_interrupt(void)
+{
+    pthread_once(&cond_once, init_cond);
+    pthread_mutex_lock(&pool_lock);
+    interrupted = 1;
+    pthread_cond_broadcast(&pool_cond);
+    pthread_mutex_unlock(&pool_lock);
+}
+
+size_t stp_pool_pending(void)
+{
+    size_t n = 0, i;
+
+    pthread_mutex_lock(&pool_lock);
+    for (i = 0; i < nhosts; i++)
+        n += hosts[i].qlen + (size_t)hosts[i].inflight;
+    pthread_mutex_unlock(&pool_lock);
+    return n;
+}
+
+int stp_pool_host_paused(const char *url, time_t now)
+{
+    char key[HOST_KEY_LEN];
+    size_t i;
+    int paused = 0;
+
+    key_of(url, key);
+    pthread_mutex_lock(&pool_lock);
+    for (i = 0; i < nhosts; i++)
+        if (strcmp(hosts[i].key, key) == 0)
+            paused = hosts[i].paused_until != 0 && now < hosts[i].paused_until;
+    pthread_mutex_unlock(&pool_lock);
+    return paused;
+}
+
+void stp_pool_after_fork(void)
+{
+    size_t i;
+
+    pthread_mutex_init(&pool_lock, NULL);
+    init_cond();
+    interrupted = 0;
+    for (i = 0; i < nhosts; i++) {
+        struct host *h = &hosts[i];
+
+        while (h->qlen > 0) {
+            struct stp_rec *rec = pop_locked(h);
+
+            atomic_store(&rec->busy, 0);
+            stp_rec_unref(rec);
+        }
+        h->inflight = 0;
+        h->probing = 0;
+    }
+    /* the parent's workers do not exist here */
+    for (i = 0; i < capflying; i++) {
+        if (flying[i].rec != NULL) {
+            atomic_store(&flying[i].rec->busy, 0);
+            stp_rec_unref(flying[i].rec);
+            flying[i].rec = NULL;
+        }
+    }
+}

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The fetch pool (server/pool.h): per-host caps (a second host goes on
+ * while the first is at its cap), FIFO order, the circuit breaker (faults
+ * in a row pause only their host, the pause doubles, a probe at its end and
+ * its answer closes it), what does not count (an answer resets, no request
+ * counts nothing), and a fork child forgetting the parent's queues.
+ */
+#include "server/pool.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "engine/clock.h"
+#include "stp_test.h"
+
+#define A "http://ocsp.a.test:8080/path"
+#define B "http://OCSP.B.test/"
+
+static struct stp_rec *mk(void)
+{
+    struct stp_rec *r = OPENSSL_zalloc(sizeof(*r));
+
+    atomic_init(&r->refs, 1);
+    return r;
+}
+
+/* Takes one without waiting; the record (a reference) and its slot. */
+static struct stp_rec *take(int *slot)
+{
+    struct stp_rec *r = stp_pool_take(0, slot);
+
+    if (r != NULL)
+        stp_rec_unref(r); /* the test keeps its own */
+    return r;
+}
+
+static void test_caps(time_t now)
+{
+    struct stp_rec *a[4], *b[2], *got[4];
+    int slot[4], s, i;
+
+    stp_pool_configure(2, 60, 240);
+    for (i = 0; i < 4; i++) {
+        a[i] = mk();
+        ASSERT_OK(stp_pool_submit(a[i], A));
+        ASSERT_EQ(atomic_load(&a[i]->busy), 1);
+    }
+    for (i = 0; i < 2; i++) {
+        b[i] = mk();
+        ASSERT_OK(stp_pool_submit(b[i], B));
+    }
+    ASSERT_EQ(stp_pool_pending(), 6);
+    /* two of A, two of B, then nothing: both hosts at their cap */
+    for (i = 0; i < 4; i++)
+        ASSERT_NOT_NULL(got[i] = take(&slot[i]));
+    ASSERT_NULL(take(&s));
+    ASSERT_TRUE(
+        (got[0] == a[0] && got[1] == b[0] && got[2] == a[1] && got[3] == b[1])
+        || (got[0] == b[0] && got[1] == a[0] && got[2] == b[1]
+            && got[3] == a[1]));
+    /* one of A done: the next of A, in order */
+    stp_pool_done(a[0], slot[got[0] == a[0] ? 0 : 1], STP_POOL_ANSWERED, now);
+    ASSERT_EQ(atomic_load(&a[0]->busy), 0);
+    ASSERT_TRUE(take(&s) == a[2]);
+    ASSERT_NULL(take(&s));
+    for (i = 0; i < 4; i++)
+        if (got[i] != a[0])
+            stp_pool_done(got[i], slot[i], STP_POOL_NOTHING, now);
+    stp_pool_done(a[2], s, STP_POOL_ANSWERED, now);
+    ASSERT_TRUE(take(&s) == a[3]);
+    stp_pool_done(a[3], s, STP_POOL_ANSWERED, now);
+    ASSERT_EQ(stp_pool_pending(), 0);
+    for (i = 0; i < 4; i++)
+        stp_rec_unref(a[i]);
+    for (i = 0; i < 2; i++)
+        stp_rec_unref(b[i]);
+}
+
+/* Submits <r> for <url>, takes it and ends it with <o> at <now>. */
+static void attempt(struct stp_rec *r, const char *url, enum stp_pool_outcome o,
+                    time_t now)
+{
+    int s;
+
+    ASSERT_OK(stp_pool_submit(r, url));
+    ASSERT_TRUE(take(&s) == r);
+    stp_pool_done(r, s, o, now);
+}
+
+static void test_breaker(time_t now)
+{
+    struct stp_rec *r = mk(), *q = mk(), *other = mk();
+    int s, i;
+
+    stp_pool_configure(2, 60, 240);
+    /* an answer resets the count; nothing learned counts nothing */
+    attempt(r, A, STP_POOL_FAULT, now);
+    attempt(r, A, STP_POOL_FAULT, now);
+    attempt(r, A, STP_POOL_ANSWERED, now);
+    attempt(r, A, STP_POOL_FAULT, now);
+    attempt(r, A, STP_POOL_NOTHING, now);
+    attempt(r, A, STP_POOL_FAULT, now);
+    ASSERT_EQ(stp_pool_host_paused(A, now), 0);
+    attempt(r, A, STP_POOL_FAULT, now); /* the third in a row */
+    ASSERT_EQ(stp_pool_host_paused(A, now), 1);
+    ASSERT_EQ(stp_pool_host_paused(B, now), 0);
+    /* paused: A's records wait, B's go on */
+    ASSERT_OK(stp_pool_submit(q, A));
+    ASSERT_NULL(take(&s));
+    attempt(other, B, STP_POOL_ANSWERED, now);
+    ASSERT_NULL(take(&s));
+    /* the pause ends after retry_base: one probe, and only one */
+    ASSERT_OK(stp_pool_submit(r, A));
+    stp_clock_set(now + 60);
+    ASSERT_TRUE(take(&s) == q);
+    ASSERT_NULL(take(&i));
+    /* it fails: paused again, twice as long */
+    stp_pool_done(q, s, STP_POOL_FAULT, now + 60);
+    ASSERT_EQ(stp_pool_host_paused(A, now + 60 + 119), 1);
+    stp_clock_set(now + 60 + 119);
+    ASSERT_NULL(take(&s));
+    stp_clock_set(now + 60 + 120);
+    ASSERT_TRUE(take(&s) == r);
+    /* the probe's answer closes the breaker: the host is free again */
+    stp_pool_done(r, s, STP_POOL_ANSWERED, now + 180);
+    ASSERT_EQ(stp_pool_host_paused(A, now + 180), 0);
+    attempt(q, A, STP_POOL_ANSWERED, now + 180);
+    ASSERT_EQ(stp_pool_pending(), 0);
+    stp_rec_unref(r);
+    stp_rec_unref(q);
+    stp_rec_unref(other);
+}
+
+/* Records that will not fetch (no URL) have no host cap. */
+static void test_no_url(time_t now)
+{
+    struct stp_rec *r[5];
+    int slot[5], i;
+
+    stp_pool_configure(1, 60, 240);
+    for (i = 0; i < 5; i++) {
+        r[i] = mk();
+        ASSERT_OK(stp_pool_submit(r[i], NULL));
+    }
+    for (i = 0; i < 5; i++)
+        ASSERT_TRUE(take(&slot[i]) == r[i]);
+    for (i = 0; i < 5; i++) {
+        stp_pool_done(r[i], slot[i], STP_POOL_FAULT, now);
+        stp_rec_unref(r[i]);
+    }
+    ASSERT_EQ(stp_pool_host_paused(NULL, now), 0);
+}
+
+static void test_after_fork(void)
+{
+    struct stp_rec *queued = mk(), *flying = mk();
+    int s;
+
+    stp_pool_configure(2, 60, 240);
+    ASSERT_OK(stp_pool_submit(flying, B));
+    ASSERT_OK(stp_pool_submit(queued, B));
+    ASSERT_TRUE(stp_pool_take(0, &s) == flying); /* the reference is ours */
+    stp_pool_after_fork();
+    ASSERT_EQ(stp_pool_pending(), 0);
+    ASSERT_EQ(atomic_load(&queued->busy), 0);
+    ASSERT_EQ(atomic_load(&flying->busy), 0);
+    ASSERT_EQ(atomic_load(&flying->refs), 1);
+    ASSERT_EQ(atomic_load(&queued->refs), 1);
+    stp_rec_unref(queued);
+    stp_rec_unref(flying);
+}
+
+int main(void)
+{
+    time_t now = 1800000000;
+
+    stp_clock_set(now);
+    test_caps(now);
+    test_breaker(now);
+    test_no_url(now);
+    test_after_fork();
+    STP_TEST_MAIN_END();
+}
