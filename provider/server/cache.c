@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include "engine/clock.h"
+#include "engine/log.h"
 #include "server/metrics.h"
 
 struct stp_staple {
@@ -285,6 +286,12 @@ void stp_cache_release(struct stp_rec *rec)
         X509_free(aliases[i]);
     OPENSSL_free(aliases);
     atomic_fetch_sub(&stp_metrics[STP_M_CERTS], 1);
+    /* DEBUG: a server that exits frees every context, and would say it
+     * for each of its certificates */
+    STP_LOG_DEBUG("hook",
+                  "%s: certificate %.12s is no longer served by any context: "
+                  "forgotten, no longer refreshed",
+                  rec->ci->ident, rec->ci->id_hex);
     stp_rec_unref(rec); /* the table's */
 }
 

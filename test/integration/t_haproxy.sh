@@ -25,6 +25,10 @@
 #          while other threads serve handshakes) 150 times under a stream of
 #          handshakes: HAProxy must not crash (it reads the new context's
 #          status callback back) and keeps stapling its own response
+#   replace  the runtime API replaces good.pem's certificate by another one
+#          (ecdsa.test's, under the same file name): HAProxy frees the old
+#          context, the hook forgets good.test (logged at DEBUG; it is no
+#          longer refreshed) and staples ecdsa.test, from a warm store
 #   own    HAProxy's own OCSP: good.pem.ocsp next to good.pem (2-day
 #          response, older than the store's 1-day one): every good.test
 #          handshake gets HAProxy's file, in TLS 1.3 and 1.2, and HAProxy
@@ -55,7 +59,7 @@ if [ "$SCEN" = tls12 ]; then
 fi
 stp_hook_need
 case ${STP_SANITIZER_PRELOAD:-}:$SCEN in
-*asan*:warm | *asan*:hotupdate) ;; # no fetch from this host needed
+*asan*:warm | *asan*:hotupdate | *asan*:replace) ;; # no fetch needed
 *asan*:*)
     # With the ASan runtime preloaded into this uninstrumented host, glibc's
     # gettext lock (_nl_state_lock) is inconsistent from startup on, hook or
@@ -335,6 +339,38 @@ tls12)
         "gnutls-cli trusts good.test"
     stp_assert_eq "$(stp_requests)" 1 "gnutls-cli used the staple, asked no responder"
     serving
+    ;;
+replace)
+    stp_warm good
+    stp_warm ecdsa
+    warmed=$(stp_requests)
+    STATS=yes
+    stp_conf "$CONF" "$ROUTE"
+    start
+    serving
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    stp_expect_line "CN=good.test" "good.test served before the update"
+    api "set ssl cert $H/good.pem <<"$'\n'"$(<"$H/ecdsa.pem")"$'\n' >"$T/api.out"
+    grep -Eq "Transaction (created|updated)" "$T/api.out" ||
+        { _stp_show "$T/api.out"; stp_fail "set ssl cert refused"; }
+    api "commit ssl cert $H/good.pem" >"$T/api.out"
+    grep -q "Success!" "$T/api.out" ||
+        { _stp_show "$T/api.out"; stp_fail "commit ssl cert failed"; }
+    forgotten() {
+        grep -q "good.test: certificate $(stp_id good | cut -c1-12) is no longer served by any context: forgotten" \
+            "$T/hook.log"
+    }
+    stp_wait_for forgotten || stp_fail "good.test's record outlived its last context"
+    if [ "$ROUTE" = preload ]; then
+        stp_wait_staple "$PORT" --servername ecdsa.test "${CA[@]}"
+    else
+        # through the provider alone, a context HAProxy builds at run time
+        # gets no callback from us (README's HAProxy row): served, not
+        # stapled
+        stp_probe "$PORT" --servername ecdsa.test "${CA[@]}"
+    fi
+    stp_expect_line "CN=ecdsa.test" "the new certificate is served"
+    stp_assert_eq "$(stp_requests)" "$warmed" "no request with a warm store"
     ;;
 hotupdate)
     stp_own_response good "$H/good.pem.ocsp" 2

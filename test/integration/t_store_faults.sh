@@ -725,7 +725,7 @@ killwrite)
         stp_fail "$(tmp_count "$S") temp files of killed writers remain after a successful write"
     fi
     if [ "$left" -gt 0 ]; then
-        names_fault "$ERR" "$S: removed" "temp file\\(s\\) of ${ID:0:12} left by writers that died" \
+        names_fault "$ERR" "$S: removed" "temp file\\(s\\) left by writers that died" \
             "the writer names what it removed"
     fi
     stp_no_errors "$T/hook.log"
