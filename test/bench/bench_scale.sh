@@ -95,7 +95,7 @@ chmod 711 "$T" # the workers (www-data) reach their store through $T
 P=$T/pki
 mkdir -p "$P"
 : >"$LOG"
-BENCH_T0=$(stp_ms)
+RUN_T0=$(stp_ms)
 
 # log MSG: a progress line on stderr and in the log.
 log() {
@@ -443,7 +443,7 @@ for v in "${VARIANTS[@]}"; do
     cold "$v" hang 0 1
     warm "$v"
 done
-TOTAL_S=$((($(stp_ms) - BENCH_T0) / 1000))
+TOTAL_S=$((($(stp_ms) - RUN_T0) / 1000))
 
 # ---- report --------------------------------------------------------------------
 
@@ -464,6 +464,17 @@ secs() {
 # per_cert KIB_VARIANT KIB_BASE: (variant - base) / N in KiB, one decimal.
 per_cert() {
     awk -v a="$1" -v b="$2" -v n="$N" 'BEGIN { printf "%.1f", (a - b) / n }'
+}
+
+# bench_env: the BENCH_* settings of this run, as VAR=value words.
+bench_env() {
+    local v out="BENCH_N=$N"
+    for v in $(compgen -e | grep '^BENCH_' || true); do
+        if [ "$v" != BENCH_N ]; then
+            out+=" $v=$(printf '%q' "${!v}")"
+        fi
+    done
+    echo "$out"
 }
 
 # dashes N: N dashes.
@@ -499,7 +510,7 @@ report() {
         "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$("$NGINX" -v 2>&1 | sed 's,.*/,,')" \
         "$(openssl version | cut -d' ' -f1-2)" "$(nproc)" \
         "$(git -C "$STP_SUPPORT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    printf 'command: BENCH_N=%s cmake --build <build> --target bench-scale\n' "$N"
+    printf 'command: %s cmake --build <build> --target bench-scale\n' "$(bench_env)"
     printf 'N = %d server blocks (EC P-256 leaves, one shared key), %d workers, ' \
         "$N" "$WORKERS"
     printf 'sweeps of %d parallel full handshakes (TLS 1.3, SNI, status_request,\n' \
