@@ -352,6 +352,7 @@ record() {
     R[$k.all_once]=$(kv "$f" all_once_s)
     R[$k.sweeps]=$(kv "$f" sweeps)
     R[$k.last]=$(kv "$f" last_stapled)
+    R[$k.once]=$(kv "$f" once)
     R[$k.counted]=$(kv "$f" counted)
     R[$k.first]=$(kv "$f" first_stapled)
     R[$k.first_worst]=$(kv "$f" first_worst_ms)
@@ -456,7 +457,7 @@ secs() {
         a="> $LIMIT (${R[$k.last]}/${R[$k.counted]})"
     fi
     if [ "$o" = none ]; then
-        o="> $LIMIT"
+        o="> $LIMIT (${R[$k.once]}/${R[$k.counted]})"
     fi
     echo "$a / $o"
 }
@@ -489,7 +490,7 @@ mib() {
 }
 
 report() {
-    local v cols=() w=24
+    local v cols=() w=28
     for v in "${VARIANTS[@]}"; do
         case $v in
         native) cols+=("nginx native") ;;
@@ -561,9 +562,10 @@ report() {
     row "private per worker per certificate over baseline (KiB)" "${m[@]}"
     printf '\nnotes: "one sweep" = the end of the first sweep in which every name (hang:\n'
     printf 'every non-hanging name, 95%%) got a verified staple; "each once" = when each\n'
-    printf 'had got one at least once; "> %s (x/y)": the limit was hit, x/y stapled in\n' "$LIMIT"
-    printf 'the last sweep. nginx native keeps nothing across a restart: its warm row\n'
-    printf 'is a first sweep after start. Fast-run figures after at least %d sweeps.\n' \
+    printf 'had got one at least once; "> %s (x/y)": the limit was hit, x of y names\n' "$LIMIT"
+    printf 'stapled in the last complete sweep / at least once. nginx native keeps\n'
+    printf 'nothing across a restart: its warm row is a first sweep after start.\n'
+    printf 'Fast-run figures after at least %d sweeps.\n' \
         "$MEM_SWEEPS"
     for v in "${VARIANTS[@]}"; do
         if [ -n "${R[$v.warm.store]:-}" ]; then

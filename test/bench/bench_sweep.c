@@ -24,7 +24,9 @@
  *   sweeps, handshakes, failed (no handshake), bad (a staple that does not
  *   verify, or the wrong certificate), counted (names counted);
  *   first_stapled, first_worst_ms, first_p99_ms (the first sweep);
- *   last_stapled; worst_ms, p99_ms (every handshake);
+ *   last_stapled (counted names stapled in the last complete sweep), once
+ *   (counted names stapled at least once); worst_ms, p99_ms (every
+ *   handshake);
  *   all_once_s: when every counted name had had a verified staple at least
  *   once, all_sweep_s: the end of the first sweep in which every counted name
  *   was stapled (seconds since t0, or "none"); all_sweep (its number).
@@ -393,7 +395,8 @@ int main(int argc, char **argv)
             first_worst = worst;
             first_p99 = p99;
         }
-        last_stapled = st;
+        if (done == g.n)
+            last_stapled = stc;
         fprintf(stderr,
                 "sweep %ld: t=%.1fs handshakes=%ld stapled=%ld counted=%ld/%ld"
                 " once=%ld/%ld failed=%ld bad=%ld worst=%.1fms p99=%.1fms\n",
@@ -413,7 +416,8 @@ int main(int argc, char **argv)
            nsweeps, hs, failed, bad, g.want);
     printf("first_stapled %ld\nfirst_worst_ms %.1f\nfirst_p99_ms %.1f\n",
            first_stapled, first_worst, first_p99);
-    printf("last_stapled %ld\nworst_ms %.1f\np99_ms %.1f\n", last_stapled,
+    printf("last_stapled %ld\nonce %ld\nworst_ms %.1f\np99_ms %.1f\n",
+           last_stapled, atomic_load(&g.once_count),
            nall ? all_ms[nall - 1] : 0.0, quantile(all_ms, nall, 0.99));
     if (g.all_once_s >= 0)
         printf("all_once_s %.1f\n", g.all_once_s);
