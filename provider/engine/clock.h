@@ -8,6 +8,7 @@
 #ifndef STP_CLOCK_H
 #define STP_CLOCK_H
 
+#include <pthread.h>
 #include <time.h>
 
 /* Current time (seconds since the epoch). Any thread. */
@@ -18,5 +19,12 @@ void stp_clock_set(time_t t);
 
 /* Seconds and milliseconds of the monotonic clock, for timeouts. */
 long long stp_monotonic_ms(void);
+
+/* Initialises <c> to time its waits on the monotonic clock (an absolute
+ * time from stp_monotonic_ts()). */
+void stp_cond_init_monotonic(pthread_cond_t *c);
+
+/* The timespec of monotonic time <at_ms>, for pthread_cond_timedwait(). */
+void stp_monotonic_ts(long long at_ms, struct timespec *ts);
 
 #endif

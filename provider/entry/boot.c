@@ -22,11 +22,16 @@ static void after_fork_parent(void)
 }
 
 /* A process with server certificates about to fork: resolve what the
- * workers need while it is root and outside any chroot (refresh.h). */
+ * workers need while it is root and outside any chroot (refresh.h), and
+ * track its certificates and read their stored responses once, here, for
+ * all the workers it forks (hook.h). */
 static void before_fork(void)
 {
-    if (stp_hook_has_server_certs())
+    if (stp_hook_has_server_certs()) {
         stp_refresh_prepare();
+        stp_hook_examine_held();
+        stp_refresh_load_all();
+    }
     stp_refresh_before_fork();
 }
 

@@ -36,12 +36,7 @@ static size_t nissuers, capissuers;
 
 static void init_cond(void)
 {
-    pthread_condattr_t a;
-
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&wait_cond, &a);
-    pthread_condattr_destroy(&a);
+    stp_cond_init_monotonic(&wait_cond);
 }
 
 int stp_cache_init(void)
@@ -415,13 +410,7 @@ void stp_cache_wait(struct stp_rec *rec, long ms)
 
         if (left <= 0)
             break;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += (time_t)(left / 1000);
-        ts.tv_nsec += (long)(left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        stp_monotonic_ts(deadline, &ts);
         if (pthread_cond_timedwait(&wait_cond, &wait_lock, &ts) == ETIMEDOUT)
             break;
     }

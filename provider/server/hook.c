@@ -150,7 +150,7 @@ static void release(struct ctxstate **held, size_t n)
  * this costs the handshake next to nothing at any number of contexts: the
  * certificates of the SSL's own context are tracked now (its handshake may
  * select them), those of the others by the refresher, which then drops our
- * references (stp_hook_discover_pending()). Returns the new records.
+ * references (discover_pending()). Returns the new records.
  */
 static int walk(SSL_CTX *own)
 {
@@ -392,6 +392,39 @@ void stp_hook_release_held(void)
     pthread_mutex_unlock(&list_lock);
     release(held, n);
     OPENSSL_free(held);
+}
+
+int stp_hook_examine_held(void)
+{
+    struct ctxstate *cs, **todo;
+    size_t n = 0, cap = 0, i;
+    int added = 0;
+
+    if (in_hook || !stp_runtime_active())
+        return 0;
+    pthread_mutex_lock(&list_lock);
+    for (cs = head; cs != NULL; cs = cs->next)
+        cap += cs->held;
+    todo = cap > 0 ? OPENSSL_malloc(cap * sizeof(*todo)) : NULL;
+    for (cs = head; todo != NULL && cs != NULL; cs = cs->next) {
+        if (cs->held) {
+            cs->held = 0; /* ours to drop below, exactly once */
+            cs->discover = 0;
+            todo[n++] = cs;
+        }
+    }
+    pthread_mutex_unlock(&list_lock);
+    in_hook = 1;
+    for (i = 0; i < n; i++) {
+        if (atomic_exchange(&todo[i]->examined, 1) == 0)
+            added += examine(todo[i]);
+        else /* installed by a walk, discovery still queued */
+            added += discover(todo[i]);
+        SSL_CTX_free(todo[i]->ctx);
+    }
+    in_hook = 0;
+    OPENSSL_free(todo);
+    return added;
 }
 
 void stp_hook_switched(SSL *s, SSL_CTX *ctx)

@@ -10,7 +10,9 @@
  * process, and whenever contexts were added since, the hook examines the
  * recorded contexts: on every one that can serve (its method is not a
  * client-only method) it installs the status callback, and it registers the
- * certificates that carry a private key. Through the provider alone, a
+ * certificates that carry a private key: those of the SSL's own context at
+ * once, the others' in the refresher (the handshake pays a pointer write per
+ * context, whatever their number). Through the provider alone, a
  * context created after that first SSL_new is examined only when an SSL is
  * created on it (it may still be being configured by another thread). A
  * certificate that a context only gets per connection (lighttpd) is
@@ -49,6 +51,18 @@ int stp_hook_has_server_certs(void);
  * process. Takes list_lock; never call with it held.
  */
 void stp_hook_release_held(void);
+
+/*
+ * In a process about to fork, holding server contexts it made (a master
+ * before it forks its workers): examines them all now (installs the
+ * callback, tracks their certificates) and drops our references, so that
+ * the workers inherit the records, and the responses the caller then reads
+ * from the store, instead of each worker writing to every context and
+ * certificate (copy-on-write pages: memory) and verifying every stored
+ * response again. Returns the new records. Does not count as a walk:
+ * contexts made after it are held for the next fork, or the first SSL_new.
+ */
+int stp_hook_examine_held(void);
 
 /*
  * LD_PRELOAD: the application switched <s> to <ctx> (SSL_set_SSL_CTX, in

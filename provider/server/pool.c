@@ -49,12 +49,7 @@ static int interrupted;
 
 static void init_cond(void)
 {
-    pthread_condattr_t a;
-
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&pool_cond, &a);
-    pthread_condattr_destroy(&a);
+    stp_cond_init_monotonic(&pool_cond);
 }
 
 void stp_pool_configure(int per_host, long pause_base, long pause_max)
@@ -250,8 +245,7 @@ struct stp_rec *stp_pool_take(long long wait_ms, int *slot)
         }
         if (at <= now_ms)
             at = now_ms + 10;
-        ts.tv_sec = (time_t)(at / 1000);
-        ts.tv_nsec = (long)(at % 1000) * 1000000L;
+        stp_monotonic_ts(at, &ts);
         pthread_cond_timedwait(&pool_cond, &pool_lock, &ts);
     }
     pthread_mutex_unlock(&pool_lock);

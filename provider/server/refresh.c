@@ -96,12 +96,7 @@ static int gate_within(long ms)
 
 static void init_cond(void)
 {
-    pthread_condattr_t a;
-
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&rf_cond, &a);
-    pthread_condattr_destroy(&a);
+    stp_cond_init_monotonic(&rf_cond);
 }
 
 /* The update cycle's view of <rec>: its settings were resolved once, when
@@ -158,6 +153,17 @@ static void load_stored(struct stp_rec *rec, int claimed_only)
 void stp_refresh_load_stored(struct stp_rec *rec)
 {
     load_stored(rec, 0);
+}
+
+void stp_refresh_load_all(void)
+{
+    struct stp_rec **recs = NULL;
+    size_t n = stp_cache_snapshot(&recs), i;
+
+    for (i = 0; i < n; i++)
+        if (recs[i]->dec.staple)
+            load_stored(recs[i], 1);
+    stp_cache_snapshot_free(recs, n);
 }
 
 static struct stp_store *store_or_log(void)
@@ -537,10 +543,7 @@ static void sleep_until(time_t wake)
     ms = ((long long)wake - (long long)stp_now()) * 1000;
     deadline = stp_monotonic_ms() + (ms > 0 ? ms : 0);
     while (!woken && stp_monotonic_ms() < deadline) {
-        long long at = deadline;
-
-        ts.tv_sec = (time_t)(at / 1000);
-        ts.tv_nsec = (long)(at % 1000) * 1000000L;
+        stp_monotonic_ts(deadline, &ts);
         if (pthread_cond_timedwait(&rf_cond, &rf_lock, &ts) == ETIMEDOUT)
             break;
     }

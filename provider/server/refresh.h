@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The refresher: one background thread per serving process, started on
- * first need, the first SSL_new (never in a constructor, in provider init,
- * in ocspstaple_attach(), or in a parent before it forks its workers; a
- * fork child starts its own on its first SSL_new). At exit, OpenSSL's
- * cleanup waits (bounded) for its current step and stops it. It keeps every
- * tracked certificate's staple fresh: it takes what another process stored,
- * fetches when a response is due (through the store lock, so one process per
- * host fetches a certificate), backs off after failures, and drops a staple at
- * its nextUpdate.
+ * The refresher: per serving process, a dispatcher thread and
+ * fetch_concurrency worker threads (pool.h), all started together on first
+ * need, the first SSL_new (never in a constructor, in provider init, in
+ * ocspstaple_attach(), or in a parent before it forks its workers; a fork
+ * child starts its own right after the fork). At exit, OpenSSL's cleanup
+ * waits (bounded) for their current steps and stops them. It keeps every
+ * tracked certificate's staple fresh: it reads what the store holds before
+ * any request, takes what another process stored, fetches when a response
+ * is due (through the store lock, so one process per host fetches a
+ * certificate), backs off after failures (per certificate, and per
+ * responder host after faults in a row), and drops a staple at its
+ * nextUpdate.
  */
 #ifndef STP_REFRESH_H
 #define STP_REFRESH_H
@@ -56,6 +59,10 @@ void stp_refresh_start(void);
  * certificates.
  */
 void stp_refresh_load_stored(struct stp_rec *rec);
+
+/* Reads the stored response of every record not read yet, in the calling
+ * thread (a master before it forks its workers: they inherit them). */
+void stp_refresh_load_all(void);
 
 /* The function the refresher calls at each pass, before anything else, to
  * track the certificates of the contexts the hook queued for it (hook.c

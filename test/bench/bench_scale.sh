@@ -41,7 +41,8 @@
 #
 # Environment: BENCH_N (1000), BENCH_WORKERS (4), BENCH_PARALLEL (2),
 # BENCH_DELAY_MS (100), BENCH_LIMIT (s per phase), BENCH_MEM_SWEEPS (16),
-# BENCH_ROUTES (preload; "preload provider" for both), BENCH_HOOK_EXTRA
+# BENCH_ROUTES (preload; "preload provider" for both), BENCH_NATIVE (1; 0
+# skips nginx's own stapling, for long runs of ours alone), BENCH_HOOK_EXTRA
 # (lines added to the ocspstaple section), STP_KEEP=1 (keep the temporary
 # directory after a failure); STP_CLI, STP_HOOK, STP_MODULE, STP_SUPPORT,
 # STP_BENCH_MKCERTS, STP_BENCH_RESPONDER, STP_BENCH_SWEEP (set by the
@@ -434,7 +435,10 @@ record base base "$T/sweep.base"
 memory base
 nginx_stop
 
-VARIANTS=(native)
+VARIANTS=()
+if [ "${BENCH_NATIVE:-1}" = 1 ]; then
+    VARIANTS=(native)
+fi
 for r in $ROUTES; do
     VARIANTS+=("$r")
 done

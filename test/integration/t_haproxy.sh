@@ -15,8 +15,9 @@
 #          verified staple arrives, exactly one responder request
 #   warm   daemon (-D -p pidfile), warm store: the first handshake is
 #          stapled, no new request
-#   mw     master-worker (-W -db), cold store: the worker staples (one
-#          request, one refresher thread in the worker, none in the master);
+#   mw     master-worker (-W -db), cold store: the master tracks the
+#          certificate before it forks, the worker staples (one request, one
+#          refresher thread in the worker, none in the master);
 #          stopping the master leaves no worker behind
 #   tls12  TLS 1.2 stapled; gnutls-cli --ocsp verifies the staple itself
 #          and asks no responder
@@ -299,8 +300,8 @@ mw)
     stp_verified good.test
     serving
     hooked
-    stp_assert_eq "$(stp_log_pids "$T/hook.log" "tracking certificate")" "$worker" \
-        "the worker, not the master, tracks the certificate"
+    stp_assert_eq "$(stp_log_pids "$T/hook.log" "tracking certificate")" "$SRV_PID" \
+        "the master tracks the certificate before it forks the worker"
     stp_assert_eq "$(stp_refreshers "$worker")" 1 "one refresher in the worker"
     stp_assert_eq "$(stp_refreshers "$SRV_PID")" 0 "no refresher in the master"
     stp_assert_eq "$(stp_requests)" 1 "exactly one responder request"
