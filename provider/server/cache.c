@@ -114,7 +114,8 @@ static int grow_locked(void)
     if (buckets == NULL) {
         buckets = old;
         nbuckets = oldn;
-        return nrecs < nbuckets + nbuckets / 2 + 1; /* tolerate some load */
+        /* tolerate some load; but there must be buckets */
+        return nbuckets > 0 && nrecs < nbuckets + nbuckets / 2;
     }
     for (i = 0; i < oldn; i++) {
         for (r = old[i]; r != NULL; r = next) {
@@ -361,7 +362,14 @@ enum stp_replace stp_cache_publish(struct stp_rec *rec,
 void stp_cache_expire(struct stp_rec *rec, time_t now)
 {
     struct stp_staple *old = NULL;
+    int due;
 
+    /* every record at every pass: the write lock only when one expired */
+    pthread_rwlock_rdlock(&tab_lock);
+    due = rec->cur != NULL && now >= rec->cur->v.next_update;
+    pthread_rwlock_unlock(&tab_lock);
+    if (!due)
+        return;
     pthread_rwlock_wrlock(&tab_lock);
     if (rec->cur != NULL && now >= rec->cur->v.next_update) {
         old = rec->cur;
