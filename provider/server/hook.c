@@ -31,6 +31,7 @@ struct ctxstate {
     /* its certificates are not tracked yet: the refresher tracks them,
      * then drops our reference (under list_lock, with .held) */
     int discover;
+    long long born_ms; /* monotonic time of its creation */
     /* claims on the records of its certificates, released when the context
      * is freed (under list_lock) */
     struct stp_rec **claims;
@@ -196,20 +197,29 @@ static int walk(SSL_CTX *own)
     return added;
 }
 
+/* A context younger than this may still be being configured by the thread
+ * that made it (its chain added, a callback set): the refresher leaves it
+ * for a later pass, or for that thread's own SSL_new. */
+#define SETTLE_MS 1000
+
 /* The refresher's half of the walk (stp_refresh_set_discover()): tracks the
- * certificates of the contexts the walk queued, then drops our references. */
+ * certificates of the contexts the walk queued, then drops our references.
+ * Returns the number of contexts left for a later pass. */
 static int discover_pending(void)
 {
     struct ctxstate *cs, **todo = NULL;
     size_t n = 0, cap = 0, i;
-    int added = 0;
+    long long now = stp_monotonic_ms();
+    int later = 0;
 
     pthread_mutex_lock(&list_lock);
     for (cs = head; cs != NULL; cs = cs->next)
         cap += cs->discover && cs->held;
     todo = cap > 0 ? OPENSSL_malloc(cap * sizeof(*todo)) : NULL;
     for (cs = head; todo != NULL && cs != NULL; cs = cs->next) {
-        if (cs->discover && cs->held) {
+        if (cs->discover && cs->held && now - cs->born_ms < SETTLE_MS) {
+            later++;
+        } else if (cs->discover && cs->held) {
             cs->discover = 0;
             cs->held = 0; /* ours to drop below, exactly once */
             todo[n++] = cs;
@@ -219,12 +229,12 @@ static int discover_pending(void)
     in_hook = 1;
     for (i = 0; i < n; i++) {
         if (stp_runtime_active())
-            added += discover(todo[i]);
+            discover(todo[i]);
         SSL_CTX_free(todo[i]->ctx);
     }
     in_hook = 0;
     OPENSSL_free(todo);
-    return added;
+    return later;
 }
 
 /* After a new certificate was tracked while serving: fetch it now. */
@@ -232,6 +242,18 @@ static void tracked_late(void)
 {
     stp_refresh_ensure();
     stp_refresh_wake();
+}
+
+/* Whether the refresher still has <cs>'s discovery queued (its owner's
+ * SSL_new then does it: the walk's own-context case). */
+static int cs_queued(struct ctxstate *cs)
+{
+    int q;
+
+    pthread_mutex_lock(&list_lock);
+    q = cs->discover && cs->held;
+    pthread_mutex_unlock(&list_lock);
+    return q;
 }
 
 static void on_ssl_new(SSL *s)
@@ -242,7 +264,7 @@ static void on_ssl_new(SSL *s)
     if (in_hook)
         return;
     if (atomic_load(&pending) > 0
-        || (cs != NULL && !atomic_load(&cs->examined))) {
+        || (cs != NULL && (!atomic_load(&cs->examined) || cs_queued(cs)))) {
         in_hook = 1;
         if (stp_runtime_active()) {
             if (walk(own) > 0)
@@ -281,6 +303,7 @@ static void ctx_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     if (cs == NULL)
         return;
     cs->ctx = parent;
+    cs->born_ms = stp_monotonic_ms();
     cs->late = atomic_load(&walked);
     if (!CRYPTO_set_ex_data(ad, idx, cs)) {
         OPENSSL_free(cs);

@@ -495,8 +495,8 @@ static time_t pass(void)
         return wake;
     if (discover_fn != NULL) {
         step_begin();
-        if (!atomic_load(&stopping))
-            discover_fn();
+        if (!atomic_load(&stopping) && discover_fn() > 0)
+            wake = now + 1; /* contexts left to settle: soon again */
         step_end();
     }
     n = stp_cache_snapshot(&recs);

@@ -66,7 +66,9 @@ void stp_refresh_load_all(void);
 
 /* The function the refresher calls at each pass, before anything else, to
  * track the certificates of the contexts the hook queued for it (hook.c
- * registers it: the refresher does not depend on the hook). */
+ * registers it: the refresher does not depend on the hook). It returns the
+ * number of contexts it left for a later pass (too young: they may still
+ * be configured by their thread): the next pass comes within a second. */
 void stp_refresh_set_discover(int (*fn)(void));
 
 /*
