@@ -30,8 +30,8 @@ struct ctxstate {
     int held;            /* we hold a reference (under list_lock) */
     /* its certificates are not tracked yet: the refresher tracks them,
      * then drops our reference (under list_lock, with .held) */
-    int discover;
-    long long born_ms; /* monotonic time of its creation */
+    atomic_int discover; /* written under list_lock; read lock-free */
+    long long born_ms;   /* monotonic time of its creation */
     /* claims on the records of its certificates, released when the context
      * is freed (under list_lock) */
     struct stp_rec **claims;
@@ -245,15 +245,11 @@ static void tracked_late(void)
 }
 
 /* Whether the refresher still has <cs>'s discovery queued (its owner's
- * SSL_new then does it: the walk's own-context case). */
+ * SSL_new then does it: the walk's own-context case). Every SSL_new asks:
+ * an atomic load, no lock. */
 static int cs_queued(struct ctxstate *cs)
 {
-    int q;
-
-    pthread_mutex_lock(&list_lock);
-    q = cs->discover && cs->held;
-    pthread_mutex_unlock(&list_lock);
-    return q;
+    return atomic_load(&cs->discover);
 }
 
 static void on_ssl_new(SSL *s)
