@@ -128,6 +128,17 @@ stp_assert_eq "$rc" 28 "curl exit status against slow mode (timeout)"
 stp_responder_mode "$P" normal
 stp_ok "slow -> client timeout"
 
+# refuse: in force once stp_responder_mode returns (no connection in
+# between is accepted and reset), and undone as promptly.
+stp_responder_mode "$P" refuse
+rc=0
+curl -s --max-time 5 -o /dev/null --data-binary @"$T/req.der" \
+    "http://127.0.0.1:$RESPONDER_PORT/" || rc=$?
+stp_assert_eq "$rc" 7 "curl exit status at once after the switch to refuse"
+stp_responder_mode "$P" normal
+expect_status good good
+stp_ok "refuse -> connection refused at once, normal -> answered at once"
+
 stp_assert_eq "$(stp_responder_requests "$P")" "$NREQ" "requests logged in all modes"
 stp_ok "$NREQ requests logged in all modes"
 

@@ -138,10 +138,18 @@ stp_responder_requests() {
     echo $((n))
 }
 
-# stp_responder_mode DIR MODE: switch the responder's fault mode.
+_stp_mode_applied() {
+    [ "$(cat "$1/responder.mode.applied" 2>/dev/null)" = "$2" ]
+}
+
+# stp_responder_mode DIR MODE: switch the running responder's fault mode,
+# and wait (bounded) until it says the mode is in force: the responder
+# polls its mode file, and "refuse" closes its listener only at a poll.
 stp_responder_mode() {
     printf '%s\n' "$2" >"$1/responder.mode.tmp"
     mv -f "$1/responder.mode.tmp" "$1/responder.mode"
+    stp_wait_for _stp_mode_applied "$1" "$2" ||
+        stp_fail "the responder in $1 did not apply mode '$2'"
 }
 
 # stp_assert_eq GOT WANT MSG

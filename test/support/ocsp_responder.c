@@ -35,6 +35,7 @@
 #define MAX_IN           (MAX_HEAD + MAX_BODY)
 #define MAX_RESP         (1024 * 1024) /* openssl's DER response */
 #define MAX_ARG          512           /* mode file argument */
+#define MODE_LINE        (64 + MAX_ARG) /* mode file's first line */
 #define CHILD_TIMEOUT_MS 10000         /* bound on one `openssl ocsp` run */
 #define DRAIN_MS         1000 /* linger after the answer before close */
 #define SLOW_GAP_MS      200  /* "slow" mode: one byte per gap */
@@ -94,6 +95,7 @@ struct server {
     char emptyindex[PATH_MAX];
     unsigned long seq;
     int64_t end_ms, next_poll;
+    char acked[MODE_LINE]; /* the mode line last acknowledged */
     unsigned char *huge; /* "huge" mode body, built on first use */
     struct conn conns[MAX_CONNS];
 };
@@ -296,11 +298,11 @@ static int write_all(int fd, const void *buf, size_t len)
     return 1;
 }
 
-/* Writes "<value>\n" to PATH.tmp, then renames it to PATH. */
-static int write_file_atomic(const char *path, long value)
+/* Writes "<text>\n" to PATH.tmp, then renames it to PATH. */
+static int write_text_atomic(const char *path, const char *text)
 {
-    char tmp[PATH_MAX], line[32];
-    int fd, ok, n;
+    char tmp[PATH_MAX];
+    int fd, ok;
 
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
         return 0;
@@ -309,8 +311,7 @@ static int write_file_atomic(const char *path, long value)
         complain_errno("cannot create", tmp);
         return 0;
     }
-    n = snprintf(line, sizeof(line), "%ld\n", value);
-    ok = write_all(fd, line, (size_t)n);
+    ok = write_all(fd, text, strlen(text)) && write_all(fd, "\n", 1);
     ok = (close(fd) == 0) && ok;
     if (!ok || rename(tmp, path) != 0) {
         complain_errno("cannot write", path);
@@ -318,6 +319,15 @@ static int write_file_atomic(const char *path, long value)
         return 0;
     }
     return 1;
+}
+
+/* Writes "<value>\n" to PATH.tmp, then renames it to PATH. */
+static int write_file_atomic(const char *path, long value)
+{
+    char line[32];
+
+    snprintf(line, sizeof(line), "%ld", value);
+    return write_text_atomic(path, line);
 }
 
 /* Reads a whole regular file of at most MAX_RESP bytes. */
@@ -382,29 +392,35 @@ static const struct mode *find_mode(const char *name)
     return NULL;
 }
 
-/*
- * The mode named by the first word of the mode file's first line ("normal"
- * when the file does not exist or is empty); the rest of that line, trimmed,
- * goes to arg[MAX_ARG] (empty when there is none, or when it is too long).
- */
-static const struct mode *read_mode(const struct server *s, char *arg)
+/* The mode file's first line, untrimmed, in buf (empty when none). */
+static void read_mode_line(const struct server *s, char *buf, size_t size)
 {
-    char buf[64 + MAX_ARG], *w, *a, *end;
-    const struct mode *m;
     ssize_t n = -1;
     int fd = -1;
 
-    arg[0] = '\0';
     if (s->cfg.mode_file != NULL)
         fd = open(s->cfg.mode_file, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        n = read(fd, buf, sizeof(buf) - 1);
+        n = read(fd, buf, size - 1);
         close(fd);
     }
-    if (n <= 0)
-        return &modes[0];
-    buf[n] = '\0';
+    buf[n > 0 ? n : 0] = '\0';
     buf[strcspn(buf, "\r\n")] = '\0';
+}
+
+/*
+ * The mode named by the first word of the mode file's first line, buf
+ * (modified): "normal" when it is empty; the rest of that line, trimmed,
+ * goes to arg[MAX_ARG] (empty when there is none, or when it is too long).
+ */
+static const struct mode *parse_mode(char *buf, char *arg)
+{
+    char *w, *a, *end;
+    const struct mode *m;
+
+    arg[0] = '\0';
+    if (buf[0] == '\0')
+        return &modes[0];
     w = buf + strspn(buf, " \t");
     a = w + strcspn(w, " \t");
     if (*a != '\0')
@@ -424,6 +440,14 @@ static const struct mode *read_mode(const struct server *s, char *arg)
     else
         complain("mode argument too long, ignored", m->name);
     return m;
+}
+
+static const struct mode *read_mode(const struct server *s, char *arg)
+{
+    char buf[MODE_LINE];
+
+    read_mode_line(s, buf, sizeof(buf));
+    return parse_mode(buf, arg);
 }
 
 /* ---- HTTP answers ------------------------------------------------------ */
@@ -1177,20 +1201,46 @@ static void listen_again(struct server *s)
     s->listening = ok;
 }
 
+/*
+ * Once the listeners are as mode m wants, the mode file's line goes to
+ * "<mode file>.applied", so that a test can await the switch instead of
+ * racing the next poll: a connection made before "refuse" is applied is
+ * accepted and reset, one made after it is refused.
+ */
+static void acknowledge_mode(struct server *s, const struct mode *m,
+                             const char *line)
+{
+    char path[PATH_MAX];
+
+    if (s->cfg.mode_file == NULL || ((m->flags & MODE_REFUSE) && s->listening)
+        || (!(m->flags & MODE_REFUSE) && !s->listening))
+        return;
+    if (strcmp(line, s->acked) == 0)
+        return;
+    if (snprintf(path, sizeof(path), "%s.applied", s->cfg.mode_file)
+            >= (int)sizeof(path)
+        || !write_text_atomic(path, line))
+        return;
+    snprintf(s->acked, sizeof(s->acked), "%s", line);
+}
+
 /* Closes or reopens the listeners as the mode file says (every poll). */
 static void poll_mode(struct server *s, int64_t now)
 {
-    char arg[MAX_ARG];
+    char arg[MAX_ARG], line[MODE_LINE], parsed[MODE_LINE];
     const struct mode *m;
 
     if (now < s->next_poll)
         return;
     s->next_poll = now + MODE_POLL_MS;
-    m = read_mode(s, arg);
+    read_mode_line(s, line, sizeof(line));
+    memcpy(parsed, line, sizeof(parsed));
+    m = parse_mode(parsed, arg);
     if ((m->flags & MODE_REFUSE) && s->listening)
         stop_listening(s);
     else if (!(m->flags & MODE_REFUSE) && !s->listening)
         listen_again(s);
+    acknowledge_mode(s, m, line);
 }
 
 /* Closes fd at once; with reset, with an RST (SO_LINGER 0) instead of FIN. */
