@@ -33,10 +33,10 @@
 #define MAX_HEAD         16384 /* request line + headers */
 #define MAX_BODY         65536 /* POST body */
 #define MAX_IN           (MAX_HEAD + MAX_BODY)
-#define MAX_RESP         (1024 * 1024) /* openssl's DER response */
-#define MAX_ARG          512           /* mode file argument */
+#define MAX_RESP         (1024 * 1024)  /* openssl's DER response */
+#define MAX_ARG          512            /* mode file argument */
 #define MODE_LINE        (64 + MAX_ARG) /* mode file's first line */
-#define CHILD_TIMEOUT_MS 10000         /* bound on one `openssl ocsp` run */
+#define CHILD_TIMEOUT_MS 10000          /* bound on one `openssl ocsp` run */
 #define DRAIN_MS         1000 /* linger after the answer before close */
 #define SLOW_GAP_MS      200  /* "slow" mode: one byte per gap */
 #define MODE_POLL_MS     100  /* mode file re-read while idle ("refuse") */
@@ -96,7 +96,7 @@ struct server {
     unsigned long seq;
     int64_t end_ms, next_poll;
     char acked[MODE_LINE]; /* the mode line last acknowledged */
-    unsigned char *huge; /* "huge" mode body, built on first use */
+    unsigned char *huge;   /* "huge" mode body, built on first use */
     struct conn conns[MAX_CONNS];
 };
 
