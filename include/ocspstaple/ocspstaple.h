@@ -29,7 +29,10 @@ int ocspstaple_attach(SSL_CTX *ctx);
 /*
  * Reads a process-wide counter by name: staples_served, staples_none,
  * staples_expired, handshakes_refused, app_stapled, fetch_ok, fetch_fail,
- * fetch_skipped, store_load, certificates, refreshers. Returns 1 and sets
+ * fetch_skipped, store_load, certificates, refreshers, and for client
+ * certificates (docs/client-ocsp.md) client_good, client_revoked,
+ * client_unknown, client_error, client_fail_open, client_skipped,
+ * client_certificates. Returns 1 and sets
  * *<value>, or 0 for an unknown name.
  */
 int ocspstaple_metric(const char *name, uint64_t *value);

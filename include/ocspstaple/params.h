@@ -39,10 +39,15 @@
 #define OCSPSTAPLE_KEY_RETRY_BASE     "retry_base"
 #define OCSPSTAPLE_KEY_RETRY_MAX      "retry_max"
 
-/* Client-certificate checking (APISIX ssl_ocsp, ssl_ocsp_responder). */
-#define OCSPSTAPLE_KEY_CLIENT_OCSP      "client_ocsp"
-#define OCSPSTAPLE_KEY_CLIENT_RESPONDER "client_ocsp_responder"
-#define OCSPSTAPLE_KEY_CLIENT_FAIL      "client_ocsp_fail"
+/* Client-certificate checking (APISIX ssl_ocsp, ssl_ocsp_responder; NATS
+ * ocsp_peer; Apache SSLOCSPDefaultResponder). */
+#define OCSPSTAPLE_KEY_CLIENT_OCSP              "client_ocsp"
+#define OCSPSTAPLE_KEY_CLIENT_RESPONDER         "client_ocsp_responder"
+#define OCSPSTAPLE_KEY_CLIENT_DEFAULT_RESPONDER "client_ocsp_default_responder"
+#define OCSPSTAPLE_KEY_CLIENT_FAIL              "client_ocsp_fail"
+#define OCSPSTAPLE_KEY_CLIENT_TIMEOUT           "client_ocsp_timeout"
+#define OCSPSTAPLE_KEY_CLIENT_UNKNOWN           "client_ocsp_unknown"
+#define OCSPSTAPLE_KEY_CLIENT_NO_URL            "client_ocsp_no_url"
 
 /* Observability (Ferron). */
 #define OCSPSTAPLE_KEY_LOG_LEVEL    "log_level"

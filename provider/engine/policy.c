@@ -88,6 +88,17 @@ static const struct stp_pv_name revoked_names[] = {
 static const struct stp_pv_name client_names[] = {
     { "off", STP_CLIENT_OCSP_OFF },
     { "leaf", STP_CLIENT_OCSP_LEAF },
+    { "chain", STP_CLIENT_OCSP_CHAIN },
+    { NULL, 0 },
+};
+static const struct stp_pv_name unknown_names[] = {
+    { "refuse", STP_UNKNOWN_REFUSE },
+    { "allow", STP_UNKNOWN_ALLOW },
+    { NULL, 0 },
+};
+static const struct stp_pv_name no_url_names[] = {
+    { "skip", STP_NO_URL_SKIP },
+    { "refuse", STP_NO_URL_REFUSE },
     { NULL, 0 },
 };
 static const struct stp_pv_name fail_names[] = {
@@ -158,8 +169,16 @@ static const struct keydef keys[] = {
         NUM(STP_CLIENT_OCSP_OFF)),
     KEY(OCSPSTAPLE_KEY_CLIENT_RESPONDER, PLAIN(URL), TOP(client_responder),
         NONE),
+    KEY(OCSPSTAPLE_KEY_CLIENT_DEFAULT_RESPONDER, PLAIN(URL),
+        TOP(client_default_responder), NONE),
     KEY(OCSPSTAPLE_KEY_CLIENT_FAIL, NAMES(fail_names), TOP(client_fail),
         NUM(STP_FAIL_CLOSED)),
+    KEY(OCSPSTAPLE_KEY_CLIENT_TIMEOUT, RANGE(DURATION, 0, 10 * SEC_MS, 1),
+        TOP(client_timeout_ms), NUM(500)),
+    KEY(OCSPSTAPLE_KEY_CLIENT_UNKNOWN, NAMES(unknown_names),
+        TOP(client_unknown), NUM(STP_UNKNOWN_REFUSE)),
+    KEY(OCSPSTAPLE_KEY_CLIENT_NO_URL, NAMES(no_url_names), TOP(client_no_url),
+        NUM(STP_NO_URL_SKIP)),
     KEY(OCSPSTAPLE_KEY_LOG_LEVEL, NAMES(level_names), TOP(log_level),
         NUM(STP_LOG_LEVEL_WARN)),
     KEY(OCSPSTAPLE_KEY_LOG_FILE, PLAIN(PATH), TOP(log_file), NONE),
@@ -623,6 +642,13 @@ static void check_whole(struct parser *ps)
                OCSPSTAPLE_KEY_FETCH_PER_HOST, OCSPSTAPLE_KEY_FETCH_CONCURRENCY,
                OCSPSTAPLE_KEY_FETCH_PER_HOST, p->fetch_per_host,
                OCSPSTAPLE_KEY_FETCH_CONCURRENCY, p->fetch_concurrency);
+    if (p->client_responder != NULL && p->client_default_responder != NULL)
+        report(ps,
+               "keys '%s' and '%s': both are set (accepted: one of them; "
+               "the first is used for every client certificate, the second "
+               "only for those that name no responder)",
+               OCSPSTAPLE_KEY_CLIENT_RESPONDER,
+               OCSPSTAPLE_KEY_CLIENT_DEFAULT_RESPONDER);
     for (i = 0; i < p->ncerts; i++) {
         if (!ps->has_match[i])
             report(ps,

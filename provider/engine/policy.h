@@ -30,8 +30,21 @@ enum stp_revoked_action {
     STP_REVOKED_EXIT        /* exit the process (NATS "server shuts down") */
 };
 
-enum stp_client_ocsp { STP_CLIENT_OCSP_OFF = 0, STP_CLIENT_OCSP_LEAF };
+/* Client-certificate OCSP: which certificates of a verified client chain
+ * are checked (the trust anchor never is). */
+enum stp_client_ocsp {
+    STP_CLIENT_OCSP_OFF = 0,
+    STP_CLIENT_OCSP_LEAF, /* the client's own certificate */
+    STP_CLIENT_OCSP_CHAIN /* and every intermediate */
+};
+/* When no answer can be had in time (closed: refuse; open: admit, unless
+ * the last answer known for the certificate was "revoked"). */
 enum stp_fail_mode { STP_FAIL_CLOSED = 0, STP_FAIL_OPEN };
+/* An "unknown" answer for a client certificate. */
+enum stp_client_unknown { STP_UNKNOWN_REFUSE = 0, STP_UNKNOWN_ALLOW };
+/* A certificate of the client chain that names no responder (and no
+ * client_ocsp_default_responder applies). */
+enum stp_client_no_url { STP_NO_URL_SKIP = 0, STP_NO_URL_REFUSE };
 
 /* Settings a per-certificate section may override. */
 struct stp_certpol {
@@ -79,8 +92,12 @@ struct stp_policy {
     long retry_base;          /* s */
     long retry_max;           /* s */
     enum stp_client_ocsp client_ocsp;
-    char *client_responder; /* NULL: the client certificate's AIA */
+    char *client_responder; /* override: every client certificate, or NULL */
+    char *client_default_responder; /* for those that name none, or NULL */
     enum stp_fail_mode client_fail;
+    long client_timeout_ms; /* longest wait of a handshake for an answer */
+    enum stp_client_unknown client_unknown;
+    enum stp_client_no_url client_no_url;
     int log_level;      /* enum stp_log_level */
     char *log_file;     /* NULL: stderr */
     char *metrics_file; /* NULL: none */
@@ -160,10 +177,9 @@ const char *stp_policy_key(size_t i);
 
 /*
  * Reports through <diag> each key of <policy> that is set but has no effect
- * in this version (client-certificate OCSP: client_ocsp, client_responder,
- * client_fail; metrics_file), one line each naming the key and what it
- * does not do. Returns how many. An operator who sets client_ocsp = leaf
- * must learn that revoked client certificates are still accepted.
+ * in this version (metrics_file; the client_ocsp_* keys while client_ocsp
+ * is off), one line each naming the key and what it does not do. Returns
+ * how many.
  */
 int stp_policy_inert_keys(const struct stp_policy *policy, stp_diag_fn diag,
                           void *arg);

@@ -175,6 +175,9 @@ const char *stp_mode_name(enum stp_mode mode)
     return "?";
 }
 
+static const char CLIENT_OFF[] = " while client_ocsp is off: client "
+                                 "certificates are not checked";
+
 int stp_policy_inert_keys(const struct stp_policy *policy, stp_diag_fn diag,
                           void *arg)
 {
@@ -183,28 +186,33 @@ int stp_policy_inert_keys(const struct stp_policy *policy, stp_diag_fn diag,
         const char *key;
         const char *what;
     } keys[] = {
-        { policy->client_ocsp != STP_CLIENT_OCSP_OFF,
-          OCSPSTAPLE_KEY_CLIENT_OCSP,
-          ": client certificates are NOT checked by OCSP, a revoked client "
-          "certificate is accepted (use the server's own client OCSP: nginx "
-          "ssl_ocsp, Apache SSLOCSPEnable)" },
         { policy->client_responder != NULL, OCSPSTAPLE_KEY_CLIENT_RESPONDER,
-          "" },
+          CLIENT_OFF },
+        { policy->client_default_responder != NULL,
+          OCSPSTAPLE_KEY_CLIENT_DEFAULT_RESPONDER, CLIENT_OFF },
         { policy->client_fail != STP_FAIL_CLOSED, OCSPSTAPLE_KEY_CLIENT_FAIL,
-          "" },
+          CLIENT_OFF },
+        { policy->client_timeout_ms != 500, OCSPSTAPLE_KEY_CLIENT_TIMEOUT,
+          CLIENT_OFF },
+        { policy->client_unknown != STP_UNKNOWN_REFUSE,
+          OCSPSTAPLE_KEY_CLIENT_UNKNOWN, CLIENT_OFF },
+        { policy->client_no_url != STP_NO_URL_SKIP,
+          OCSPSTAPLE_KEY_CLIENT_NO_URL, CLIENT_OFF },
         { policy->metrics_file != NULL, OCSPSTAPLE_KEY_METRICS_FILE,
-          ": no metrics file is written" },
+          " in this version: no metrics file is written" },
     };
     char msg[512];
     size_t i;
     int n = 0;
 
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        if (!keys[i].set)
+        if (!keys[i].set
+            || (keys[i].what == CLIENT_OFF
+                && policy->client_ocsp != STP_CLIENT_OCSP_OFF))
             continue;
         n++;
-        snprintf(msg, sizeof(msg), "key '%s' has no effect in this version%s",
-                 keys[i].key, keys[i].what);
+        snprintf(msg, sizeof(msg), "key '%s' has no effect%s", keys[i].key,
+                 keys[i].what);
         if (diag != NULL)
             diag(arg, msg);
     }

@@ -6,7 +6,9 @@
  * that an application that sets or reads its status callback only ever
  * sees its own, while ours stays installed and chains to it, and one on
  * SSL_set_SSL_CTX, where a context reached only through SNI is examined
- * while a handshake holds it.
+ * while a handshake holds it, and one on SSL_CTX_set_cert_verify_callback,
+ * so that the client-certificate check chains to the application's own
+ * verification instead of replacing it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -65,4 +67,14 @@ STP_EXPORT SSL_CTX *SSL_set_SSL_CTX(SSL *ssl, SSL_CTX *ctx)
     if (r != NULL && ctx != NULL)
         stp_hook_switched(ssl, ctx);
     return r;
+}
+
+/* The application's certificate verification procedure: kept and called
+ * by ours where ours is installed (it then still decides the chain). */
+STP_EXPORT void
+SSL_CTX_set_cert_verify_callback(SSL_CTX *ctx, stp_cert_verify_cb cb, void *arg)
+{
+    if (stp_hook_capture_verify(ctx, cb, arg))
+        return;
+    stp_real_set_cert_verify_cb(ctx, cb, arg);
 }

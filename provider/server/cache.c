@@ -89,16 +89,23 @@ static size_t slot_of(const unsigned char *id)
     return h & (nbuckets - 1);
 }
 
-static struct stp_rec *find_id_locked(const unsigned char *id)
+/* The record of certificate <id> in the role <client> (a certificate may
+ * be both a server's and a client's, with different policies). */
+static struct stp_rec *find_role_locked(const unsigned char *id, int client)
 {
     struct stp_rec *r;
 
     if (nbuckets == 0)
         return NULL;
     for (r = buckets[slot_of(id)]; r != NULL; r = r->hnext)
-        if (memcmp(r->ci->id, id, STP_ID_LEN) == 0)
+        if (r->client == client && memcmp(r->ci->id, id, STP_ID_LEN) == 0)
             return r;
     return NULL;
+}
+
+static struct stp_rec *find_id_locked(const unsigned char *id)
+{
+    return find_role_locked(id, 0);
 }
 
 /* Doubles the buckets when the load passes one record per bucket. */
@@ -255,6 +262,45 @@ struct stp_rec *stp_cache_claim(const unsigned char id[STP_ID_LEN], X509 *leaf,
     return fresh;
 }
 
+struct stp_rec *stp_cache_client_get1(const unsigned char id[STP_ID_LEN])
+{
+    struct stp_rec *r;
+
+    pthread_rwlock_rdlock(&tab_lock);
+    r = find_role_locked(id, 1);
+    if (r != NULL)
+        atomic_fetch_add(&r->refs, 1);
+    pthread_rwlock_unlock(&tab_lock);
+    return r;
+}
+
+struct stp_rec *stp_cache_client_insert1(struct stp_rec *fresh, int *is_new)
+{
+    struct stp_rec *found;
+
+    *is_new = 0;
+    pthread_rwlock_wrlock(&tab_lock);
+    found = find_role_locked(fresh->ci->id, 1);
+    if (found == NULL && grow_locked()) {
+        size_t s = slot_of(fresh->ci->id);
+
+        atomic_init(&fresh->refs, 1); /* the table's */
+        fresh->claims = 1;
+        fresh->hnext = buckets[s];
+        buckets[s] = fresh;
+        nrecs++;
+        found = fresh;
+        *is_new = 1;
+        atomic_fetch_add(&stp_metrics[STP_M_CLIENT_CERTS], 1);
+    }
+    if (found != NULL)
+        atomic_fetch_add(&found->refs, 1);
+    pthread_rwlock_unlock(&tab_lock);
+    if (!*is_new)
+        stp_rec_free(fresh);
+    return found;
+}
+
 void stp_cache_release(struct stp_rec *rec)
 {
     X509 **aliases = NULL;
@@ -281,6 +327,14 @@ void stp_cache_release(struct stp_rec *rec)
     for (i = 0; i < n; i++)
         X509_free(aliases[i]);
     OPENSSL_free(aliases);
+    if (rec->client) {
+        atomic_fetch_sub(&stp_metrics[STP_M_CLIENT_CERTS], 1);
+        STP_LOG_DEBUG("client",
+                      "%s: client certificate %.12s not seen for a while: "
+                      "forgotten, no longer refreshed",
+                      rec->ci->ident, rec->ci->id_hex);
+        return;
+    }
     atomic_fetch_sub(&stp_metrics[STP_M_CERTS], 1);
     /* DEBUG: a server that exits frees every context, and would say it
      * for each of its certificates */

@@ -47,6 +47,7 @@ struct stp_rec {
     struct stp_certinfo *ci;
     struct stp_certpol pol; /* effective policy; strings borrowed */
     struct stp_decision dec;
+    int client; /* a client certificate's (client.h), not a server's */
     /* cache.c, under the table lock */
     struct stp_staple *cur;
     struct stp_rec *hnext; /* hash chain */
@@ -76,6 +77,12 @@ struct stp_rec {
     atomic_int refused_logged;
     /* the stored response: 0 not read, 1 being read, 2 read (refresh.c) */
     atomic_int stored_read;
+    /* client records (client.c): the last handshake that checked it (a
+     * time_t), the decision last logged, and whether an answer ever said
+     * "revoked" (fail-open never admits such a certificate) */
+    atomic_llong client_used;
+    atomic_int client_said;
+    atomic_int client_revoked;
 };
 
 enum stp_copy_result {
@@ -112,6 +119,22 @@ void stp_rec_unref(struct stp_rec *rec);
  */
 struct stp_rec *stp_cache_claim(const unsigned char id[STP_ID_LEN], X509 *leaf,
                                 struct stp_rec *fresh, int *is_new);
+
+/*
+ * Client certificates (client.h) have records of their own, never mapped
+ * to X509 objects (a peer's certificate is a new object per handshake) and
+ * apart from a server certificate's record of the same certificate: found
+ * by identity, with a new reference, or NULL. Any thread; read lock.
+ */
+struct stp_rec *stp_cache_client_get1(const unsigned char id[STP_ID_LEN]);
+
+/*
+ * Inserts <fresh> (fresh->client set; owned by the table from now on, or
+ * freed) with one claim, unless a client record of that certificate is
+ * there already. Returns a new reference to the record now in the table
+ * (*<is_new> tells which), or NULL on allocation failure.
+ */
+struct stp_rec *stp_cache_client_insert1(struct stp_rec *fresh, int *is_new);
 
 /* Releases a claim; the last one takes the record out of the table. */
 void stp_cache_release(struct stp_rec *rec);

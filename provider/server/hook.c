@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 
 #include "server/cache.h"
+#include "server/client.h"
 #include "engine/clock.h"
 #include "engine/log.h"
 #include "server/metrics.h"
@@ -38,18 +39,27 @@ struct ctxstate {
     size_t nclaims, capclaims;
     _Atomic(stp_status_cb) app_cb; /* the application's own callback */
     atomic_int installed;          /* ours is set on the context */
-    struct ctxstate *prev, *next;  /* under list_lock */
+    /* the application's certificate verification procedure and its
+     * argument (LD_PRELOAD), under verify_lock, once app_verify_set says
+     * so (a handshake takes the lock only then); ours is installed */
+    stp_cert_verify_cb app_verify;
+    void *app_verify_arg;
+    atomic_int app_verify_set;
+    atomic_int verify_installed;
+    struct ctxstate *prev, *next; /* under list_lock */
 };
 
 static int ctx_idx = -1;
 static int ssl_idx = -1;
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t verify_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ctxstate *head;
 static atomic_int pending; /* contexts created since the last walk */
 static atomic_int walked;  /* a walk happened in this process */
 static __thread int in_hook;
 
 static int status_cb(SSL *s, void *arg);
+static int verify_cb(X509_STORE_CTX *x, void *arg);
 
 static struct ctxstate *state_of(SSL_CTX *ctx)
 {
@@ -87,6 +97,15 @@ static void install(struct ctxstate *cs)
     stp_real_ctx_callback_ctrl(cs->ctx, SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB,
                                (void (*)(void))status_cb);
     atomic_store(&cs->installed, 1);
+}
+
+/* With client_ocsp on: our verification procedure on <cs>'s context. */
+static void install_verify(struct ctxstate *cs)
+{
+    if (stp_runtime_get0_policy()->client_ocsp == STP_CLIENT_OCSP_OFF
+        || atomic_exchange(&cs->verify_installed, 1) != 0)
+        return;
+    stp_real_set_cert_verify_cb(cs->ctx, verify_cb, NULL);
 }
 
 /* stp_track_claimed_fn: <cs>'s context uses <rec> until it is freed. A
@@ -128,6 +147,7 @@ static int examine(struct ctxstate *cs)
     if (!server_capable(cs->ctx))
         return 0;
     install(cs);
+    install_verify(cs);
     return discover(cs);
 }
 
@@ -183,8 +203,10 @@ static int walk(SSL_CTX *own)
         }
     }
     pthread_mutex_unlock(&list_lock);
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         install(todo[i]);
+        install_verify(todo[i]);
+    }
     if (mine != NULL)
         added += examine(mine);
     if (own_held)
@@ -372,6 +394,7 @@ void stp_hook_after_fork(void)
     struct ctxstate *cs;
 
     pthread_mutex_init(&list_lock, NULL);
+    pthread_mutex_init(&verify_lock, NULL);
     /* A worker serves the contexts its master made, which its first walk
      * examines: the master dropped its references at the first fork, so
      * the child takes its own now, while it is the only thread there is. */
@@ -558,6 +581,52 @@ static int status_cb(SSL *s, void *arg)
     return staple_ours(s);
 }
 
+/* ---- client certificates ------------------------------------------------ */
+
+/*
+ * The verification procedure of a context with client_ocsp on: the normal
+ * verification first (or the application's own procedure), then, on a
+ * server SSL whose chain verified without any error, the OCSP check of the
+ * verified chain (client.h), which reports a failure as OpenSSL reports any
+ * other: through the chain's error state and the verify callback.
+ */
+static int verify_cb(X509_STORE_CTX *x, void *arg)
+{
+    SSL *s =
+        X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct ctxstate *cs = s != NULL ? state_of(SSL_get_SSL_CTX(s)) : NULL;
+    stp_cert_verify_cb app = NULL;
+    void *app_arg = NULL;
+    int ok;
+
+    (void)arg;
+    if (cs != NULL && atomic_load(&cs->app_verify_set)) {
+        pthread_mutex_lock(&verify_lock);
+        app = cs->app_verify;
+        app_arg = cs->app_verify_arg;
+        pthread_mutex_unlock(&verify_lock);
+    }
+    ok = app != NULL ? app(x, app_arg) : X509_verify_cert(x);
+    if (ok <= 0 || s == NULL || !SSL_is_server(s)
+        || X509_STORE_CTX_get_error(x) != X509_V_OK || !stp_runtime_active())
+        return ok; /* what libssl would have had */
+    return stp_client_check(x);
+}
+
+int stp_hook_capture_verify(SSL_CTX *ctx, stp_cert_verify_cb cb, void *arg)
+{
+    struct ctxstate *cs = state_of(ctx);
+
+    if (cs == NULL || cb == verify_cb)
+        return 0;
+    pthread_mutex_lock(&verify_lock);
+    cs->app_verify = cb;
+    cs->app_verify_arg = arg;
+    atomic_store(&cs->app_verify_set, 1);
+    pthread_mutex_unlock(&verify_lock);
+    return atomic_load(&cs->verify_installed);
+}
+
 /* ---- interposer support and the explicit route ------------------------- */
 
 int stp_hook_capture_set(SSL_CTX *ctx, stp_status_cb cb)
@@ -613,6 +682,7 @@ int stp_hook_attach(SSL_CTX *ctx)
     atomic_store(&cs->examined, 1);
     in_hook = 1;
     install(cs);
+    install_verify(cs);
     stp_track_discover(ctx, keep_and_load, cs);
     in_hook = 0;
     /* no thread yet: it starts at the first SSL_new, so that an

@@ -21,11 +21,23 @@
  * chained (ours staples only when the application's staples nothing);
  * through the provider alone a context with the application's own callback
  * is left alone.
+ *
+ * With client_ocsp on, examination also installs a certificate
+ * verification procedure (SSL_CTX_set_cert_verify_callback) on the
+ * context: it runs the normal verification (X509_verify_cert(), with the
+ * application's verify callback; under LD_PRELOAD the application's own
+ * procedure, if it set one, in its place), and only on a chain that
+ * verified without error, on a server SSL, the client-certificate check
+ * (client.h). libssl offers no way to read a procedure back: through the
+ * provider alone, one that the application set before the first handshake
+ * is replaced (no server we test sets one; docs/client-ocsp.md).
  */
 #ifndef STP_SERVER_HOOK_H
 #define STP_SERVER_HOOK_H
 
 #include <openssl/ssl.h>
+
+#include "server/libssl.h"
 
 /* The application's status callback type. */
 typedef int (*stp_status_cb)(SSL *s, void *arg);
@@ -85,6 +97,15 @@ int stp_hook_capture_set(SSL_CTX *ctx, stp_status_cb cb);
  * there, 0 to pass the call to libssl.
  */
 int stp_hook_capture_get(SSL_CTX *ctx, stp_status_cb *out);
+
+/*
+ * Interposer support. An application sets its certificate verification
+ * procedure on <ctx> (SSL_CTX_set_cert_verify_callback): records it; returns
+ * 1 if ours is installed there (the call is then consumed: ours stays, and
+ * runs <cb> with <arg> in place of X509_verify_cert()), 0 to pass it to
+ * libssl.
+ */
+int stp_hook_capture_verify(SSL_CTX *ctx, stp_cert_verify_cb cb, void *arg);
 
 /*
  * Explicit route (ocspstaple_attach, after stp_boot()): examine <ctx> now,

@@ -12,6 +12,7 @@
 static long (*real_ctrl)(SSL_CTX *, int, long, void *);
 static long (*real_cbctrl)(SSL_CTX *, int, void (*)(void));
 static SSL_CTX *(*real_set_ctx)(SSL *, SSL_CTX *);
+static void (*real_set_verify)(SSL_CTX *, stp_cert_verify_cb, void *);
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 
 static void resolve_real(void)
@@ -26,15 +27,20 @@ static void resolve_real(void)
         memcpy(&real_cbctrl, &sym, sizeof(sym));
         sym = dlsym(h, "SSL_set_SSL_CTX");
         memcpy(&real_set_ctx, &sym, sizeof(sym));
+        sym = dlsym(h, "SSL_CTX_set_cert_verify_callback");
+        memcpy(&real_set_verify, &sym, sizeof(sym));
         dlclose(h);
     }
-    if (real_ctrl == NULL || real_cbctrl == NULL || real_set_ctx == NULL) {
+    if (real_ctrl == NULL || real_cbctrl == NULL || real_set_ctx == NULL
+        || real_set_verify == NULL) {
         sym = dlsym(RTLD_NEXT, "SSL_CTX_ctrl");
         memcpy(&real_ctrl, &sym, sizeof(sym));
         sym = dlsym(RTLD_NEXT, "SSL_CTX_callback_ctrl");
         memcpy(&real_cbctrl, &sym, sizeof(sym));
         sym = dlsym(RTLD_NEXT, "SSL_set_SSL_CTX");
         memcpy(&real_set_ctx, &sym, sizeof(sym));
+        sym = dlsym(RTLD_NEXT, "SSL_CTX_set_cert_verify_callback");
+        memcpy(&real_set_verify, &sym, sizeof(sym));
     }
 }
 
@@ -54,4 +60,11 @@ SSL_CTX *stp_real_set_ssl_ctx(SSL *ssl, SSL_CTX *ctx)
 {
     pthread_once(&real_once, resolve_real);
     return real_set_ctx != NULL ? real_set_ctx(ssl, ctx) : NULL;
+}
+
+void stp_real_set_cert_verify_cb(SSL_CTX *ctx, stp_cert_verify_cb cb, void *arg)
+{
+    pthread_once(&real_once, resolve_real);
+    if (real_set_verify != NULL)
+        real_set_verify(ctx, cb, arg);
 }

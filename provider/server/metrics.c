@@ -21,6 +21,13 @@ static const char *const names[STP_M_COUNT] = {
     [STP_M_LOCK_BUSY] = "lock_busy",
     [STP_M_CERTS] = "certificates",
     [STP_M_REFRESHERS] = "refreshers",
+    [STP_M_CLIENT_GOOD] = "client_good",
+    [STP_M_CLIENT_REVOKED] = "client_revoked",
+    [STP_M_CLIENT_UNKNOWN] = "client_unknown",
+    [STP_M_CLIENT_ERROR] = "client_error",
+    [STP_M_CLIENT_FAIL_OPEN] = "client_fail_open",
+    [STP_M_CLIENT_SKIPPED] = "client_skipped",
+    [STP_M_CLIENT_CERTS] = "client_certificates",
 };
 
 const char *stp_metric_name(enum stp_metric m)

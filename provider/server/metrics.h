@@ -19,11 +19,18 @@ enum stp_metric {
     STP_M_APP_STAPLED,        /* the application's own callback stapled */
     STP_M_FETCH_OK,
     STP_M_FETCH_FAIL,
-    STP_M_FETCH_SKIPPED, /* certificate names no responder */
-    STP_M_STORE_LOAD,    /* responses taken from the store directory */
-    STP_M_LOCK_BUSY,     /* another process held the lock past the wait */
-    STP_M_CERTS,         /* certificates tracked (gauge) */
-    STP_M_REFRESHERS,    /* refresher threads started in this process */
+    STP_M_FETCH_SKIPPED,    /* certificate names no responder */
+    STP_M_STORE_LOAD,       /* responses taken from the store directory */
+    STP_M_LOCK_BUSY,        /* another process held the lock past the wait */
+    STP_M_CERTS,            /* certificates tracked (gauge) */
+    STP_M_REFRESHERS,       /* refresher threads started in this process */
+    STP_M_CLIENT_GOOD,      /* client chains admitted on a "good" answer */
+    STP_M_CLIENT_REVOKED,   /* refused: a certificate is revoked */
+    STP_M_CLIENT_UNKNOWN,   /* "unknown" answers (refused or allowed) */
+    STP_M_CLIENT_ERROR,     /* refused: no answer in time (fail closed) */
+    STP_M_CLIENT_FAIL_OPEN, /* admitted without an answer (fail open) */
+    STP_M_CLIENT_SKIPPED,   /* a certificate named no responder: skipped */
+    STP_M_CLIENT_CERTS,     /* client certificates held (gauge) */
     STP_M_COUNT
 };
 

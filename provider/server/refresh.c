@@ -22,6 +22,7 @@
 #include <openssl/rand.h>
 
 #include "server/cache.h"
+#include "server/client.h"
 #include "engine/clock.h"
 #include "engine/fetch.h"
 #include "engine/log.h"
@@ -508,6 +509,10 @@ static time_t pass(void)
         stp_cache_expire(rec, now); /* never past nextUpdate, queued or not */
         if (atomic_load(&rec->dropped) || atomic_load(&rec->busy))
             continue;
+        if (stp_client_idle(rec, now)) {
+            stp_cache_release(rec); /* its one claim: forgotten */
+            continue;
+        }
         if (!rec->dec.staple || rec->rf.done || expired(rec, now)) {
             stp_cache_loaded(rec);
             continue;

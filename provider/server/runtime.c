@@ -199,11 +199,14 @@ static void load_policy_locked(void)
     OPENSSL_free(file);
 }
 
+/* Whether the policy has anything to do: staple, or check clients (mode
+ * never stops stapling, not client-certificate checks). */
 static int any_mode_on(const struct stp_policy *p)
 {
     size_t i;
 
-    if (p->defaults.mode != STP_MODE_NEVER)
+    if (p->defaults.mode != STP_MODE_NEVER
+        || p->client_ocsp != STP_CLIENT_OCSP_OFF)
         return 1;
     for (i = 0; i < p->ncerts; i++)
         if ((p->certs[i].set & STP_SET_MODE)

@@ -24,6 +24,11 @@
 #                  revoked.test and stay (none exits and is respawned)
 #   event         mpm_event (threads): cold store, every handshake stapled
 #                 after exactly one request per certificate
+#   client        SSLVerifyClient require on good.test, client_ocsp = leaf:
+#                 a good client is served by every child, a revoked one is
+#                 refused in the handshake ("certificate revoked"), with one
+#                 responder request per client certificate; after a
+#                 restart, decided from the store with no request
 # Every scenario ends by stopping httpd (no child may survive); the hook
 # logs no ERROR (but the refusal of revoked_must) and httpd's error log no
 # warning or error (but AH01882, see below).
@@ -70,6 +75,7 @@ stp_mkpki "$P" "$RESPONDER_PORT"
 
 MPM=prefork
 CHILDREN=4
+GOOD_EXTRA= # lines for the good.test virtual host
 vhost() {
     cat <<EOF
 <VirtualHost 127.0.0.1:$PORT>
@@ -77,8 +83,9 @@ vhost() {
     SSLEngine on
     SSLCertificateFile $P/$1.chain.pem
     SSLCertificateKeyFile $P/$1.key
-</VirtualHost>
 EOF
+    if [ "$1" = good ]; then printf '%s\n' "$GOOD_EXTRA"; fi
+    echo "</VirtualHost>"
 }
 
 write_conf() {
@@ -298,6 +305,46 @@ event)
     stp_expect_probe 3 "revoked.test is stapled with its revoked status (mode auto)"
     stp_assert_eq "$(stp_requests)" 2 "one request per certificate"
     stp_ok "$(tracking) processes served, $(stp_requests) responder request(s)"
+    ;;
+client)
+    GOOD_EXTRA="    SSLCACertificateFile $P/root.pem
+    SSLVerifyClient require
+    SSLVerifyDepth 2"
+    echo hello >"$A/htdocs/index.html"
+    stp_conf "$CONF" "$ROUTE" "client_ocsp = leaf"
+    start
+    # client CLIENT: one request with CLIENT's certificate: sets CODE (the
+    # HTTP status, 000 when the handshake is refused) and CERR (curl's error)
+    client() {
+        CODE=$(timeout 10 curl -sS --cacert "$P/root.pem" --cert "$P/$1.chain.pem" \
+            --key "$P/$1.key" --resolve "good.test:$PORT:127.0.0.1" \
+            -o /dev/null -w '%{http_code}' "https://good.test:$PORT/index.html" 2>"$T/curl.err" ||
+            true)
+        CERR=$(cat "$T/curl.err")
+    }
+    for i in $(seq 1 $((2 * CHILDREN))); do
+        client client-good
+        [ "$CODE" = 200 ] || stp_fail "client-good ($i): HTTP $CODE $CERR"
+        client client-revoked
+        if [ "$CODE" != 000 ] || ! grep -q "alert certificate revoked" <<<"$CERR"; then
+            stp_fail "client-revoked ($i): HTTP $CODE $CERR"
+        fi
+    done
+    stp_ok "$((2 * CHILDREN)) times: client-good served, client-revoked refused (alert certificate revoked)"
+    stp_assert_file_contains "$A/error.log" "Certificate Verification: Error \(23\): certificate revoked" \
+        "httpd's own log names the cause"
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    stp_wait_staple "$PORT" --servername revoked.test "${CA[@]}"
+    stp_expect_probe 3 "revoked.test is stapled with its revoked status"
+    stp_assert_eq "$(stp_requests)" 4 \
+        "one request per client certificate (and each vhost's staple) with $CHILDREN children"
+    stop
+    start
+    client client-good
+    [ "$CODE" = 200 ] || stp_fail "after a restart, client-good: HTTP $CODE $CERR"
+    client client-revoked
+    [ "$CODE" = 000 ] || stp_fail "after a restart, client-revoked: HTTP $CODE"
+    stp_assert_eq "$(stp_requests)" 4 "after a restart: decided from the store, no request"
     ;;
 *)
     stp_fail "unknown scenario $SCEN"

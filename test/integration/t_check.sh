@@ -41,21 +41,35 @@ stp_assert_file_contains "$ERR" "key 'mode': value 'sometimes'.*auto" "enum"
 stp_assert_file_contains "$ERR" "key 'responder_url': value 'ftp://127.0.0.1/'" "url"
 stp_assert_file_contains "$ERR" "4 problem" "all four reported"
 
-# keys that are parsed but do not act yet are problems, not OK: an operator
-# who sets client_ocsp = leaf must learn that revoked clients get in
-conf "$T/inert.cnf" "client_ocsp = leaf" "client_ocsp_responder = http://127.0.0.1:9/" \
-    "client_ocsp_fail = open" "metrics_file = $T/metrics"
+# keys that are parsed but have no effect are problems, not OK: the
+# client_ocsp_* keys while client_ocsp is off, metrics_file (not yet)
+conf "$T/inert.cnf" "client_ocsp_responder = http://127.0.0.1:9/" \
+    "client_ocsp_fail = open" "client_ocsp_timeout = 1s" "client_ocsp_unknown = allow" \
+    "client_ocsp_no_url = refuse" "metrics_file = $T/metrics"
 stp_cli check --conf "$T/inert.cnf"
 stp_assert_eq "$RC" 1 "keys without effect fail the check"
-stp_assert_file_contains "$ERR" "key 'client_ocsp' has no effect in this version: client certificates are NOT checked" \
-    "client_ocsp is said to do nothing"
-stp_assert_file_contains "$ERR" "key 'client_ocsp_responder' has no effect" "client_ocsp_responder"
-stp_assert_file_contains "$ERR" "key 'client_ocsp_fail' has no effect" "client_ocsp_fail"
-stp_assert_file_contains "$ERR" "key 'metrics_file' has no effect" "metrics_file"
-# their defaults, written out, are fine
+for k in client_ocsp_responder client_ocsp_fail client_ocsp_timeout client_ocsp_unknown \
+    client_ocsp_no_url; do
+    stp_assert_file_contains "$ERR" "key '$k' has no effect while client_ocsp is off: client certificates are not checked" \
+        "$k is said to do nothing"
+done
+stp_assert_file_contains "$ERR" "key 'metrics_file' has no effect in this version" "metrics_file"
+# with client_ocsp on they act, and their defaults written out are fine
+conf "$T/client_on.cnf" "client_ocsp = chain" "client_ocsp_default_responder = http://127.0.0.1:9/" \
+    "client_ocsp_fail = open" "client_ocsp_timeout = 1s" "client_ocsp_unknown = allow" \
+    "client_ocsp_no_url = refuse"
+stp_cli check --conf "$T/client_on.cnf"
+stp_assert_eq "$RC" 0 "client_ocsp keys act when client_ocsp is on"
 conf "$T/inert_off.cnf" "client_ocsp = off" "client_ocsp_fail = closed"
 stp_cli check --conf "$T/inert_off.cnf"
 stp_assert_eq "$RC" 0 "client_ocsp = off is fine"
+# the override and the default responder are one or the other
+conf "$T/both.cnf" "client_ocsp = leaf" "client_ocsp_responder = http://127.0.0.1:9/" \
+    "client_ocsp_default_responder = http://127.0.0.1:9/"
+stp_cli check --conf "$T/both.cnf"
+stp_assert_eq "$RC" 1 "both responders fail the check"
+stp_assert_file_contains "$ERR" "keys 'client_ocsp_responder' and 'client_ocsp_default_responder': both are set" \
+    "names both keys"
 
 # a providers section without an activated default provider breaks TLS
 sed 's/^default = default_sect$//' "$T/ok.cnf" >"$T/nodefault.cnf"

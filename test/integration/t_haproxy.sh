@@ -35,6 +35,9 @@
 #          handshake gets HAProxy's file, in TLS 1.3 and 1.2, and HAProxy
 #          does not crash; ecdsa.test, a second certificate of the same bind
 #          without a .ocsp file, gets our staple
+#   client `verify required ca-file`, client_ocsp = leaf: a good client is
+#          served, a revoked one refused in the handshake, one responder
+#          request per client certificate
 #   debian HAProxy as Debian ships it: the `global` section of the packaged
 #          /etc/haproxy/haproxy.cfg, unchanged (chroot /var/lib/haproxy,
 #          user and group haproxy, daemon, the stats socket in /run/haproxy,
@@ -98,6 +101,7 @@ for n in good ecdsa; do
 done
 
 CRTS="crt $H/good.pem"
+BIND_EXTRA= # more bind options (client)
 STATS= # the runtime API's port (hotupdate), chosen with the frontend's
 STOCK= # 1: the packaged global section (debian)
 write_conf() {
@@ -117,7 +121,7 @@ defaults
     timeout client 10s
     timeout server 10s
 frontend fe
-    bind 127.0.0.1:$PORT ssl $CRTS
+    bind 127.0.0.1:$PORT ssl $CRTS $BIND_EXTRA
     http-request return status 200 content-type text/plain string "ok"
 EOF
 }
@@ -238,6 +242,31 @@ cold)
     stp_assert_eq "$(stp_requests)" 1 "exactly one responder request"
     stp_assert_eq "$(stp_refreshers "$SRV_PID")" 1 "one refresher thread"
     [ -s "$T/store/$(stp_id good).der" ] || stp_fail "nothing stored"
+    ;;
+client)
+    # `verify required ca-file`: a revoked client is refused in the
+    # handshake, as HAProxy refuses any chain that does not verify
+    BIND_EXTRA="verify required ca-file $P/root.pem"
+    stp_conf "$CONF" "$ROUTE" "client_ocsp = leaf"
+    start
+    hs_client() {
+        CODE=$(timeout 10 curl -sS --cacert "$P/root.pem" --cert "$P/$1.chain.pem" \
+            --key "$P/$1.key" --resolve "good.test:$PORT:127.0.0.1" \
+            -o /dev/null -w '%{http_code}' "https://good.test:$PORT/" 2>"$T/curl.err" ||
+            true)
+        CERR=$(cat "$T/curl.err")
+    }
+    for i in 1 2 3 4; do
+        hs_client client-good
+        [ "$CODE" = 200 ] || stp_fail "client-good ($i): HTTP $CODE $CERR"
+        hs_client client-revoked
+        if [ "$CODE" != 000 ] || ! grep -q "alert certificate revoked" <<<"$CERR"; then
+            stp_fail "client-revoked ($i): HTTP $CODE $CERR"
+        fi
+    done
+    stp_ok "4 times: client-good served, client-revoked refused (alert certificate revoked)"
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    stp_assert_eq "$(stp_requests)" 3 "one request per client certificate (and good.test's staple)"
     ;;
 debian)
     MODE=stock

@@ -27,6 +27,11 @@
 #   programs       `programs = nginx` in the policy: the workers staple
 #   revoked_exit   mode must, revoked_action exit, a revoked.test block: the
 #                  workers refuse it and stay (none exits and is respawned)
+#   client         ssl_verify_client on, client_ocsp = leaf: a good client
+#                  gets $ssl_client_verify SUCCESS, a revoked one nginx's
+#                  400 and "certificate revoked" in its error.log, from every
+#                  worker, with one responder request per client certificate;
+#                  after a restart, decided from the store with no request
 # Every scenario ends by stopping nginx (no worker may survive), with no
 # ERROR line in the hook log and no warning or error in nginx's error.log.
 set -euo pipefail
@@ -360,6 +365,47 @@ revoked_exit)
     start
     stp_revoked_exit_stays "$SRV_PID" "$WORKERS" "${GOOD[@]}"
     HOOK_ERRORS_OK="certificate is revoked: (refusing|revoked_action exit is not possible)"
+    ;;
+client)
+    GOOD_EXTRA="ssl_client_certificate $P/root.pem; ssl_verify_client on;
+        ssl_verify_depth 2;
+        location /verify { return 200 \"\$ssl_client_verify\\n\"; }"
+    stp_conf "$CONF" "$ROUTE" "client_ocsp = leaf"
+    start
+    # client CLIENT: one request to /verify with CLIENT's certificate: sets
+    # CODE (the HTTP status, 000 if none) and BODY
+    client() {
+        CODE=$(timeout 10 curl -sS --cacert "$P/root.pem" --cert "$P/$1.chain.pem" \
+            --key "$P/$1.key" --resolve "good.test:$PORT:127.0.0.1" \
+            -o "$T/body" -w '%{http_code}' "https://good.test:$PORT/verify" 2>"$T/curl.err" ||
+            true)
+        BODY=$(cat "$T/body" 2>/dev/null || true)
+    }
+    for i in $(seq 1 $((4 * WORKERS))); do
+        client client-good
+        if [ "$CODE" != 200 ] || [ "$BODY" != SUCCESS ]; then
+            stp_fail "client-good ($i): HTTP $CODE '$BODY' $(cat "$T/curl.err")"
+        fi
+        client client-revoked
+        [ "$CODE" = 400 ] ||
+            stp_fail "client-revoked ($i): HTTP $CODE '$BODY' $(cat "$T/curl.err")"
+    done
+    stp_ok "$((4 * WORKERS)) times: client-good SUCCESS, client-revoked 400"
+    stp_assert_file_contains "$N/error.log" \
+        "client SSL certificate verify error: \(23:certificate revoked\)" \
+        "nginx's own log names the cause"
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    stp_assert_eq "$(stp_requests)" 3 \
+        "one request per client certificate (and the staple's) with $WORKERS worker(s)"
+    [ "$(grep -c "WARN client: .*CN=client-revoked.*revoked: refused" "$T/hook.log")" -le "$WORKERS" ] ||
+        stp_fail "client-revoked's decision said more than once per worker"
+    stop
+    start
+    client client-good
+    [ "$BODY" = SUCCESS ] || stp_fail "after a restart, client-good: HTTP $CODE '$BODY'"
+    client client-revoked
+    [ "$CODE" = 400 ] || stp_fail "after a restart, client-revoked: HTTP $CODE"
+    stp_assert_eq "$(stp_requests)" 3 "after a restart: decided from the store, no request"
     ;;
 programs)
     # a policy limited to nginx (programs = nginx) acts in nginx's workers

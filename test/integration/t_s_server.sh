@@ -279,15 +279,15 @@ nostore_unknown)
     stp_expect_line "status=good verified=yes" "not good"
     ;;
 inert)
-    # a key that does not act yet is said once, in the server, with what it
+    # a key that has no effect is said once, in the server, with what it
     # does not do; an OpenSSL program that serves nothing says nothing
-    stp_conf "$CONF" "$ROUTE" "client_ocsp = leaf"
+    stp_conf "$CONF" "$ROUTE" "client_ocsp_fail = open"
     stp_serve_s_server "$ROUTE" "$CONF" good
     stp_wait_staple "$PORT" --CAfile "$P/root.pem"
     stp_probe "$PORT" --count 10
-    stp_assert_eq "$(grep -c "WARN policy: openssl: key 'client_ocsp' has no effect" "$T/hook.log")" 1 \
+    stp_assert_eq "$(grep -c "WARN policy: openssl: key 'client_ocsp_fail' has no effect while client_ocsp is off" "$T/hook.log")" 1 \
         "said once in the server"
-    stp_conf "$T/bystander.cnf" provider "client_ocsp = leaf"
+    stp_conf "$T/bystander.cnf" provider "client_ocsp_fail = open"
     OPENSSL_CONF=$T/bystander.cnf OCSPSTAPLE_DEBUG='' openssl version >"$T/bystander.out" 2>&1 ||
         stp_fail "openssl version: $(cat "$T/bystander.out")"
     stp_assert_file_lacks "$T/bystander.out" "client_ocsp" "a bystander says nothing"

@@ -14,6 +14,10 @@
 #         log shows it sending the certificate status), exactly one
 #         responder request, the tunnel carries an HTTPS request through
 #   warm  warm store: the first handshake is stapled, no new request
+#   client  `verifyChain = yes`, `requireCert = yes`, client_ocsp = leaf: a
+#         good client tunnels, a revoked one is refused in the handshake
+#         (stunnel's own log says "certificate revoked"), one responder
+#         request per client certificate
 # Every scenario ends by stopping stunnel (no process may survive), with no
 # ERROR line in the hook log.
 set -euo pipefail
@@ -58,6 +62,7 @@ BACKEND_PORT=$RESPONDER_PORT
 stp_start_responder "$P"
 stp_mkpki "$P" "$RESPONDER_PORT"
 
+SVC_EXTRA= # more service options (client)
 launch() {
     rm -f "$S/stunnel.pid"
     cat >"$S/stunnel.conf" <<EOF
@@ -70,6 +75,7 @@ accept = 127.0.0.1:$PORT
 connect = 127.0.0.1:$BACKEND_PORT
 cert = $P/good.chain.pem
 key = $P/good.key
+$SVC_EXTRA
 EOF
     # shellcheck disable=SC2046
     env $(stp_route_env "$ROUTE" "$CONF") "$STUNNEL" "$S/stunnel.conf" \
@@ -140,6 +146,35 @@ warm)
     stp_verified good.test
     tunnels
     stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's"
+    ;;
+client)
+    SVC_EXTRA="CAfile = $P/root.pem
+verifyChain = yes
+requireCert = yes"
+    stp_conf "$CONF" "$ROUTE" "client_ocsp = leaf"
+    start
+    # through CLIENT: an HTTPS request with CLIENT's certificate; sets CODE
+    # (an HTTP status from the backend, 000 when refused) and CERR
+    through() {
+        CODE=$(timeout 10 curl -sS --noproxy '*' --cacert "$P/root.pem" \
+            --cert "$P/$1.chain.pem" --key "$P/$1.key" \
+            --resolve "good.test:$PORT:127.0.0.1" -o /dev/null \
+            -w '%{http_code}' "https://good.test:$PORT/" 2>"$T/curl.err" || true)
+        CERR=$(cat "$T/curl.err")
+    }
+    for i in 1 2 3; do
+        through client-good
+        [[ $CODE =~ ^[1-5][0-9][0-9]$ ]] || stp_fail "client-good ($i): $CODE $CERR"
+        through client-revoked
+        if [ "$CODE" != 000 ] || ! grep -q "alert certificate revoked" <<<"$CERR"; then
+            stp_fail "client-revoked ($i): $CODE $CERR"
+        fi
+    done
+    stp_ok "3 times: client-good tunnels, client-revoked refused (alert certificate revoked)"
+    stp_assert_file_contains "$S/stunnel.log" "certificate revoked" \
+        "stunnel's own log names the cause"
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    stp_assert_eq "$(stp_requests)" 3 "one request per client certificate (and the staple's)"
     ;;
 *)
     stp_fail "unknown scenario $SCEN"

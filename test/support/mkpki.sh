@@ -4,7 +4,9 @@
 # mkpki.sh DIR PORT: build a throwaway test PKI in DIR with the openssl CLI only.
 # Root -> intermediate -> leaves whose AIA OCSP URL is http://127.0.0.1:PORT/,
 # an OCSP responder cert, a no-EKU signer, a rogue CA with its own responder, and
-# index.txt (openssl ca format) for `openssl ocsp -index`. Certs start at now-1h.
+# index.txt (openssl ca format) for `openssl ocsp -index`, and client
+# certificates (client-good, client-revoked, client-unknown, client-noaia:
+# CN=NAME, clientAuth). Certs start at now-1h.
 set -euo pipefail
 
 usage() {
@@ -140,6 +142,21 @@ subjectAltName         = \$ENV::STP_SAN
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
 
+[ ext_client ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature
+extendedKeyUsage       = clientAuth
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+authorityInfoAccess    = OCSP;URI:$URL, caIssuers;URI:${URL}int.der
+
+[ ext_client_noaia ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature
+extendedKeyUsage       = clientAuth
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+
 [ ext_leaf_multiurl ]
 basicConstraints       = critical, CA:FALSE
 keyUsage               = critical, digitalSignature
@@ -193,8 +210,21 @@ leaf unknown ext_leaf ec CA_int_unlisted
 leaf noaia ext_leaf_noaia ec
 leaf multiurl ext_leaf_multiurl ec
 
-"$OPENSSL" ca -config "$CNF" -name CA_int -revoke "$DIR/revoked.pem" \
-    -crl_reason keyCompromise 2>/dev/null ||
-    { echo "mkpki.sh: revoking failed" >&2; exit 1; }
+# client NAME EXT [CA_SECTION]: a client certificate for CN=NAME, with its chain.
+client() {
+    local name=$1 ext=$2 ca=${3:-CA_int}
+    issue "$name" "$ca" "$ext" 10 "$O/CN=$name" ec
+    cat "$DIR/$name.pem" "$DIR/int.pem" >"$DIR/$name.chain.pem"
+}
+client client-good ext_client
+client client-revoked ext_client
+client client-unknown ext_client CA_int_unlisted
+client client-noaia ext_client_noaia
+
+for r in revoked client-revoked; do
+    "$OPENSSL" ca -config "$CNF" -name CA_int -revoke "$DIR/$r.pem" \
+        -crl_reason keyCompromise 2>/dev/null ||
+        { echo "mkpki.sh: revoking $r failed" >&2; exit 1; }
+done
 "$OPENSSL" x509 -in "$DIR/int.pem" -outform DER -out "$DIR/int.der"
 chmod 600 "$DIR"/*.key

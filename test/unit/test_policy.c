@@ -72,6 +72,9 @@ static long long num_field(const struct stp_policy *p, const char *key)
         { "retry_max", p->retry_max },
         { "client_ocsp", p->client_ocsp },
         { "client_ocsp_fail", p->client_fail },
+        { "client_ocsp_timeout", p->client_timeout_ms },
+        { "client_ocsp_unknown", p->client_unknown },
+        { "client_ocsp_no_url", p->client_no_url },
         { "log_level", p->log_level },
     };
     size_t i;
@@ -93,6 +96,8 @@ static const char *str_field(const struct stp_policy *p, const char *key)
         return p->store_dir;
     if (strcmp(key, "client_ocsp_responder") == 0)
         return p->client_responder;
+    if (strcmp(key, "client_ocsp_default_responder") == 0)
+        return p->client_default_responder;
     if (strcmp(key, "log_file") == 0)
         return p->log_file;
     if (strcmp(key, "metrics_file") == 0)
@@ -127,7 +132,11 @@ static void check_defaults(const struct stp_policy *p)
     ASSERT_EQ(p->retry_max, 3600);
     ASSERT_EQ(p->client_ocsp, STP_CLIENT_OCSP_OFF);
     ASSERT_NULL(p->client_responder);
+    ASSERT_NULL(p->client_default_responder);
     ASSERT_EQ(p->client_fail, STP_FAIL_CLOSED);
+    ASSERT_EQ(p->client_timeout_ms, 500);
+    ASSERT_EQ(p->client_unknown, STP_UNKNOWN_REFUSE);
+    ASSERT_EQ(p->client_no_url, STP_NO_URL_SKIP);
     ASSERT_EQ(p->log_level, STP_LOG_LEVEL_WARN);
     ASSERT_NULL(p->log_file);
     ASSERT_NULL(p->metrics_file);
@@ -220,8 +229,17 @@ static const struct {
     { "retry_max", "1d", 86400 },
     { "client_ocsp", "off", STP_CLIENT_OCSP_OFF },
     { "client_ocsp", "leaf", STP_CLIENT_OCSP_LEAF },
+    { "client_ocsp", "chain", STP_CLIENT_OCSP_CHAIN },
     { "client_ocsp_fail", "open", STP_FAIL_OPEN },
     { "client_ocsp_fail", "closed", STP_FAIL_CLOSED },
+    { "client_ocsp_timeout", "0", 0 },
+    { "client_ocsp_timeout", "250ms", 250 },
+    { "client_ocsp_timeout", "2s", 2000 },
+    { "client_ocsp_timeout", "10s", 10000 },
+    { "client_ocsp_unknown", "allow", STP_UNKNOWN_ALLOW },
+    { "client_ocsp_unknown", "refuse", STP_UNKNOWN_REFUSE },
+    { "client_ocsp_no_url", "refuse", STP_NO_URL_REFUSE },
+    { "client_ocsp_no_url", "skip", STP_NO_URL_SKIP },
     { "log_level", "off", STP_LOG_LEVEL_OFF },
     { "log_level", "error", STP_LOG_LEVEL_ERROR },
     { "log_level", "warn", STP_LOG_LEVEL_WARN },
@@ -241,6 +259,8 @@ static const struct {
     { "responder_url", "http://[::1]:8888/", "http://[::1]:8888/" },
     { "responder_url", "http://user@h", "http://user@h" },
     { "client_ocsp_responder", "http://127.0.0.1:1/", "http://127.0.0.1:1/" },
+    { "client_ocsp_default_responder", "http://127.0.0.1:2/",
+      "http://127.0.0.1:2/" },
     { "ca_file", "/etc/ssl/ca.pem", "/etc/ssl/ca.pem" },
     { "store_dir", "/srv/ocsp/", "/srv/ocsp/" },
     { "log_file", "/var/log/ocspstaple.log", "/var/log/ocspstaple.log" },
@@ -379,7 +399,12 @@ static const struct {
     { "retry_base", "2h", "is out of range", "from 1s to 1h" },
     { "retry_max", "0", "is out of range", "from 1s to 1d" },
     { "retry_max", "2d", "is out of range", "from 1s to 1d" },
-    { "client_ocsp", "chain", "is not valid", "one of off, leaf" },
+    { "client_ocsp", "all", "is not valid", "one of off, leaf, chain" },
+    { "client_ocsp_timeout", "11s", "is out of range", "from 0s to 10s" },
+    { "client_ocsp_unknown", "good", "is not valid", "one of refuse, allow" },
+    { "client_ocsp_no_url", "allow", "is not valid", "one of skip, refuse" },
+    { "client_ocsp_default_responder", "ldap://x", "is not a valid URL",
+      "http:// or https://" },
     { "client_ocsp_responder", "ldap://x", "is not a valid URL",
       "http:// or https://" },
     { "client_ocsp_fail", "maybe", "is not valid", "one of open, closed" },

@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# t_client_ocsp.sh SCENARIO [ROUTE]: client-certificate OCSP in an unmodified
+# `openssl s_server -Verify 2 -verify_return_error` (ROUTE preload or
+# provider), with real clients (curl --cert) and the real responder. The
+# check runs inside OpenSSL's verification: a refused client gets the alert
+# that names the cause, and s_server's own verify callback prints it.
+#
+# Scenarios:
+#   decide    good admitted, revoked and unknown refused, no AIA skipped;
+#             every answer fetched once and then decided from memory, and
+#             each decision logged once
+#   chain     client_ocsp = chain: the intermediate names no responder
+#             (skipped by default, refused with client_ocsp_no_url = refuse)
+#   fail      responder refusing connections: closed refuses, open admits,
+#             a cached "revoked" is refused either way
+#   hang      responder hangs: the handshake waits client_ocsp_timeout, no
+#             more; the fetch goes on, and once the responder answers the
+#             next handshake is decided from memory
+#   store     a second server process (and a restart) decides from the
+#             answer the first one stored: no request
+#   override  client_ocsp_responder sends every request to another address;
+#             client_ocsp_default_responder only those of certificates
+#             without AIA
+#   forged    a response signed by a rogue responder, or one for another
+#             certificate, is not an answer: refused (fail closed)
+#   revoke    a client revoked at run time is refused after the next refresh
+#   appverify (preload) an application with its own verification procedure
+#             (STP_VERIFY_HOST): it still runs and decides, and ours checks
+#             what it accepted
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../support/lib.sh
+source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/servers.sh
+source "$STP_SUPPORT/servers.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/hook.sh
+source "$STP_SUPPORT/hook.sh"
+
+stp_need openssl curl
+SCEN=${1:?scenario}
+ROUTE=${2:-preload}
+# In a ThreadSanitizer build the verify host is ours and instrumented:
+# appverify runs there with only our library preloaded. s_server is not ours.
+TSAN_HOST=
+case ${STP_SANITIZER_PRELOAD:-}:$SCEN in
+*tsan*:appverify) TSAN_HOST=1 ;;
+*) stp_hook_need ;;
+esac
+stp_setup
+P=$T/pki
+mkdir -p "$P"
+RARGS=()
+case $SCEN in
+override) RARGS=(--alt-addr 127.0.0.2) ;;
+revoke) RARGS=(--nmin 1) ;; # answers valid 60 s: refreshed within seconds
+esac
+stp_start_responder "$P" "${RARGS[@]}"
+stp_mkpki "$P" "$RESPONDER_PORT"
+CONF=$T/stp.cnf
+export OPENSSL_CONF=/dev/null
+# the server's own certificate is not stapled: every request is a client's
+BASE=("mode = never" "timeout = 2s" "connect_timeout = 2s" "retry_base = 1s"
+    "retry_max = 2s" "refresh_min = 10s")
+
+# serve [POLICY LINES...]: s_server under ROUTE, requiring a client
+# certificate and refusing a chain that does not verify.
+serve() {
+    stp_conf "$CONF" "$ROUTE" "${BASE[@]}" "$@"
+    stp_serve_s_server "$ROUTE" "$CONF" ecdsa -- -Verify 2 -verify_return_error \
+        -CAfile "$P/root.pem"
+}
+
+stop() {
+    stp_stop_pid "$S_SERVER_PID"
+    stp_forget_pid "$S_SERVER_PID"
+}
+
+# hs CLIENT: one HTTPS request with CLIENT's certificate (bounded: 10 s);
+# sets HS_RC (curl's exit status), HS_ERR (its message) and HS_MS.
+hs() {
+    local t0
+    t0=$(date +%s%N)
+    HS_RC=0
+    timeout 10 curl -sS --cacert "$P/root.pem" --cert "$P/$1.chain.pem" \
+        --key "$P/$1.key" --resolve "ecdsa.test:$PORT:127.0.0.1" \
+        -o "$T/hs.body" "https://ecdsa.test:$PORT/" 2>"$T/hs.err" || HS_RC=$?
+    HS_ERR=$(cat "$T/hs.err")
+    HS_MS=$((($(date +%s%N) - t0) / 1000000))
+}
+
+# admitted CLIENT MSG / refused CLIENT ALERT MSG: the outcome of hs CLIENT.
+admitted() {
+    hs "$1"
+    [ "$HS_RC" -eq 0 ] || stp_fail "$2: $1 refused (curl $HS_RC: $HS_ERR)"
+    grep -q "Verify return code: 0 (ok)" "$T/hs.body" ||
+        stp_fail "$2: s_server did not see $1's chain verified"
+    stp_ok "$2: $1 admitted ($HS_MS ms)"
+}
+
+refused() {
+    hs "$1"
+    [ "$HS_RC" -ne 0 ] || stp_fail "$3: $1 admitted"
+    grep -q "alert $2" <<<"$HS_ERR" ||
+        stp_fail "$3: $1 refused, but not with 'alert $2': $HS_ERR"
+    stp_ok "$3: $1 refused with alert $2 ($HS_MS ms)"
+}
+
+# said N REGEX MSG: exactly N lines of the hook's log match REGEX.
+said() {
+    local n
+    n=$({ grep -E -- "$2" "$T/hook.log" || true; } | wc -l)
+    stp_assert_eq "$n" "$1" "$3"
+}
+
+serial() { openssl x509 -in "$P/$1.pem" -noout -serial | sed 's/serial=//'; }
+
+case $SCEN in
+decide)
+    serve "client_ocsp = leaf"
+    admitted client-good "good"
+    refused client-revoked "certificate revoked" "revoked"
+    stp_assert_file_contains "$T/s_server.out.err" \
+        "verify error:num=23:certificate revoked" "s_server's own log names the cause"
+    refused client-unknown "certificate unknown" "unknown"
+    admitted client-noaia "no OCSP URL: skipped"
+    stp_assert_eq "$(stp_requests)" 3 "one request per certificate with a responder"
+    for i in 1 2 3; do
+        admitted client-good "again ($i)"
+        refused client-revoked "certificate revoked" "again ($i)"
+        refused client-unknown "certificate unknown" "again ($i)"
+        admitted client-noaia "again ($i)"
+    done
+    stp_assert_eq "$(stp_requests)" 3 "decided from memory: no more requests"
+    said 1 "client: .*CN=client-good.*serial $(serial client-good).*: good: admitted" \
+        "one line for client-good's decision"
+    said 1 "WARN client: .*CN=client-revoked.*: revoked: refused" \
+        "one line for client-revoked's decision"
+    said 1 "WARN client: .*CN=client-unknown.*: unknown to its responder: refused" \
+        "one line for client-unknown's decision"
+    said 1 "client: .*CN=client-noaia.*names no OCSP responder: not checked" \
+        "one line for client-noaia's decision"
+    stp_assert_eq "$({ grep -c "client: " "$T/hook.log" || true; })" 7 \
+        "16 more handshakes added no line (3 'checking' lines and 4 decisions)"
+    ;;
+chain)
+    serve "client_ocsp = chain"
+    admitted client-good "chain, intermediate without AIA skipped"
+    said 1 "client: .*CN=STP Test Intermediate CA.*names no OCSP responder: not checked" \
+        "the intermediate is said to be skipped"
+    refused client-revoked "certificate revoked" "chain: a revoked leaf"
+    stop
+    serve "client_ocsp = chain" "client_ocsp_no_url = refuse"
+    refused client-good "certificate unknown" \
+        "chain, client_ocsp_no_url = refuse: the intermediate has no responder"
+    stp_assert_file_contains "$T/s_server.out.err" "verify error:num=73:OCSP verification needed" \
+        "s_server names the cause"
+    ;;
+fail)
+    serve "client_ocsp = leaf"
+    refused client-revoked "certificate revoked" "responder up: revoked"
+    stp_responder_mode "$P" refuse
+    refused client-good "certificate unknown" \
+        "responder down, client_ocsp_fail = closed"
+    stp_assert_file_contains "$T/s_server.out.err" "verify error:num=74:OCSP verification failed" \
+        "s_server names the cause"
+    said 1 "WARN client: .*CN=client-good.*no OCSP answer in time: refused" "said once"
+    stop
+    stp_responder_mode "$P" normal
+    serve "client_ocsp = leaf" "client_ocsp_fail = open"
+    refused client-revoked "certificate revoked" "open, responder up: revoked (stored)"
+    stp_responder_mode "$P" refuse
+    admitted client-unknown "responder down, client_ocsp_fail = open"
+    said 1 "WARN client: .*CN=client-unknown.*no OCSP answer in time: admitted" "said once"
+    refused client-revoked "certificate revoked" "open, responder down: a cached revoked"
+    ;;
+hang)
+    serve "client_ocsp = leaf" "client_ocsp_timeout = 300ms"
+    stp_responder_mode "$P" hang
+    refused client-good "certificate unknown" \
+        "responder hangs"
+    # the wait is the client_ocsp_timeout, not the fetch timeout (2 s)
+    [ "$HS_MS" -lt 1800 ] || stp_fail "a handshake waited $HS_MS ms (client_ocsp_timeout 300ms)"
+    stp_ok "the handshake waited at most about client_ocsp_timeout ($HS_MS ms)"
+    refused client-good "certificate unknown" \
+        "while the first fetch hangs"
+    [ "$HS_MS" -lt 1800 ] || stp_fail "a handshake waited $HS_MS ms while a fetch hangs"
+    stp_responder_mode "$P" normal
+    fetched() { grep -q "refresh: client-good: stored good response" "$T/hook.log"; }
+    STP_WAIT=15 stp_wait_for fetched || stp_fail "no good answer fetched after the hang"
+    admitted client-good "after the responder recovered: from memory"
+    [ "$HS_MS" -lt 1800 ] || stp_fail "the decision from memory took $HS_MS ms"
+    ;;
+store)
+    serve "client_ocsp = leaf"
+    admitted client-good "first server"
+    refused client-revoked "certificate revoked" "first server"
+    stp_assert_eq "$(stp_requests)" 2 "two requests"
+    S1=$S_SERVER_PID
+    P1=$PORT
+    stp_serve_s_server "$ROUTE" "$CONF" ecdsa -- -Verify 2 -verify_return_error \
+        -CAfile "$P/root.pem"
+    admitted client-good "a second server process"
+    refused client-revoked "certificate revoked" "a second server process"
+    stop
+    S_SERVER_PID=$S1
+    PORT=$P1
+    stop
+    stp_serve_s_server "$ROUTE" "$CONF" ecdsa -- -Verify 2 -verify_return_error \
+        -CAfile "$P/root.pem"
+    admitted client-good "after a restart"
+    refused client-revoked "certificate revoked" "after a restart"
+    stp_assert_eq "$(stp_requests)" 2 "no request from the second process nor after the restart"
+    ;;
+override)
+    serve "client_ocsp = leaf" "client_ocsp_responder = http://127.0.0.2:$RESPONDER_PORT/"
+    admitted client-good "override"
+    refused client-revoked "certificate revoked" "override"
+    admitted client-noaia "override: a certificate without AIA is checked too"
+    stp_assert_eq "$({ grep -c " alt:normal 200" "$P/responder.log" || true; })" 3 \
+        "every request went to the override"
+    stp_assert_eq "$(stp_requests)" 3 "and none elsewhere"
+    said 1 "client: .*CN=client-noaia.*checking by OCSP at http://127.0.0.2:" \
+        "client-noaia is checked at the override"
+    stop
+    rm -rf "$T/store"
+    serve "client_ocsp = leaf" "client_ocsp_default_responder = http://127.0.0.2:$RESPONDER_PORT/"
+    admitted client-good "default responder: its own AIA"
+    admitted client-noaia "default responder: without AIA"
+    stp_assert_eq "$({ grep -c " alt:normal 200" "$P/responder.log" || true; })" 4 \
+        "only client-noaia's request went to the default responder"
+    stp_assert_eq "$(stp_requests)" 5 "client-good's went to its own"
+    ;;
+forged)
+    stp_responder_mode "$P" rogue
+    serve "client_ocsp = leaf"
+    refused client-good "certificate unknown" \
+        "a response signed by a rogue responder"
+    stp_assert_file_contains "$T/hook.log" "client-good: .*signature or responder authorisation check failed" \
+        "the refresher says why"
+    stop
+    stp_own_response good "$P/responder.replay.der" 1
+    stp_responder_mode "$P" replay
+    serve "client_ocsp = leaf"
+    refused client-revoked "certificate unknown" \
+        "a good response for another certificate"
+    stp_assert_file_contains "$T/hook.log" "client-revoked: .*not for this certificate" \
+        "the refresher says why"
+    ;;
+revoke)
+    serve "client_ocsp = leaf" "refresh_margin = 90"
+    admitted client-good "before the revocation"
+    STP_SAN=DNS:unused.test openssl ca -config "$P/ca/pki.cnf" -name CA_int -revoke "$P/client-good.pem" \
+        -crl_reason keyCompromise >"$T/revoke.out" 2>&1 || { cat "$T/revoke.out" >&2; stp_fail "revoking client-good"; }
+    revoked_now() { grep -q "refresh: client-good: stored revoked response" "$T/hook.log"; }
+    STP_WAIT=30 stp_wait_for revoked_now || stp_fail "the refresher did not see the revocation"
+    refused client-good "certificate revoked" "after the next refresh"
+    said 1 "WARN client: .*CN=client-good.*: revoked: refused" "the change is said once"
+    ;;
+appverify)
+    [ -n "${STP_VERIFY_HOST:-}" ] || stp_fail "STP_VERIFY_HOST is not set"
+    stp_conf "$CONF" "$ROUTE" "${BASE[@]}" "client_ocsp = leaf"
+    if [ -n "$TSAN_HOST" ]; then
+        route_env=$(STP_SANITIZER_PRELOAD='' stp_route_env "$ROUTE" "$CONF")
+    else
+        route_env=$(stp_route_env "$ROUTE" "$CONF")
+    fi
+    # shellcheck disable=SC2086 # one VAR=value per word
+    stp_start_s_server "$T/s_server.out" 5 env $route_env \
+        "$STP_VERIFY_HOST" "$P/ecdsa.pem" "$P/ecdsa.key" "$P/int.pem" "$P/root.pem" \
+        client-noaia
+    PORT=$S_SERVER_PORT
+    # app_hs CLIENT: one connection; sets APP_OUT (what the client read)
+    app_hs() {
+        APP_OUT=$(timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -quiet \
+            -cert "$P/$1.pem" -key "$P/$1.key" -cert_chain "$P/int.pem" \
+            -CAfile "$P/root.pem" </dev/null 2>&1 || true)
+    }
+    app_hs client-good
+    grep -q "^VERIFY 0" <<<"$APP_OUT" || stp_fail "client-good refused: $APP_OUT"
+    stp_assert_file_contains "$T/s_server.out" "^APP VERIFY client-good ok" \
+        "the application's procedure ran for client-good"
+    stp_ok "client-good admitted, by the application's procedure and ours"
+    app_hs client-revoked
+    grep -q "^VERIFY" <<<"$APP_OUT" && stp_fail "client-revoked admitted: $APP_OUT"
+    grep -q "certificate revoked" <<<"$APP_OUT" ||
+        stp_fail "client-revoked refused, but not as revoked: $APP_OUT"
+    stp_assert_file_contains "$T/s_server.out" "^APP VERIFY client-revoked ok" \
+        "the application accepted client-revoked's chain"
+    stp_ok "client-revoked: accepted by the application, refused by the OCSP check"
+    app_hs client-noaia
+    grep -q "^VERIFY" <<<"$APP_OUT" && stp_fail "client-noaia admitted: $APP_OUT"
+    stp_assert_file_contains "$T/s_server.out" "^APP VERIFY client-noaia denied" \
+        "the application's own rule refused client-noaia"
+    stp_ok "client-noaia: refused by the application's own rule"
+    ;;
+*) stp_fail "unknown scenario $SCEN" ;;
+esac
+stop
+stp_no_errors "$T/hook.log"
+stp_ok "client OCSP $SCEN ($ROUTE)"
