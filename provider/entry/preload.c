@@ -6,9 +6,10 @@
  * that an application that sets or reads its status callback only ever
  * sees its own, while ours stays installed and chains to it, and one on
  * SSL_set_SSL_CTX, where a context reached only through SNI is examined
- * while a handshake holds it, and one on SSL_CTX_set_cert_verify_callback,
- * so that the client-certificate check chains to the application's own
- * verification instead of replacing it.
+ * while a handshake holds it, and ones on SSL_CTX_set_cert_verify_callback
+ * and SSL_CTX_set_session_ticket_cb, so that the client-certificate check
+ * chains to the application's own verification and ticket callbacks
+ * instead of replacing them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -77,4 +78,15 @@ SSL_CTX_set_cert_verify_callback(SSL_CTX *ctx, stp_cert_verify_cb cb, void *arg)
     if (stp_hook_capture_verify(ctx, cb, arg))
         return;
     stp_real_set_cert_verify_cb(ctx, cb, arg);
+}
+
+/* The application's session ticket callbacks: kept, and called by ours
+ * where ours is installed. */
+STP_EXPORT int SSL_CTX_set_session_ticket_cb(
+    SSL_CTX *ctx, SSL_CTX_generate_session_ticket_fn gen_cb,
+    SSL_CTX_decrypt_session_ticket_fn dec_cb, void *arg)
+{
+    if (stp_hook_capture_ticket(ctx, gen_cb, dec_cb, arg))
+        return 1;
+    return stp_real_set_session_ticket_cb(ctx, gen_cb, dec_cb, arg);
 }

@@ -83,6 +83,7 @@ struct stp_rec {
     atomic_llong client_used;
     atomic_int client_said;
     atomic_int client_revoked;
+    atomic_int client_resume_said; /* a refused resumption was logged */
 };
 
 enum stp_copy_result {

@@ -164,39 +164,34 @@ static struct stp_rec *get1(X509 *cert, X509 *issuer)
     return rec;
 }
 
-/* The decision for <cert> (issued by <issuer>) under policy <p>. */
-static void decide(const struct stp_policy *p, X509 *cert, X509 *issuer,
-                   struct outcome *out)
+/*
+ * The decision for client record <rec> under policy <p>; with <wait>, a
+ * certificate still waiting for its first answer waits for it (at most
+ * client_ocsp_timeout). Counts it; logs nothing.
+ */
+static void judge(const struct stp_policy *p, struct stp_rec *rec, int wait,
+                  struct outcome *out)
 {
-    struct stp_rec *rec = get1(cert, issuer);
     unsigned char *der = NULL;
     size_t len = 0;
     int status = -1;
     enum stp_copy_result r;
 
     memset(out, 0, sizeof(*out));
-    if (rec == NULL) {
-        /* out of memory, or a certificate that cannot be hashed */
-        out->admit = p->client_fail == STP_FAIL_OPEN;
-        out->error = X509_V_ERR_OCSP_VERIFY_FAILED;
-        stp_metric_inc(out->admit ? STP_M_CLIENT_FAIL_OPEN
-                                  : STP_M_CLIENT_ERROR);
-        return;
-    }
     atomic_store(&rec->client_used, (long long)stp_now());
     if (!rec->dec.staple) {
         out->admit = p->client_no_url == STP_NO_URL_SKIP;
         out->error = X509_V_ERR_OCSP_VERIFY_NEEDED;
         out->said = out->admit ? SAID_NO_URL_SKIPPED : SAID_NO_URL_REFUSED;
         stp_metric_inc(out->admit ? STP_M_CLIENT_SKIPPED : STP_M_CLIENT_ERROR);
-        goto end;
+        return;
     }
     /* one file, one verification, for a certificate met for the first
      * time in this process (another process may have fetched it) */
     if (atomic_load(&rec->stored_read) != 2)
         stp_refresh_load_stored(rec);
     r = stp_cache_copy(rec, stp_now(), &der, &len, &status);
-    if (r != STP_COPY_OK && atomic_load(&rec->loading)
+    if (r != STP_COPY_OK && wait && atomic_load(&rec->loading)
         && p->client_timeout_ms > 0) {
         stp_refresh_wake();
         stp_cache_wait(rec, p->client_timeout_ms);
@@ -217,7 +212,7 @@ static void decide(const struct stp_policy *p, X509 *cert, X509 *issuer,
             out->said = SAID_NO_ANSWER_REFUSED;
             stp_metric_inc(STP_M_CLIENT_ERROR);
         }
-        goto end;
+        return;
     }
     switch (status) {
     case V_OCSP_CERTSTATUS_GOOD:
@@ -237,7 +232,24 @@ static void decide(const struct stp_policy *p, X509 *cert, X509 *issuer,
         out->said = out->admit ? SAID_UNKNOWN_ALLOWED : SAID_UNKNOWN_REFUSED;
         stp_metric_inc(STP_M_CLIENT_UNKNOWN);
     }
-end:
+}
+
+/* The decision for <cert> (issued by <issuer>) under policy <p>. */
+static void decide(const struct stp_policy *p, X509 *cert, X509 *issuer,
+                   struct outcome *out)
+{
+    struct stp_rec *rec = get1(cert, issuer);
+
+    if (rec == NULL) {
+        /* out of memory, or a certificate that cannot be hashed */
+        memset(out, 0, sizeof(*out));
+        out->admit = p->client_fail == STP_FAIL_OPEN;
+        out->error = X509_V_ERR_OCSP_VERIFY_FAILED;
+        stp_metric_inc(out->admit ? STP_M_CLIENT_FAIL_OPEN
+                                  : STP_M_CLIENT_ERROR);
+        return;
+    }
+    judge(p, rec, 1, out);
     say(rec, out->said);
     stp_rec_unref(rec);
 }
@@ -270,6 +282,38 @@ int stp_client_check(X509_STORE_CTX *x)
             return 0;
     }
     return 1;
+}
+
+int stp_client_may_resume(SSL_SESSION *ss)
+{
+    const struct stp_policy *p = stp_runtime_get0_policy();
+    X509 *peer = SSL_SESSION_get0_peer(ss);
+    unsigned char id[STP_ID_LEN];
+    unsigned int idlen = 0;
+    struct stp_rec *rec;
+    struct outcome o;
+    int ok;
+
+    if (p->client_ocsp == STP_CLIENT_OCSP_OFF || peer == NULL)
+        return 1;
+    ERR_set_mark();
+    ok = X509_digest(peer, EVP_sha256(), id, &idlen) && idlen == STP_ID_LEN;
+    ERR_pop_to_mark();
+    /* a client this process cannot vouch for makes a full handshake, and
+     * its chain is verified and checked then */
+    rec = ok ? stp_cache_client_get1(id) : NULL;
+    if (rec == NULL)
+        return 0;
+    judge(p, rec, 0, &o);
+    if (!o.admit && atomic_exchange(&rec->client_resume_said, 1) == 0)
+        STP_LOG_WARN("client",
+                     "client certificate %s (serial %s, %.12s) in %s: "
+                     "session resumption refused (%s): a full handshake "
+                     "checks it again",
+                     rec->ci->subject, rec->ci->serial, rec->ci->id_hex,
+                     stp_runtime_program(), said_text(o.said));
+    stp_rec_unref(rec);
+    return o.admit;
 }
 
 int stp_client_idle(const struct stp_rec *rec, time_t now)

@@ -44,6 +44,10 @@ struct ctxstate {
      * so (a handshake takes the lock only then); ours is installed */
     stp_cert_verify_cb app_verify;
     void *app_verify_arg;
+    /* and its session ticket callbacks, likewise */
+    SSL_CTX_generate_session_ticket_fn app_ticket_gen;
+    SSL_CTX_decrypt_session_ticket_fn app_ticket_dec;
+    void *app_ticket_arg;
     atomic_int app_verify_set;
     atomic_int verify_installed;
     struct ctxstate *prev, *next; /* under list_lock */
@@ -60,6 +64,11 @@ static __thread int in_hook;
 
 static int status_cb(SSL *s, void *arg);
 static int verify_cb(X509_STORE_CTX *x, void *arg);
+static SSL_TICKET_RETURN ticket_cb(SSL *s, SSL_SESSION *ss,
+                                   const unsigned char *keyname,
+                                   size_t keyname_len, SSL_TICKET_STATUS status,
+                                   void *arg);
+static int ticket_gen_cb(SSL *s, void *arg);
 
 static struct ctxstate *state_of(SSL_CTX *ctx)
 {
@@ -99,6 +108,20 @@ static void install(struct ctxstate *cs)
     atomic_store(&cs->installed, 1);
 }
 
+/* Our session ticket callbacks on <cs>'s context, with <cs> for argument
+ * (libssl calls those of the connection's first context, before an SNI
+ * switch): ours generates only if the application's does. */
+static void install_ticket(struct ctxstate *cs)
+{
+    int app_gen;
+
+    pthread_mutex_lock(&verify_lock);
+    app_gen = cs->app_ticket_gen != NULL;
+    pthread_mutex_unlock(&verify_lock);
+    stp_real_set_session_ticket_cb(cs->ctx, app_gen ? ticket_gen_cb : NULL,
+                                   ticket_cb, cs);
+}
+
 /* With client_ocsp on: our verification procedure on <cs>'s context. */
 static void install_verify(struct ctxstate *cs)
 {
@@ -106,6 +129,7 @@ static void install_verify(struct ctxstate *cs)
         || atomic_exchange(&cs->verify_installed, 1) != 0)
         return;
     stp_real_set_cert_verify_cb(cs->ctx, verify_cb, NULL);
+    install_ticket(cs);
 }
 
 /* stp_track_claimed_fn: <cs>'s context uses <rec> until it is freed. A
@@ -611,6 +635,77 @@ static int verify_cb(X509_STORE_CTX *x, void *arg)
         || X509_STORE_CTX_get_error(x) != X509_V_OK || !stp_runtime_active())
         return ok; /* what libssl would have had */
     return stp_client_check(x);
+}
+
+/*
+ * The session ticket decrypt callback of a context with client_ocsp on:
+ * the application's decides first (if it set one), then a session whose
+ * client certificate is no longer admitted is not resumed (a full
+ * handshake verifies and checks it). Otherwise what libssl does without a
+ * callback: use a ticket that decrypted, renew one that asks for it.
+ */
+static SSL_TICKET_RETURN ticket_cb(SSL *s, SSL_SESSION *ss,
+                                   const unsigned char *keyname,
+                                   size_t keyname_len, SSL_TICKET_STATUS status,
+                                   void *arg)
+{
+    struct ctxstate *cs = arg;
+    SSL_CTX_decrypt_session_ticket_fn app = NULL;
+    void *app_arg = NULL;
+    SSL_TICKET_RETURN r;
+
+    if (atomic_load(&cs->app_verify_set)) {
+        pthread_mutex_lock(&verify_lock);
+        app = cs->app_ticket_dec;
+        app_arg = cs->app_ticket_arg;
+        pthread_mutex_unlock(&verify_lock);
+    }
+    if (app != NULL)
+        r = app(s, ss, keyname, keyname_len, status, app_arg);
+    else if (status == SSL_TICKET_SUCCESS)
+        r = SSL_TICKET_RETURN_USE;
+    else if (status == SSL_TICKET_SUCCESS_RENEW)
+        r = SSL_TICKET_RETURN_USE_RENEW;
+    else
+        r = SSL_TICKET_RETURN_IGNORE_RENEW;
+    if ((r == SSL_TICKET_RETURN_USE || r == SSL_TICKET_RETURN_USE_RENEW)
+        && ss != NULL && stp_runtime_active() && !stp_client_may_resume(ss))
+        r = SSL_TICKET_RETURN_IGNORE_RENEW;
+    return r;
+}
+
+/* The application's generate callback, with its own argument. */
+static int ticket_gen_cb(SSL *s, void *arg)
+{
+    struct ctxstate *cs = arg;
+    SSL_CTX_generate_session_ticket_fn app;
+    void *app_arg;
+
+    pthread_mutex_lock(&verify_lock);
+    app = cs->app_ticket_gen;
+    app_arg = cs->app_ticket_arg;
+    pthread_mutex_unlock(&verify_lock);
+    return app != NULL ? app(s, app_arg) : 1;
+}
+
+int stp_hook_capture_ticket(SSL_CTX *ctx,
+                            SSL_CTX_generate_session_ticket_fn gen,
+                            SSL_CTX_decrypt_session_ticket_fn dec, void *arg)
+{
+    struct ctxstate *cs = state_of(ctx);
+
+    if (cs == NULL || dec == ticket_cb)
+        return 0;
+    pthread_mutex_lock(&verify_lock);
+    cs->app_ticket_gen = gen;
+    cs->app_ticket_dec = dec;
+    cs->app_ticket_arg = arg;
+    atomic_store(&cs->app_verify_set, 1);
+    pthread_mutex_unlock(&verify_lock);
+    if (!atomic_load(&cs->verify_installed))
+        return 0;
+    install_ticket(cs);
+    return 1;
 }
 
 int stp_hook_capture_verify(SSL_CTX *ctx, stp_cert_verify_cb cb, void *arg)

@@ -28,9 +28,12 @@
  * application's verify callback; under LD_PRELOAD the application's own
  * procedure, if it set one, in its place), and only on a chain that
  * verified without error, on a server SSL, the client-certificate check
- * (client.h). libssl offers no way to read a procedure back: through the
- * provider alone, one that the application set before the first handshake
- * is replaced (no server we test sets one; docs/client-ocsp.md).
+ * (client.h), and a session ticket decrypt callback that refuses to resume
+ * the session of a client certificate whose decision no longer admits it
+ * (a full handshake then checks it). libssl offers no way to read either
+ * back: through the provider alone, one that the application set before the
+ * first handshake is replaced (no server we test sets one;
+ * docs/client-ocsp.md).
  */
 #ifndef STP_SERVER_HOOK_H
 #define STP_SERVER_HOOK_H
@@ -106,6 +109,16 @@ int stp_hook_capture_get(SSL_CTX *ctx, stp_status_cb *out);
  * libssl.
  */
 int stp_hook_capture_verify(SSL_CTX *ctx, stp_cert_verify_cb cb, void *arg);
+
+/*
+ * Likewise for its session ticket callbacks (SSL_CTX_set_session_ticket_cb):
+ * records them; returns 1 if ours is installed (the call is consumed: the
+ * application's generate callback and argument are set with our decrypt
+ * callback, which calls the application's first), 0 to pass it to libssl.
+ */
+int stp_hook_capture_ticket(SSL_CTX *ctx,
+                            SSL_CTX_generate_session_ticket_fn gen,
+                            SSL_CTX_decrypt_session_ticket_fn dec, void *arg);
 
 /*
  * Explicit route (ocspstaple_attach, after stp_boot()): examine <ctx> now,

@@ -26,9 +26,11 @@
 #   forged    a response signed by a rogue responder, or one for another
 #             certificate, is not an answer: refused (fail closed)
 #   revoke    a client revoked at run time is refused after the next refresh
+#   resume    a session of a client revoked after it was made is not resumed
+#             (TLS 1.3 ticket): the full handshake refuses the client
 #   appverify (preload) an application with its own verification procedure
-#             (STP_VERIFY_HOST): it still runs and decides, and ours checks
-#             what it accepted
+#             and session ticket callbacks (STP_VERIFY_HOST): they still run
+#             and decide, and ours checks what they accepted
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
@@ -53,7 +55,7 @@ mkdir -p "$P"
 RARGS=()
 case $SCEN in
 override) RARGS=(--alt-addr 127.0.0.2) ;;
-revoke) RARGS=(--nmin 1) ;; # answers valid 60 s: refreshed within seconds
+revoke | resume) RARGS=(--nmin 1) ;; # answers valid 60 s: refreshed within seconds
 esac
 stp_start_responder "$P" "${RARGS[@]}"
 stp_mkpki "$P" "$RESPONDER_PORT"
@@ -257,6 +259,34 @@ revoke)
     refused client-good "certificate revoked" "after the next refresh"
     said 1 "WARN client: .*CN=client-good.*: revoked: refused" "the change is said once"
     ;;
+resume)
+    serve "client_ocsp = leaf" "refresh_margin = 90"
+    # sess ARGS...: one s_client connection as client-good, a GET, the
+    # answer read; output in $T/sess.out
+    sess() {
+        printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client \
+            -connect "127.0.0.1:$PORT" -servername ecdsa.test -CAfile "$P/root.pem" \
+            -cert "$P/client-good.pem" -key "$P/client-good.key" \
+            -cert_chain "$P/int.pem" -ign_eof "$@" >"$T/sess.out" 2>&1 || true
+    }
+    sess -sess_out "$T/session.pem"
+    stp_assert_file_contains "$T/sess.out" "Verify return code: 0" "first connection: a full handshake"
+    [ -s "$T/session.pem" ] || stp_fail "no session saved"
+    sess -sess_in "$T/session.pem"
+    stp_assert_file_contains "$T/sess.out" "^Reused, TLSv1.3" "a good client's session is resumed"
+    stp_ok "client-good's session resumed while it is good"
+    STP_SAN=DNS:unused.test openssl ca -config "$P/ca/pki.cnf" -name CA_int \
+        -revoke "$P/client-good.pem" -crl_reason keyCompromise >"$T/revoke.out" 2>&1 ||
+        { cat "$T/revoke.out" >&2; stp_fail "revoking client-good"; }
+    revoked_now() { grep -q "refresh: client-good: stored revoked response" "$T/hook.log"; }
+    STP_WAIT=30 stp_wait_for revoked_now || stp_fail "the refresher did not see the revocation"
+    sess -sess_in "$T/session.pem"
+    stp_assert_file_lacks "$T/sess.out" "^Reused" "the revoked client's session is not resumed"
+    stp_assert_file_contains "$T/sess.out" "alert certificate revoked" \
+        "the full handshake refuses the revoked client"
+    said 1 "WARN client: .*CN=client-good.*session resumption refused" "said once"
+    stp_ok "client-good revoked: its session is not resumed, and the client is refused"
+    ;;
 appverify)
     [ -n "${STP_VERIFY_HOST:-}" ] || stp_fail "STP_VERIFY_HOST is not set"
     stp_conf "$CONF" "$ROUTE" "${BASE[@]}" "client_ocsp = leaf"
@@ -293,6 +323,18 @@ appverify)
     stp_assert_file_contains "$T/s_server.out" "^APP VERIFY client-noaia denied" \
         "the application's own rule refused client-noaia"
     stp_ok "client-noaia: refused by the application's own rule"
+    # its ticket callbacks: a ticket carries its data, and is resumed
+    printf 'x' | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" \
+        -cert "$P/client-good.pem" -key "$P/client-good.key" -cert_chain "$P/int.pem" \
+        -CAfile "$P/root.pem" -sess_out "$T/session.pem" -ign_eof >"$T/sess.out" 2>&1 || true
+    [ -s "$T/session.pem" ] || stp_fail "no session saved: $(cat "$T/sess.out")"
+    printf 'x' | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" \
+        -cert "$P/client-good.pem" -key "$P/client-good.key" -cert_chain "$P/int.pem" \
+        -CAfile "$P/root.pem" -sess_in "$T/session.pem" -ign_eof >"$T/sess.out" 2>&1 || true
+    stp_assert_file_contains "$T/sess.out" "^Reused, TLSv1.3" "client-good's session is resumed"
+    stp_assert_file_contains "$T/s_server.out" "^APP TICKET app" \
+        "the application's ticket callbacks ran"
+    stp_ok "the application's ticket callbacks still run, and the session resumes"
     ;;
 *) stp_fail "unknown scenario $SCEN" ;;
 esac

@@ -4,7 +4,9 @@
  * verification procedure (SSL_CTX_set_cert_verify_callback), as some
  * applications do: it runs X509_verify_cert() and then refuses a client
  * whose subject CN is DENY_CN (its own rule), printing "APP VERIFY <CN>
- * ok|denied" for each chain. Requires a client certificate, trusting
+ * ok|denied" for each chain, and its own session ticket callbacks (app data
+ * "app" in each ticket, "APP TICKET <data>" printed when one is decrypted).
+ * Requires a client certificate, trusting
  * CA_FILE. Serves handshakes one at a time ("ACCEPT 127.0.0.1:N" first)
  * until SIGTERM; each accepted client gets "VERIFY <n>\n", n the verify
  * result. Test code only (it/client_ocsp_appverify_*).
@@ -46,6 +48,34 @@ static int app_verify(X509_STORE_CTX *x, void *arg)
     return ok;
 }
 
+static int app_gen(SSL *s, void *arg)
+{
+    (void)arg;
+    return SSL_SESSION_set1_ticket_appdata(SSL_get_session(s), "app", 3);
+}
+
+static SSL_TICKET_RETURN app_dec(SSL *s, SSL_SESSION *ss,
+                                 const unsigned char *keyname,
+                                 size_t keyname_len, SSL_TICKET_STATUS status,
+                                 void *arg)
+{
+    void *data = NULL;
+    size_t len = 0;
+
+    (void)s;
+    (void)keyname;
+    (void)keyname_len;
+    (void)arg;
+    if (status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW)
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    if (SSL_SESSION_get0_ticket_appdata(ss, &data, &len) && len == 3) {
+        printf("APP TICKET %.3s\n", (const char *)data);
+        fflush(stdout);
+    }
+    return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE
+                                        : SSL_TICKET_RETURN_USE_RENEW;
+}
+
 int main(int argc, char **argv)
 {
     SSL_CTX *ctx;
@@ -69,6 +99,9 @@ int main(int argc, char **argv)
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                        NULL);
     SSL_CTX_set_cert_verify_callback(ctx, app_verify, NULL);
+    SSL_CTX_set_session_ticket_cb(ctx, app_gen, app_dec, NULL);
+    /* without one, libssl resumes no session of a verified client */
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"vh", 2);
     lfd = th_listen_loopback();
     if (lfd < 0)
         return 1;
