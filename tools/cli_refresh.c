@@ -34,9 +34,20 @@ static int update(const struct refresh_ctx *c, const struct stp_certinfo *ci,
                   struct stp_update_result *res, struct stp_err *err)
 {
     struct stp_certpol cp;
-    struct stp_update_ctx uc = { c->pol, &cp, c->st, ci, c->cmd->ca_file };
+    struct stp_state s;
+    struct stp_update_ctx uc = { c->pol, &cp, c->st, ci, c->cmd->ca_file, 0 };
 
     stp_policy_resolve(c->pol, ci->id, ci->leaf, &cp);
+    /* a client certificate's answer (a server's client_ocsp wrote it) is
+     * asked where the server asks it, and stays one */
+    if (stp_store_read_state(c->st, ci->id_hex, &s)
+        && strcmp(s.role, "client") == 0) {
+        uc.client = 1;
+        cp.responder_url = c->pol->client_responder != NULL
+                               ? c->pol->client_responder
+                           : ci->url != NULL ? NULL
+                                             : c->pol->client_default_responder;
+    }
     return stp_update_cert(&uc, uo, res, err);
 }
 

@@ -2,7 +2,8 @@
 /*
  * `ocspstaple status`: one row per certificate in a store directory, from
  * the response file (re-verified against the stored leaf and issuer when
- * they are there) and the sidecar state.
+ * they are there) and the sidecar state: the staples first, then the
+ * answers about client certificates (client_ocsp), apart.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,6 +35,8 @@ struct status_ctx {
     struct stp_store *st;
     const struct stp_policy *pol;
     int json;
+    int clients; /* this pass lists client answers (else staples) */
+    int nclients;
     int rows;
     int problems;
     time_t now;
@@ -137,7 +140,7 @@ static void print_row(struct status_ctx *c, const struct row *r)
     cli_json_str(r->s.last_error);
     printf(", \"url\": ");
     cli_json_str(r->s.url);
-    printf("}");
+    printf(", \"role\": \"%s\"}", c->clients ? "client" : "staple");
 }
 
 static void on_id(void *arg, const char *id)
@@ -148,6 +151,10 @@ static void on_id(void *arg, const char *id)
     memset(&r, 0, sizeof(r));
     memcpy(r.id, id, sizeof(r.id));
     stp_store_read_state(c->st, id, &r.s);
+    if ((strcmp(r.s.role, "client") == 0) != c->clients)
+        return;
+    if (c->clients && c->nclients++ == 0 && !c->json)
+        printf("\nclient certificates (client_ocsp):\n");
     evaluate(c, &r);
     if (!r.have_v || !r.verified || r.s.failures > 0)
         c->problems++;
@@ -157,12 +164,14 @@ static void on_id(void *arg, const char *id)
 
 static void status_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: ocspstaple status [--store-dir DIR] [--conf FILE] "
-            "[--json]\n"
-            "  One row per stored response: id, subject, serial, status, "
-            "this update,\n"
-            "  next update, time left, last error. --json for machines.\n");
+    fprintf(out, "usage: ocspstaple status [--store-dir DIR] [--conf FILE] "
+                 "[--json]\n"
+                 "  One row per stored response: id, subject, serial, status, "
+                 "this update,\n"
+                 "  next update, time left, last error; the staples, then the "
+                 "answers about\n"
+                 "  client certificates. --json for machines (\"role\": "
+                 "\"staple\" or \"client\").\n");
 }
 
 int cli_status(int argc, char **argv)
@@ -187,6 +196,10 @@ int cli_status(int argc, char **argv)
                "SUBJECT", "SERIAL", "STATUS", "THIS UPDATE", "NEXT UPDATE",
                "LEFT", "LAST ERROR");
     n = stp_store_list(c.st, on_id, &c, &err);
+    if (n >= 0) {
+        c.clients = 1;
+        n = stp_store_list(c.st, on_id, &c, &err);
+    }
     if (c.json)
         printf("%s]\n", c.rows > 0 ? "\n" : "");
     if (n < 0)

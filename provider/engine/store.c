@@ -498,6 +498,8 @@ static void parse_state_line(struct stp_state *s, char *line)
         copy_clean(s->subject, sizeof(s->subject), v);
     else if (strcmp(line, "serial") == 0)
         copy_clean(s->serial, sizeof(s->serial), v);
+    else if (strcmp(line, "role") == 0 && strcmp(v, "client") == 0)
+        snprintf(s->role, sizeof(s->role), "client");
 }
 
 int stp_store_read_state(struct stp_store *st, const char *id,
@@ -540,10 +542,10 @@ int stp_store_write_state(struct stp_store *st, const char *id,
     n = snprintf(buf, sizeof(buf),
                  "last_attempt=%lld\nlast_success=%lld\nnext_attempt=%lld\n"
                  "failures=%u\nlast_error=%s\nurl=%s\nsubject=%s\n"
-                 "serial=%s\n",
+                 "serial=%s\n%s",
                  (long long)s->last_attempt, (long long)s->last_success,
                  (long long)s->next_attempt, s->failures, err_clean, url, subj,
-                 serial);
+                 serial, strcmp(s->role, "client") == 0 ? "role=client\n" : "");
     if (n < 0 || (size_t)n >= sizeof(buf))
         return stp_err_set(err, STP_E_INTERNAL, 0, "state too long");
     return write_file(st, id, SUFFIX_STATE, MODE_PRIVATE,

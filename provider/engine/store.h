@@ -33,6 +33,7 @@ struct stp_state {
     char url[512];
     char subject[256];
     char serial[80];
+    char role[8]; /* "client": a client certificate's answer; "": a staple */
 };
 
 /*

@@ -171,6 +171,7 @@ static void record(const struct cycle *cy, struct stp_state *s, const char *url)
     snprintf(s->url, sizeof(s->url), "%s", url);
     snprintf(s->subject, sizeof(s->subject), "%s", ci->subject);
     snprintf(s->serial, sizeof(s->serial), "%s", ci->serial);
+    snprintf(s->role, sizeof(s->role), "%s", cy->c->client ? "client" : "");
     if (!stp_store_write_state(cy->c->store, ci->id_hex, s, &e))
         STP_LOG_WARN("store", "%s: %s", ci->ident, e.msg);
 }

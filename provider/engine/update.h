@@ -32,6 +32,8 @@ struct stp_update_ctx {
     struct stp_store *store; /* NULL: unusable (fetch for this process) */
     const struct stp_certinfo *ci;
     STACK_OF(X509) *extra_trust; /* more anchors (ca_file), or NULL */
+    int client; /* a client certificate's answer (client_ocsp): its state
+                 * says so, for `ocspstaple status` */
 };
 
 /* The exchange with the responder; stp_fetch() unless a test replaces it. */

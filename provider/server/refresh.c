@@ -110,6 +110,7 @@ static void ctx_of(const struct stp_rec *rec, struct stp_store *st,
     c->store = st;
     c->ci = rec->ci;
     c->extra_trust = stp_runtime_get0_trust();
+    c->client = rec->client;
 }
 
 /* Publishes the stored response of <rec> if it verifies now. */

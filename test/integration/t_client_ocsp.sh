@@ -19,7 +19,8 @@
 #             more; the fetch goes on, and once the responder answers the
 #             next handshake is decided from memory
 #   store     a second server process (and a restart) decides from the
-#             answer the first one stored: no request
+#             answer the first one stored: no request; `ocspstaple status`
+#             lists the answers apart from the staples
 #   override  client_ocsp_responder sends every request to another address;
 #             client_ocsp_default_responder only those of certificates
 #             without AIA
@@ -213,6 +214,20 @@ store)
     admitted client-good "after a restart"
     refused client-revoked "certificate revoked" "after a restart"
     stp_assert_eq "$(stp_requests)" 2 "no request from the second process nor after the restart"
+    # the CLI trusts the client PKI's root as the servers do (ca_file)
+    stp_conf "$T/cli.cnf" preload "ca_file = $P/root.pem"
+    "$STP_CLI" status --conf "$T/cli.cnf" >"$T/status.out" 2>&1 ||
+        stp_fail "ocspstaple status: $(cat "$T/status.out")"
+    sed -n '/^client certificates (client_ocsp):$/,$p' "$T/status.out" >"$T/status.clients"
+    stp_assert_file_contains "$T/status.clients" "CN=client-good.* good " \
+        "status lists client-good's answer among the client certificates"
+    stp_assert_file_contains "$T/status.clients" "CN=client-revoked.* revoked " \
+        "and client-revoked's"
+    "$STP_CLI" status --conf "$T/cli.cnf" --json >"$T/status.json" 2>&1 ||
+        stp_fail "ocspstaple status --json"
+    [ "$(grep -o '"role": "client"' "$T/status.json" | wc -l)" -eq 2 ] ||
+        stp_fail "status --json: not two client answers: $(cat "$T/status.json")"
+    stp_ok "ocspstaple status lists the two client answers apart"
     ;;
 override)
     serve "client_ocsp = leaf" "client_ocsp_responder = http://127.0.0.2:$RESPONDER_PORT/"
