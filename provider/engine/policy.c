@@ -165,20 +165,20 @@ static const struct keydef keys[] = {
         TOP(retry_base), NUM(MIN_MS)),
     KEY(OCSPSTAPLE_KEY_RETRY_MAX, RANGE(DURATION, SEC_MS, DAY_MS, SEC_MS),
         TOP(retry_max), NUM(HOUR_MS)),
-    KEY(OCSPSTAPLE_KEY_CLIENT_OCSP, NAMES(client_names), TOP(client_ocsp),
-        NUM(STP_CLIENT_OCSP_OFF)),
+    KEY(OCSPSTAPLE_KEY_CLIENT_OCSP, NAMES(client_names),
+        CERT(STP_SET_CLIENT_OCSP, client_ocsp), NUM(STP_CLIENT_OCSP_OFF)),
     KEY(OCSPSTAPLE_KEY_CLIENT_RESPONDER, PLAIN(URL), TOP(client_responder),
         NONE),
     KEY(OCSPSTAPLE_KEY_CLIENT_DEFAULT_RESPONDER, PLAIN(URL),
         TOP(client_default_responder), NONE),
-    KEY(OCSPSTAPLE_KEY_CLIENT_FAIL, NAMES(fail_names), TOP(client_fail),
-        NUM(STP_FAIL_CLOSED)),
+    KEY(OCSPSTAPLE_KEY_CLIENT_FAIL, NAMES(fail_names),
+        CERT(STP_SET_CLIENT_FAIL, client_fail), NUM(STP_FAIL_CLOSED)),
     KEY(OCSPSTAPLE_KEY_CLIENT_TIMEOUT, RANGE(DURATION, 0, 10 * SEC_MS, 1),
-        TOP(client_timeout_ms), NUM(500)),
+        CERT(STP_SET_CLIENT_TIMEOUT, client_timeout_ms), NUM(500)),
     KEY(OCSPSTAPLE_KEY_CLIENT_UNKNOWN, NAMES(unknown_names),
-        TOP(client_unknown), NUM(STP_UNKNOWN_REFUSE)),
-    KEY(OCSPSTAPLE_KEY_CLIENT_NO_URL, NAMES(no_url_names), TOP(client_no_url),
-        NUM(STP_NO_URL_SKIP)),
+        CERT(STP_SET_CLIENT_UNKNOWN, client_unknown), NUM(STP_UNKNOWN_REFUSE)),
+    KEY(OCSPSTAPLE_KEY_CLIENT_NO_URL, NAMES(no_url_names),
+        CERT(STP_SET_CLIENT_NO_URL, client_no_url), NUM(STP_NO_URL_SKIP)),
     KEY(OCSPSTAPLE_KEY_LOG_LEVEL, NAMES(level_names), TOP(log_level),
         NUM(STP_LOG_LEVEL_WARN)),
     KEY(OCSPSTAPLE_KEY_LOG_FILE, PLAIN(PATH), TOP(log_file), NONE),
@@ -395,6 +395,18 @@ static int distance(const char *name, size_t len, const char *cand)
 }
 
 /* The accepted key closest to <name>, or NULL if none is close enough. */
+/* "match, " and every key a per-certificate section may set, in table
+ * order, into <buf> (truncated to <len>). */
+static void cert_key_list(char *buf, size_t len)
+{
+    size_t i, n;
+
+    n = (size_t)snprintf(buf, len, "match");
+    for (i = 0; i < NKEYS && n < len; i++)
+        if (keys[i].cert_bit != 0)
+            n += (size_t)snprintf(buf + n, len - n, ", %s", keys[i].name);
+}
+
 static const char *closest(const char *name, size_t len, int cert_only)
 {
     const char *best = NULL;
@@ -540,11 +552,13 @@ static void parse_cert_key(struct parser *ps, const char *key,
             return;
         }
         if (keys[id].cert_bit == 0) {
+            char accepted[512];
+
+            cert_key_list(accepted, sizeof(accepted));
             report(ps,
                    "key '%s': value '%s' rejected, '%s' cannot be set per "
-                   "certificate (accepted: match, mode, staple_all, "
-                   "responder_url, skip_verify, cache_ttl, timeout)",
-                   key, value, sub);
+                   "certificate (accepted: %s)",
+                   key, value, sub, accepted);
             return;
         }
     }

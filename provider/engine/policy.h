@@ -54,15 +54,27 @@ struct stp_certpol {
     int skip_verify;
     long cache_ttl; /* s; lifetime of a response with no nextUpdate */
     long timeout;   /* s; total time of one fetch */
+    /* client-certificate OCSP on the contexts that serve this certificate
+     * (a section names the server's certificate) */
+    enum stp_client_ocsp client_ocsp;
+    enum stp_fail_mode client_fail;
+    long client_timeout_ms; /* longest wait of a handshake for an answer */
+    enum stp_client_unknown client_unknown;
+    enum stp_client_no_url client_no_url;
 };
 
 /* Bits of stp_cert_override.set: which fields of .pol were given. */
-#define STP_SET_MODE          0x01u
-#define STP_SET_STAPLE_ALL    0x02u
-#define STP_SET_RESPONDER_URL 0x04u
-#define STP_SET_SKIP_VERIFY   0x08u
-#define STP_SET_CACHE_TTL     0x10u
-#define STP_SET_TIMEOUT       0x20u
+#define STP_SET_MODE           0x01u
+#define STP_SET_STAPLE_ALL     0x02u
+#define STP_SET_RESPONDER_URL  0x04u
+#define STP_SET_SKIP_VERIFY    0x08u
+#define STP_SET_CACHE_TTL      0x10u
+#define STP_SET_TIMEOUT        0x20u
+#define STP_SET_CLIENT_OCSP    0x40u
+#define STP_SET_CLIENT_FAIL    0x80u
+#define STP_SET_CLIENT_TIMEOUT 0x100u
+#define STP_SET_CLIENT_UNKNOWN 0x200u
+#define STP_SET_CLIENT_NO_URL  0x400u
 
 struct stp_cert_override {
     char *label; /* the section label, e.g. "www" */
@@ -91,17 +103,12 @@ struct stp_policy {
     long refresh_max;         /* s */
     long retry_base;          /* s */
     long retry_max;           /* s */
-    enum stp_client_ocsp client_ocsp;
-    char *client_responder; /* override: every client certificate, or NULL */
+    char *client_responder;   /* override: every client certificate, or NULL */
     char *client_default_responder; /* for those that name none, or NULL */
-    enum stp_fail_mode client_fail;
-    long client_timeout_ms; /* longest wait of a handshake for an answer */
-    enum stp_client_unknown client_unknown;
-    enum stp_client_no_url client_no_url;
-    int log_level;      /* enum stp_log_level */
-    char *log_file;     /* NULL: stderr */
-    char *metrics_file; /* NULL: none */
-    char **programs;    /* fnmatch patterns; none: every program */
+    int log_level;                  /* enum stp_log_level */
+    char *log_file;                 /* NULL: stderr */
+    char *metrics_file;             /* NULL: none */
+    char **programs;                /* fnmatch patterns; none: every program */
     size_t nprograms;
     char **skip_programs; /* fnmatch patterns */
     size_t nskip_programs;
@@ -183,6 +190,9 @@ const char *stp_policy_key(size_t i);
  */
 int stp_policy_inert_keys(const struct stp_policy *policy, stp_diag_fn diag,
                           void *arg);
+
+/* 1 if client_ocsp is on anywhere: in the defaults or in a section. */
+int stp_policy_client_any(const struct stp_policy *policy);
 
 /* Name of a mode ("auto", ...). */
 const char *stp_mode_name(enum stp_mode mode);

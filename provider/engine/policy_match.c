@@ -99,6 +99,29 @@ static void overlay(struct stp_certpol *out, const struct stp_cert_override *co)
         out->cache_ttl = co->pol.cache_ttl;
     if (co->set & STP_SET_TIMEOUT)
         out->timeout = co->pol.timeout;
+    if (co->set & STP_SET_CLIENT_OCSP)
+        out->client_ocsp = co->pol.client_ocsp;
+    if (co->set & STP_SET_CLIENT_FAIL)
+        out->client_fail = co->pol.client_fail;
+    if (co->set & STP_SET_CLIENT_TIMEOUT)
+        out->client_timeout_ms = co->pol.client_timeout_ms;
+    if (co->set & STP_SET_CLIENT_UNKNOWN)
+        out->client_unknown = co->pol.client_unknown;
+    if (co->set & STP_SET_CLIENT_NO_URL)
+        out->client_no_url = co->pol.client_no_url;
+}
+
+int stp_policy_client_any(const struct stp_policy *policy)
+{
+    size_t i;
+
+    if (policy->defaults.client_ocsp != STP_CLIENT_OCSP_OFF)
+        return 1;
+    for (i = 0; i < policy->ncerts; i++)
+        if ((policy->certs[i].set & STP_SET_CLIENT_OCSP)
+            && policy->certs[i].pol.client_ocsp != STP_CLIENT_OCSP_OFF)
+            return 1;
+    return 0;
 }
 
 const struct stp_cert_override *
@@ -190,13 +213,13 @@ int stp_policy_inert_keys(const struct stp_policy *policy, stp_diag_fn diag,
           CLIENT_OFF },
         { policy->client_default_responder != NULL,
           OCSPSTAPLE_KEY_CLIENT_DEFAULT_RESPONDER, CLIENT_OFF },
-        { policy->client_fail != STP_FAIL_CLOSED, OCSPSTAPLE_KEY_CLIENT_FAIL,
-          CLIENT_OFF },
-        { policy->client_timeout_ms != 500, OCSPSTAPLE_KEY_CLIENT_TIMEOUT,
-          CLIENT_OFF },
-        { policy->client_unknown != STP_UNKNOWN_REFUSE,
+        { policy->defaults.client_fail != STP_FAIL_CLOSED,
+          OCSPSTAPLE_KEY_CLIENT_FAIL, CLIENT_OFF },
+        { policy->defaults.client_timeout_ms != 500,
+          OCSPSTAPLE_KEY_CLIENT_TIMEOUT, CLIENT_OFF },
+        { policy->defaults.client_unknown != STP_UNKNOWN_REFUSE,
           OCSPSTAPLE_KEY_CLIENT_UNKNOWN, CLIENT_OFF },
-        { policy->client_no_url != STP_NO_URL_SKIP,
+        { policy->defaults.client_no_url != STP_NO_URL_SKIP,
           OCSPSTAPLE_KEY_CLIENT_NO_URL, CLIENT_OFF },
         { policy->metrics_file != NULL, OCSPSTAPLE_KEY_METRICS_FILE,
           " in this version: no metrics file is written" },
@@ -207,8 +230,7 @@ int stp_policy_inert_keys(const struct stp_policy *policy, stp_diag_fn diag,
 
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         if (!keys[i].set
-            || (keys[i].what == CLIENT_OFF
-                && policy->client_ocsp != STP_CLIENT_OCSP_OFF))
+            || (keys[i].what == CLIENT_OFF && stp_policy_client_any(policy)))
             continue;
         n++;
         snprintf(msg, sizeof(msg), "key '%s' has no effect%s", keys[i].key,

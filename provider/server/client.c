@@ -165,11 +165,12 @@ static struct stp_rec *get1(X509 *cert, X509 *issuer)
 }
 
 /*
- * The decision for client record <rec> under policy <p>; with <wait>, a
+ * The decision for client record <rec> under the client settings of <p>
+ * (those of the server certificate the connection uses); with <wait>, a
  * certificate still waiting for its first answer waits for it (at most
  * client_ocsp_timeout). Counts it; logs nothing.
  */
-static void judge(const struct stp_policy *p, struct stp_rec *rec, int wait,
+static void judge(const struct stp_certpol *p, struct stp_rec *rec, int wait,
                   struct outcome *out)
 {
     unsigned char *der = NULL;
@@ -234,8 +235,9 @@ static void judge(const struct stp_policy *p, struct stp_rec *rec, int wait,
     }
 }
 
-/* The decision for <cert> (issued by <issuer>) under policy <p>. */
-static void decide(const struct stp_policy *p, X509 *cert, X509 *issuer,
+/* The decision for <cert> (issued by <issuer>) under the client settings of
+ * <p>. */
+static void decide(const struct stp_certpol *p, X509 *cert, X509 *issuer,
                    struct outcome *out)
 {
     struct stp_rec *rec = get1(cert, issuer);
@@ -254,14 +256,32 @@ static void decide(const struct stp_policy *p, X509 *cert, X509 *issuer,
     stp_rec_unref(rec);
 }
 
+/*
+ * The client settings for a connection: those of the server certificate it
+ * uses (its record's, resolved when it was tracked, per-certificate
+ * sections included), else the defaults. *<held> is the reference to drop.
+ */
+static const struct stp_certpol *settings(SSL *s, struct stp_rec **held)
+{
+    X509 *leaf = s != NULL ? SSL_get_certificate(s) : NULL;
+
+    *held = leaf != NULL ? stp_cache_get1(leaf) : NULL;
+    return *held != NULL ? &(*held)->pol : &stp_runtime_get0_policy()->defaults;
+}
+
 int stp_client_check(X509_STORE_CTX *x)
 {
-    const struct stp_policy *p = stp_runtime_get0_policy();
+    SSL *s =
+        X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
     STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(x);
-    int n = sk_X509_num(chain), upto, i;
+    int n = sk_X509_num(chain), upto, i, rc = 1;
+    struct stp_rec *server;
+    const struct stp_certpol *p = settings(s, &server);
 
-    if (p->client_ocsp == STP_CLIENT_OCSP_OFF || n < 2)
+    if (p->client_ocsp == STP_CLIENT_OCSP_OFF || n < 2) {
+        stp_rec_unref(server);
         return 1; /* off, or the client's certificate is itself trusted */
+    }
     /* every certificate with an issuer in the chain; never the anchor */
     upto = p->client_ocsp == STP_CLIENT_OCSP_CHAIN ? n - 1 : 1;
     for (i = 0; i < upto; i++) {
@@ -278,32 +298,39 @@ int stp_client_check(X509_STORE_CTX *x)
         X509_STORE_CTX_set_error_depth(x, i);
         X509_STORE_CTX_set_current_cert(x, cert);
         cb = X509_STORE_CTX_get_verify_cb(x);
-        if (cb == NULL || cb(0, x) == 0)
-            return 0;
+        if (cb == NULL || cb(0, x) == 0) {
+            rc = 0;
+            break;
+        }
     }
-    return 1;
+    stp_rec_unref(server);
+    return rc;
 }
 
-int stp_client_may_resume(SSL_SESSION *ss)
+int stp_client_may_resume(SSL *s, SSL_SESSION *ss)
 {
-    const struct stp_policy *p = stp_runtime_get0_policy();
     X509 *peer = SSL_SESSION_get0_peer(ss);
     unsigned char id[STP_ID_LEN];
     unsigned int idlen = 0;
-    struct stp_rec *rec;
+    struct stp_rec *rec, *server;
+    const struct stp_certpol *p = settings(s, &server);
     struct outcome o;
     int ok;
 
-    if (p->client_ocsp == STP_CLIENT_OCSP_OFF || peer == NULL)
+    if (p->client_ocsp == STP_CLIENT_OCSP_OFF || peer == NULL) {
+        stp_rec_unref(server);
         return 1;
+    }
     ERR_set_mark();
     ok = X509_digest(peer, EVP_sha256(), id, &idlen) && idlen == STP_ID_LEN;
     ERR_pop_to_mark();
     /* a client this process cannot vouch for makes a full handshake, and
      * its chain is verified and checked then */
     rec = ok ? stp_cache_client_get1(id) : NULL;
-    if (rec == NULL)
+    if (rec == NULL) {
+        stp_rec_unref(server);
         return 0;
+    }
     judge(p, rec, 0, &o);
     if (!o.admit && atomic_exchange(&rec->client_resume_said, 1) == 0)
         STP_LOG_WARN("client",
@@ -313,6 +340,7 @@ int stp_client_may_resume(SSL_SESSION *ss)
                      rec->ci->subject, rec->ci->serial, rec->ci->id_hex,
                      stp_runtime_program(), said_text(o.said));
     stp_rec_unref(rec);
+    stp_rec_unref(server);
     return o.admit;
 }
 

@@ -55,14 +55,15 @@ struct stp_rec;
 int stp_client_check(X509_STORE_CTX *x);
 
 /*
- * Whether a session of a client certificate (its ticket decrypted) may be
- * resumed: 1 if client_ocsp is off, the session has no client certificate,
+ * Whether a session of a client certificate (its ticket decrypted) on <s>
+ * may be resumed: 1 if client_ocsp is off, the session has no client
+ * certificate,
  * or that certificate's current decision (from memory, no wait) admits it;
  * 0 otherwise, and for a certificate this process holds no record of (it
  * then makes a full handshake, where its chain is verified and checked).
  * Only the client's own certificate is judged (a session keeps no chain).
  */
-int stp_client_may_resume(SSL_SESSION *ss);
+int stp_client_may_resume(SSL *s, SSL_SESSION *ss);
 
 /* The refresher's pass, for client record <rec> at <now>: 1 if it has
  * not been used for CLIENT_IDLE_S (the caller then forgets it). */

@@ -125,7 +125,7 @@ static void install_ticket(struct ctxstate *cs)
 /* With client_ocsp on: our verification procedure on <cs>'s context. */
 static void install_verify(struct ctxstate *cs)
 {
-    if (stp_runtime_get0_policy()->client_ocsp == STP_CLIENT_OCSP_OFF
+    if (!stp_policy_client_any(stp_runtime_get0_policy())
         || atomic_exchange(&cs->verify_installed, 1) != 0)
         return;
     stp_real_set_cert_verify_cb(cs->ctx, verify_cb, NULL);
@@ -669,7 +669,7 @@ static SSL_TICKET_RETURN ticket_cb(SSL *s, SSL_SESSION *ss,
     else
         r = SSL_TICKET_RETURN_IGNORE_RENEW;
     if ((r == SSL_TICKET_RETURN_USE || r == SSL_TICKET_RETURN_USE_RENEW)
-        && ss != NULL && stp_runtime_active() && !stp_client_may_resume(ss))
+        && ss != NULL && stp_runtime_active() && !stp_client_may_resume(s, ss))
         r = SSL_TICKET_RETURN_IGNORE_RENEW;
     return r;
 }

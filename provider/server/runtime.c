@@ -205,8 +205,7 @@ static int any_mode_on(const struct stp_policy *p)
 {
     size_t i;
 
-    if (p->defaults.mode != STP_MODE_NEVER
-        || p->client_ocsp != STP_CLIENT_OCSP_OFF)
+    if (p->defaults.mode != STP_MODE_NEVER || stp_policy_client_any(p))
         return 1;
     for (i = 0; i < p->ncerts; i++)
         if ((p->certs[i].set & STP_SET_MODE)

@@ -83,6 +83,9 @@ static int url_ok(const char *s)
     return s == NULL || stp_url_usable(s);
 }
 
+/* Every STP_SET_* bit. */
+#define ALL_SET 0x7ffu
+
 static void check_certpol(const struct stp_certpol *c, unsigned set)
 {
     if (set & STP_SET_MODE)
@@ -97,6 +100,21 @@ static void check_certpol(const struct stp_certpol *c, unsigned set)
         FZ_CHECK(c->cache_ttl >= 60 && c->cache_ttl <= 30 * DAY);
     if (set & STP_SET_TIMEOUT)
         FZ_CHECK(c->timeout >= 1 && c->timeout <= 300);
+    if (set & STP_SET_CLIENT_OCSP)
+        FZ_CHECK(c->client_ocsp == STP_CLIENT_OCSP_OFF
+                 || c->client_ocsp == STP_CLIENT_OCSP_LEAF
+                 || c->client_ocsp == STP_CLIENT_OCSP_CHAIN);
+    if (set & STP_SET_CLIENT_FAIL)
+        FZ_CHECK(c->client_fail == STP_FAIL_CLOSED
+                 || c->client_fail == STP_FAIL_OPEN);
+    if (set & STP_SET_CLIENT_TIMEOUT)
+        FZ_CHECK(c->client_timeout_ms >= 0 && c->client_timeout_ms <= 10000);
+    if (set & STP_SET_CLIENT_UNKNOWN)
+        FZ_CHECK(c->client_unknown == STP_UNKNOWN_REFUSE
+                 || c->client_unknown == STP_UNKNOWN_ALLOW);
+    if (set & STP_SET_CLIENT_NO_URL)
+        FZ_CHECK(c->client_no_url == STP_NO_URL_SKIP
+                 || c->client_no_url == STP_NO_URL_REFUSE);
 }
 
 static void check_list(char **list, size_t n)
@@ -122,7 +140,7 @@ static void check_override(const struct stp_cert_override *co)
         for (p = co->name; *p != '\0'; p++)
             FZ_CHECK(!(*p >= 'A' && *p <= 'Z'));
     }
-    FZ_CHECK((co->set & ~0x3fu) == 0);
+    FZ_CHECK((co->set & ~ALL_SET) == 0);
     check_certpol(&co->pol, co->set);
 }
 
@@ -131,7 +149,7 @@ static void check_policy(const struct stp_policy *p)
 {
     size_t i;
 
-    check_certpol(&p->defaults, 0x3fu);
+    check_certpol(&p->defaults, ALL_SET);
     FZ_CHECK(p->revoked_action == STP_REVOKED_REFUSE
              || p->revoked_action == STP_REVOKED_EXIT);
     FZ_CHECK(p->must_staple_wait_ms >= 0 && p->must_staple_wait_ms <= 10000);
@@ -149,11 +167,10 @@ static void check_policy(const struct stp_policy *p)
     FZ_CHECK(p->refresh_max >= 60 && p->refresh_max <= 30 * DAY);
     FZ_CHECK(p->retry_base >= 1 && p->retry_base <= 3600);
     FZ_CHECK(p->retry_max >= p->retry_base && p->retry_max <= DAY);
-    FZ_CHECK(p->client_ocsp == STP_CLIENT_OCSP_OFF
-             || p->client_ocsp == STP_CLIENT_OCSP_LEAF);
     FZ_CHECK(url_ok(p->client_responder));
-    FZ_CHECK(p->client_fail == STP_FAIL_CLOSED
-             || p->client_fail == STP_FAIL_OPEN);
+    FZ_CHECK(url_ok(p->client_default_responder));
+    FZ_CHECK(p->client_responder == NULL
+             || p->client_default_responder == NULL);
     FZ_CHECK(p->log_level >= 0 && p->log_level <= 4);
     FZ_CHECK(is_abs_path(p->log_file) && is_abs_path(p->metrics_file));
     check_list(p->programs, p->nprograms);
@@ -182,6 +199,16 @@ static struct stp_certpol expected(const struct stp_policy *p,
         want.cache_ttl = co->pol.cache_ttl;
     if (set & STP_SET_TIMEOUT)
         want.timeout = co->pol.timeout;
+    if (set & STP_SET_CLIENT_OCSP)
+        want.client_ocsp = co->pol.client_ocsp;
+    if (set & STP_SET_CLIENT_FAIL)
+        want.client_fail = co->pol.client_fail;
+    if (set & STP_SET_CLIENT_TIMEOUT)
+        want.client_timeout_ms = co->pol.client_timeout_ms;
+    if (set & STP_SET_CLIENT_UNKNOWN)
+        want.client_unknown = co->pol.client_unknown;
+    if (set & STP_SET_CLIENT_NO_URL)
+        want.client_no_url = co->pol.client_no_url;
     return want;
 }
 
@@ -208,7 +235,12 @@ static void apply(const struct stp_policy *p)
                  && out.responder_url == want.responder_url
                  && out.skip_verify == want.skip_verify
                  && out.cache_ttl == want.cache_ttl
-                 && out.timeout == want.timeout);
+                 && out.timeout == want.timeout
+                 && out.client_ocsp == want.client_ocsp
+                 && out.client_fail == want.client_fail
+                 && out.client_timeout_ms == want.client_timeout_ms
+                 && out.client_unknown == want.client_unknown
+                 && out.client_no_url == want.client_no_url);
         FZ_CHECK(strcmp(stp_mode_name(out.mode), "?") != 0);
     }
     for (i = 0; programs[i] != NULL; i++)

@@ -27,6 +27,9 @@
 #   forged    a response signed by a rogue responder, or one for another
 #             certificate, is not an answer: refused (fail closed)
 #   revoke    a client revoked at run time is refused after the next refresh
+#   percert   client_ocsp set in the section of one server certificate
+#             (ecdsa.test) and off elsewhere: a revoked client is refused on
+#             ecdsa.test and admitted on good.test (SNI, s_server -cert2)
 #   resume    a session of a client revoked after it was made is not resumed
 #             (TLS 1.3 ticket): the full handshake refuses the client
 #   appverify (preload) an application with its own verification procedure
@@ -273,6 +276,24 @@ revoke)
     STP_WAIT=30 stp_wait_for revoked_now || stp_fail "the refresher did not see the revocation"
     refused client-good "certificate revoked" "after the next refresh"
     said 1 "WARN client: .*CN=client-good.*: revoked: refused" "the change is said once"
+    ;;
+percert)
+    stp_conf "$CONF" "$ROUTE" "${BASE[@]}" "certs = stp_certs" "[stp_certs]" \
+        "e = stp_e" "[stp_e]" "match = name:ecdsa.test" "client_ocsp = leaf"
+    stp_serve_s_server "$ROUTE" "$CONF" ecdsa -- -Verify 2 -verify_return_error \
+        -CAfile "$P/root.pem" -servername good.test -cert2 "$P/good.pem" \
+        -key2 "$P/good.key"
+    refused client-revoked "certificate revoked" "ecdsa.test (client_ocsp = leaf in its section)"
+    # hs2 CLIENT: as hs, to good.test (the second context, client_ocsp off)
+    HS_RC=0
+    # (s_server sends the second context's certificate without its chain)
+    cat "$P/root.pem" "$P/int.pem" >"$T/cas.pem"
+    timeout 10 curl -sS --cacert "$T/cas.pem" --cert "$P/client-revoked.chain.pem" \
+        --key "$P/client-revoked.key" --resolve "good.test:$PORT:127.0.0.1" \
+        -o "$T/hs.body" "https://good.test:$PORT/" 2>"$T/hs.err" || HS_RC=$?
+    [ "$HS_RC" -eq 0 ] || stp_fail "good.test refused client-revoked: $(cat "$T/hs.err")"
+    stp_ok "good.test (client_ocsp off): client-revoked admitted"
+    stp_assert_eq "$(stp_requests)" 1 "one request: client-revoked's, for ecdsa.test"
     ;;
 resume)
     serve "client_ocsp = leaf" "refresh_margin = 90"

@@ -70,11 +70,11 @@ static long long num_field(const struct stp_policy *p, const char *key)
         { "refresh_max", p->refresh_max },
         { "retry_base", p->retry_base },
         { "retry_max", p->retry_max },
-        { "client_ocsp", p->client_ocsp },
-        { "client_ocsp_fail", p->client_fail },
-        { "client_ocsp_timeout", p->client_timeout_ms },
-        { "client_ocsp_unknown", p->client_unknown },
-        { "client_ocsp_no_url", p->client_no_url },
+        { "client_ocsp", p->defaults.client_ocsp },
+        { "client_ocsp_fail", p->defaults.client_fail },
+        { "client_ocsp_timeout", p->defaults.client_timeout_ms },
+        { "client_ocsp_unknown", p->defaults.client_unknown },
+        { "client_ocsp_no_url", p->defaults.client_no_url },
         { "log_level", p->log_level },
     };
     size_t i;
@@ -130,13 +130,14 @@ static void check_defaults(const struct stp_policy *p)
     ASSERT_EQ(p->refresh_max, 86400);
     ASSERT_EQ(p->retry_base, 60);
     ASSERT_EQ(p->retry_max, 3600);
-    ASSERT_EQ(p->client_ocsp, STP_CLIENT_OCSP_OFF);
+    ASSERT_EQ(p->defaults.client_ocsp, STP_CLIENT_OCSP_OFF);
     ASSERT_NULL(p->client_responder);
     ASSERT_NULL(p->client_default_responder);
-    ASSERT_EQ(p->client_fail, STP_FAIL_CLOSED);
-    ASSERT_EQ(p->client_timeout_ms, 500);
-    ASSERT_EQ(p->client_unknown, STP_UNKNOWN_REFUSE);
-    ASSERT_EQ(p->client_no_url, STP_NO_URL_SKIP);
+    ASSERT_EQ(p->defaults.client_fail, STP_FAIL_CLOSED);
+    ASSERT_EQ(p->defaults.client_timeout_ms, 500);
+    ASSERT_EQ(p->defaults.client_unknown, STP_UNKNOWN_REFUSE);
+    ASSERT_EQ(p->defaults.client_no_url, STP_NO_URL_SKIP);
+    ASSERT_EQ(stp_policy_client_any(p), 0);
     ASSERT_EQ(p->log_level, STP_LOG_LEVEL_WARN);
     ASSERT_NULL(p->log_file);
     ASSERT_NULL(p->metrics_file);
@@ -757,7 +758,10 @@ static void check_parsed_overrides(const struct stp_policy *p,
     ASSERT_EQ(p->certs[0].pol.staple_all, 0);
     ASSERT_STREQ(p->certs[1].label, "wild");
     ASSERT_STREQ(p->certs[1].name, "*.wild.example.org");
-    ASSERT_EQ(p->certs[1].set, STP_SET_RESPONDER_URL);
+    ASSERT_EQ(p->certs[1].set,
+              STP_SET_RESPONDER_URL | STP_SET_CLIENT_OCSP | STP_SET_CLIENT_FAIL
+                  | STP_SET_CLIENT_TIMEOUT | STP_SET_CLIENT_UNKNOWN
+                  | STP_SET_CLIENT_NO_URL);
     ASSERT_STREQ(p->certs[1].pol.responder_url, "http://r.example/");
     ASSERT_STREQ(p->certs[2].label, "hash");
     ASSERT_EQ(p->certs[2].kind, STP_MATCH_SHA256);
@@ -805,8 +809,16 @@ static void check_resolve(const struct stp_policy *p, X509 *const *certs,
     ASSERT_EQ(out.skip_verify, 1);
     ASSERT_EQ(out.cache_ttl, 7200);
     ASSERT_EQ(out.mode, STP_MODE_AUTO);
+    ASSERT_EQ(out.client_ocsp, STP_CLIENT_OCSP_OFF);
     co = stp_policy_resolve(p, md[C_WILD], certs[C_WILD], &out);
     ASSERT_STREQ(out.responder_url, "http://r.example/");
+    /* client settings for the connections that use this certificate */
+    ASSERT_EQ(out.client_ocsp, STP_CLIENT_OCSP_CHAIN);
+    ASSERT_EQ(out.client_fail, STP_FAIL_OPEN);
+    ASSERT_EQ(out.client_timeout_ms, 2000);
+    ASSERT_EQ(out.client_unknown, STP_UNKNOWN_ALLOW);
+    ASSERT_EQ(out.client_no_url, STP_NO_URL_REFUSE);
+    ASSERT_TRUE(stp_policy_client_any(p));
     /* By hash alone (no certificate), and with neither. */
     co = stp_policy_resolve(p, md[C_CN], NULL, NULL);
     ASSERT_STREQ(co != NULL ? co->label : NULL, "hash");
@@ -849,15 +861,21 @@ static void test_overrides(void)
             { "certs.hash.skip_verify", "yes" },
             { "certs.hash.cache_ttl", "2h" },
             { "certs.www.staple_all", "no" },
-            { "certs.colons.match", "sha256:" },
+            { "certs.wild.client_ocsp", "chain" },
+            { "certs.wild.client_ocsp_fail", "open" },
+            { "certs.wild.client_ocsp_timeout", "2s" },
+            { "certs.wild.client_ocsp_unknown", "allow" },
+            { "certs.wild.client_ocsp_no_url", "refuse" },
+            { "certs.colons.match", "sha256:" }, /* last: see below */
         };
+        const size_t n = sizeof(kv) / sizeof(kv[0]);
         char colons[120];
-        struct stp_kv kv2[10];
+        struct stp_kv kv2[sizeof(kv) / sizeof(kv[0])];
 
         memcpy(kv2, kv, sizeof(kv));
         snprintf(colons, sizeof(colons), "sha256:%s", hex_deep);
-        kv2[9].value = colons;
-        p = parse_kv(kv2, 10, &d);
+        kv2[n - 1].value = colons;
+        p = parse_kv(kv2, n, &d);
     }
     ASSERT_NOT_NULL(p);
     ASSERT_EQ(d.n, 0);
@@ -887,7 +905,9 @@ static void test_override_errors(void)
         { "certs.www.ca_file", "/x", 1,
           "key 'certs.www.ca_file': value '/x' rejected, 'ca_file' cannot be "
           "set per certificate (accepted: match, mode, staple_all, "
-          "responder_url, skip_verify, cache_ttl, timeout)" },
+          "responder_url, skip_verify, cache_ttl, timeout, client_ocsp, "
+          "client_ocsp_fail, client_ocsp_timeout, client_ocsp_unknown, "
+          "client_ocsp_no_url)" },
         { "certs.www.store_dir", "/x", 1, "cannot be set per certificate" },
         { "certs", "certs_sect", 1,
           "key 'certs': value 'certs_sect' must name a section" },
