@@ -48,6 +48,7 @@
 #define OCSPSTAPLE_KEY_CLIENT_TIMEOUT           "client_ocsp_timeout"
 #define OCSPSTAPLE_KEY_CLIENT_UNKNOWN           "client_ocsp_unknown"
 #define OCSPSTAPLE_KEY_CLIENT_NO_URL            "client_ocsp_no_url"
+#define OCSPSTAPLE_KEY_CLIENT_NONCE             "client_ocsp_nonce"
 
 /* Observability (Ferron). */
 #define OCSPSTAPLE_KEY_LOG_LEVEL    "log_level"

@@ -179,6 +179,7 @@ static const struct keydef keys[] = {
         CERT(STP_SET_CLIENT_UNKNOWN, client_unknown), NUM(STP_UNKNOWN_REFUSE)),
     KEY(OCSPSTAPLE_KEY_CLIENT_NO_URL, NAMES(no_url_names),
         CERT(STP_SET_CLIENT_NO_URL, client_no_url), NUM(STP_NO_URL_SKIP)),
+    KEY(OCSPSTAPLE_KEY_CLIENT_NONCE, PLAIN(BOOL), TOP(client_nonce), NUM(0)),
     KEY(OCSPSTAPLE_KEY_LOG_LEVEL, NAMES(level_names), TOP(log_level),
         NUM(STP_LOG_LEVEL_WARN)),
     KEY(OCSPSTAPLE_KEY_LOG_FILE, PLAIN(PATH), TOP(log_file), NONE),

@@ -105,10 +105,11 @@ struct stp_policy {
     long retry_max;           /* s */
     char *client_responder;   /* override: every client certificate, or NULL */
     char *client_default_responder; /* for those that name none, or NULL */
-    int log_level;                  /* enum stp_log_level */
-    char *log_file;                 /* NULL: stderr */
-    char *metrics_file;             /* NULL: none */
-    char **programs;                /* fnmatch patterns; none: every program */
+    int client_nonce;   /* a nonce in each request, echoed by the answer */
+    int log_level;      /* enum stp_log_level */
+    char *log_file;     /* NULL: stderr */
+    char *metrics_file; /* NULL: none */
+    char **programs;    /* fnmatch patterns; none: every program */
     size_t nprograms;
     char **skip_programs; /* fnmatch patterns */
     size_t nskip_programs;

@@ -221,6 +221,7 @@ int stp_policy_inert_keys(const struct stp_policy *policy, stp_diag_fn diag,
           OCSPSTAPLE_KEY_CLIENT_UNKNOWN, CLIENT_OFF },
         { policy->defaults.client_no_url != STP_NO_URL_SKIP,
           OCSPSTAPLE_KEY_CLIENT_NO_URL, CLIENT_OFF },
+        { policy->client_nonce, OCSPSTAPLE_KEY_CLIENT_NONCE, CLIENT_OFF },
         { policy->metrics_file != NULL, OCSPSTAPLE_KEY_METRICS_FILE,
           " in this version: no metrics file is written" },
     };

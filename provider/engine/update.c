@@ -126,6 +126,25 @@ time_t stp_update_next_refresh(const struct stp_policy *policy,
     return due(&cy, v) ? now : next_of(policy, now, 1, v, 0);
 }
 
+/* The verified answer <der> echoes the nonce of <req> (RFC 8954 2.1). */
+static int nonce_echoed(OCSP_REQUEST *req, const unsigned char *der, size_t len,
+                        struct stp_err *err)
+{
+    const unsigned char *p = der;
+    OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len);
+    OCSP_BASICRESP *bs = resp != NULL ? OCSP_response_get1_basic(resp) : NULL;
+    int r = bs != NULL ? OCSP_check_nonce(req, bs) : 0;
+
+    OCSP_BASICRESP_free(bs);
+    OCSP_RESPONSE_free(resp);
+    if (r == 1)
+        return 1;
+    return stp_err_set(err, STP_E_NONCE, r,
+                       "the answer does not echo the request's nonce "
+                       "(client_ocsp_nonce = yes): %s",
+                       r == -1 ? "it carries none" : "it carries another");
+}
+
 static int fetch_verified(const struct cycle *cy, const char *url,
                           unsigned char **der, size_t *len,
                           struct stp_verdict *v, struct stp_err *err)
@@ -142,6 +161,12 @@ static int fetch_verified(const struct cycle *cy, const char *url,
         OCSP_REQUEST_free(req);
         return stp_err_set(err, STP_E_INTERNAL, 0, "cannot build request");
     }
+    /* client_ocsp_nonce: a client certificate's request carries a nonce */
+    if (c->client && c->policy->client_nonce
+        && !OCSP_request_add1_nonce(req, NULL, -1)) {
+        OCSP_REQUEST_free(req);
+        return stp_err_set(err, STP_E_INTERNAL, 0, "cannot add a nonce");
+    }
     fo.timeout_ms = c->certpol->timeout * 1000;
     fo.connect_timeout_ms = (c->policy->connect_timeout < c->certpol->timeout
                                  ? c->policy->connect_timeout
@@ -154,6 +179,8 @@ static int fetch_verified(const struct cycle *cy, const char *url,
         verify_opts_of(c, stp_now(), &vo);
         ok = stp_verify_response(*der, *len, c->ci->leaf, c->ci->issuer, &vo, v,
                                  err);
+        if (ok && c->client && c->policy->client_nonce)
+            ok = nonce_echoed(req, *der, *len, err);
         if (!ok) {
             OPENSSL_free(*der);
             *der = NULL;

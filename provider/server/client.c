@@ -68,11 +68,43 @@ static const char *said_text(enum said s)
     }
 }
 
-/* One line per certificate per change of decision, never per handshake. */
+/* What a decision says of the certificate's state, whatever a server
+ * name's settings make of it (refused or admitted). */
+static int state_of_said(enum said s)
+{
+    switch (s) {
+    case SAID_UNKNOWN_REFUSED:
+    case SAID_UNKNOWN_ALLOWED:
+        return 1;
+    case SAID_NO_ANSWER_REFUSED:
+    case SAID_NO_ANSWER_ADMITTED:
+    case SAID_NO_ANSWER_REVOKED:
+        return 2;
+    case SAID_NO_URL_SKIPPED:
+    case SAID_NO_URL_REFUSED:
+        return 3;
+    default:
+        return 4 + (int)s;
+    }
+}
+
+/*
+ * One line per certificate per change of decision, never per handshake:
+ * client_said holds the state last said (high bits) and the decisions said
+ * in it (a bit each), so that two server names with different settings
+ * (one fails open, one closed) each say theirs once, not at every
+ * alternation.
+ */
 static void say(struct stp_rec *rec, enum said s)
 {
-    if (atomic_exchange(&rec->client_said, (int)s) == (int)s)
-        return;
+    int cur = atomic_load(&rec->client_said), next;
+    int state = state_of_said(s), bit = 1 << (int)s;
+
+    do {
+        if ((cur >> 16) == state && (cur & bit))
+            return;
+        next = (cur >> 16) == state ? (cur | bit) : ((state << 16) | bit);
+    } while (!atomic_compare_exchange_weak(&rec->client_said, &cur, next));
     if (s == SAID_GOOD || s == SAID_NO_URL_SKIPPED)
         STP_LOG_INFO("client",
                      "client certificate %s (serial %s, %.12s) in %s: %s",

@@ -45,11 +45,11 @@ stp_assert_file_contains "$ERR" "4 problem" "all four reported"
 # client_ocsp_* keys while client_ocsp is off, metrics_file (not yet)
 conf "$T/inert.cnf" "client_ocsp_responder = http://127.0.0.1:9/" \
     "client_ocsp_fail = open" "client_ocsp_timeout = 1s" "client_ocsp_unknown = allow" \
-    "client_ocsp_no_url = refuse" "metrics_file = $T/metrics"
+    "client_ocsp_no_url = refuse" "client_ocsp_nonce = yes" "metrics_file = $T/metrics"
 stp_cli check --conf "$T/inert.cnf"
 stp_assert_eq "$RC" 1 "keys without effect fail the check"
 for k in client_ocsp_responder client_ocsp_fail client_ocsp_timeout client_ocsp_unknown \
-    client_ocsp_no_url; do
+    client_ocsp_no_url client_ocsp_nonce; do
     stp_assert_file_contains "$ERR" "key '$k' has no effect while client_ocsp is off: client certificates are not checked" \
         "$k is said to do nothing"
 done

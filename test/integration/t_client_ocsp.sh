@@ -27,6 +27,9 @@
 #   forged    a response signed by a rogue responder, or one for another
 #             certificate, is not an answer: refused (fail closed)
 #   revoke    a client revoked at run time is refused after the next refresh
+#   nonce     client_ocsp_nonce = yes: the real responder echoes the nonce
+#             (admitted); a valid answer without it is refused, and the same
+#             answer is taken with client_ocsp_nonce = no
 #   percert   client_ocsp set in the section of one server certificate
 #             (ecdsa.test) and off elsewhere: a revoked client is refused on
 #             ecdsa.test and admitted on good.test (SNI, s_server -cert2)
@@ -276,6 +279,25 @@ revoke)
     STP_WAIT=30 stp_wait_for revoked_now || stp_fail "the refresher did not see the revocation"
     refused client-good "certificate revoked" "after the next refresh"
     said 1 "WARN client: .*CN=client-good.*: revoked: refused" "the change is said once"
+    ;;
+nonce)
+    serve "client_ocsp = leaf" "client_ocsp_nonce = yes"
+    admitted client-good "the responder echoes the nonce"
+    stp_assert_file_contains "$P/responder.log" " normal 200\$" "it was asked"
+    stop
+    rm -rf "$T/store"
+    # a valid answer for client-good, made without a nonce
+    stp_own_response client-good "$P/responder.replay.der" 1
+    stp_responder_mode "$P" replay
+    serve "client_ocsp = leaf" "client_ocsp_nonce = yes"
+    refused client-good "certificate unknown" "an answer without the nonce"
+    stp_assert_file_contains "$T/hook.log" \
+        "refresh: client-good: the answer does not echo the request's nonce" \
+        "the refresher says why"
+    stop
+    rm -rf "$T/store"
+    serve "client_ocsp = leaf"
+    admitted client-good "the same answer, client_ocsp_nonce = no"
     ;;
 percert)
     stp_conf "$CONF" "$ROUTE" "${BASE[@]}" "certs = stp_certs" "[stp_certs]" \

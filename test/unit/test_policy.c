@@ -75,6 +75,7 @@ static long long num_field(const struct stp_policy *p, const char *key)
         { "client_ocsp_timeout", p->defaults.client_timeout_ms },
         { "client_ocsp_unknown", p->defaults.client_unknown },
         { "client_ocsp_no_url", p->defaults.client_no_url },
+        { "client_ocsp_nonce", p->client_nonce },
         { "log_level", p->log_level },
     };
     size_t i;
@@ -241,6 +242,8 @@ static const struct {
     { "client_ocsp_unknown", "refuse", STP_UNKNOWN_REFUSE },
     { "client_ocsp_no_url", "refuse", STP_NO_URL_REFUSE },
     { "client_ocsp_no_url", "skip", STP_NO_URL_SKIP },
+    { "client_ocsp_nonce", "yes", 1 },
+    { "client_ocsp_nonce", "off", 0 },
     { "log_level", "off", STP_LOG_LEVEL_OFF },
     { "log_level", "error", STP_LOG_LEVEL_ERROR },
     { "log_level", "warn", STP_LOG_LEVEL_WARN },
