@@ -31,6 +31,9 @@ static void before_fork(void)
         stp_refresh_prepare();
         stp_hook_examine_held();
         stp_refresh_load_all();
+        /* a master about to fork its workers: said once, here */
+        stp_runtime_active();
+        stp_runtime_report();
     }
     stp_refresh_before_fork();
 }

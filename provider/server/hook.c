@@ -319,6 +319,12 @@ static void on_ssl_new(SSL *s)
         }
         in_hook = 0;
     }
+    /* a process that serves TLS says what is wrong with the policy */
+    if (own != NULL && server_capable(own)
+        && SSL_CTX_get0_certificate(own) != NULL) {
+        stp_runtime_active();
+        stp_runtime_report();
+    }
     stp_refresh_ensure();
 }
 

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,9 +83,67 @@ const char *stp_runtime_program(void)
     return program[0] != '\0' ? program : program_invocation_short_name;
 }
 
+/*
+ * Problems of the policy are said where they matter: in a process that
+ * serves TLS. A system-wide openssl.cnf is read by every OpenSSL program
+ * (curl, ssh-agent helpers, python, cron jobs), and none of them should
+ * print our errors on its stderr. So they wait here (a few lines, bounded)
+ * until stp_runtime_report() is called by a process that acts as a server;
+ * `ocspstaple check` reports them to the operator at any time.
+ */
+#define REPORT_MAX 32
+static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *report_lines[REPORT_MAX];
+static int report_n, report_dropped;
+static atomic_int report_pending;
+
+static void defer(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void defer(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&report_lock);
+    if (report_n < REPORT_MAX
+        && (report_lines[report_n] = OPENSSL_strdup(line)) != NULL)
+        report_n++;
+    else
+        report_dropped++;
+    atomic_store(&report_pending, 1);
+    pthread_mutex_unlock(&report_lock);
+}
+
+void stp_runtime_report(void)
+{
+    int i;
+
+    if (!atomic_load(&report_pending))
+        return;
+    pthread_mutex_lock(&report_lock);
+    if (atomic_exchange(&report_pending, 0)) {
+        for (i = 0; i < report_n; i++) {
+            STP_LOG_ERR("policy", "%s", report_lines[i]);
+            OPENSSL_free(report_lines[i]);
+            report_lines[i] = NULL;
+        }
+        if (report_dropped > 0)
+            STP_LOG_ERR("policy",
+                        "and %d more problem(s): run ocspstaple "
+                        "check",
+                        report_dropped);
+        report_n = report_dropped = 0;
+    }
+    pthread_mutex_unlock(&report_lock);
+}
+
 void stp_runtime_after_fork(void)
 {
     pthread_mutex_init(&rt_lock, NULL);
+    pthread_mutex_init(&report_lock, NULL);
 }
 
 int stp_runtime_set_route(enum stp_route r)
@@ -103,7 +162,7 @@ enum stp_route stp_runtime_route(void)
 
 static void diag_log(void *arg, const char *msg)
 {
-    STP_LOG_ERR("policy", "%s: %s", (const char *)arg, msg);
+    defer("%s: %s", (const char *)arg, msg);
 }
 
 static void load_trust(const char *file)
@@ -114,7 +173,7 @@ static void load_trust(const char *file)
         return;
     trust = stp_load_certs(file, &err);
     if (trust == NULL)
-        STP_LOG_ERR("policy", "ca_file: %s", err.msg);
+        defer("ca_file: %s", err.msg);
 }
 
 /* Under rt_lock. */
@@ -125,10 +184,9 @@ static void set_policy_locked(const struct stp_kv *kv, size_t n,
 
     if (p == NULL) {
         policy_state = -1;
-        STP_LOG_ERR("policy",
-                    "%s: invalid policy: ocspstaple stays passive "
-                    "in %s (TLS is not affected)",
-                    origin, stp_runtime_program());
+        defer("%s: invalid policy: ocspstaple stays passive in %s (TLS is "
+              "not affected)",
+              origin, stp_runtime_program());
         return;
     }
     policy = p;
@@ -182,10 +240,9 @@ static void load_policy_locked(void)
     if (env != NULL) {
         if (!set_policy_from_file_locked(env, NULL, 1)) {
             policy_state = -1;
-            STP_LOG_ERR("policy",
-                        "OCSPSTAPLE_CONF=%s: no usable ocspstaple "
-                        "section: ocspstaple stays passive",
-                        env);
+            defer("OCSPSTAPLE_CONF=%s: no usable ocspstaple section: "
+                  "ocspstaple stays passive",
+                  env);
         }
         return;
     }

@@ -61,6 +61,15 @@ void stp_runtime_configure(const char *provider_name, const struct stp_kv *kv,
  */
 int stp_runtime_active(void);
 
+/*
+ * Logs, once, the problems found in the policy (ERROR lines: unusable keys,
+ * an invalid section, an unreadable ca_file), which wait until a process
+ * acts as a TLS server: the hook calls this when a server context with a
+ * certificate gets its first SSL, or a process holding such contexts forks.
+ * A process that never serves TLS never prints them. Any thread.
+ */
+void stp_runtime_report(void);
+
 /* The policy; only after stp_runtime_active() returned 1. */
 const struct stp_policy *stp_runtime_get0_policy(void);
 

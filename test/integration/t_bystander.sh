@@ -7,7 +7,8 @@
 # generic TLS_method() that then forks (support/client_host.c) start no
 # thread, open nothing in the store directory and never map libcurl. strace
 # proves it, and also proves that the module was loaded (so the test can
-# fail).
+# fail). A broken ocspstaple section prints nothing on their output either
+# (it is said in processes that serve TLS: it/s_server_badconf_*).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
@@ -62,4 +63,24 @@ check client
 traced generic "$STP_CLIENT_HOST" "$S_SERVER_PORT"
 stp_assert_file_contains "$T/generic.out" "handshake=ok" "the TLS_method() client connected"
 check generic
+
+# quiet NAME CMD...: CMD under $ROUTE with the broken policy, logging to its
+# stderr (no OCSPSTAPLE_DEBUG file); nothing of ours may appear there
+stp_conf "$T/bad.cnf" "$ROUTE" "mode = sometimes" "ca_file = $T/missing.pem"
+quiet() {
+    local name=$1
+    shift
+    # shellcheck disable=SC2046
+    timeout 20 env $(stp_route_env "$ROUTE" "$T/bad.cnf") OCSPSTAPLE_DEBUG= \
+        "$@" </dev/null >"$T/$name.quiet" 2>&1 || true
+    stp_assert_file_lacks "$T/$name.quiet" "ocspstaple\[[0-9]|ERROR|invalid policy" \
+        "$name: a broken section prints nothing in a bystander"
+}
+quiet version openssl version
+stp_assert_file_contains "$T/version.quiet" "OpenSSL 3" "openssl version ran"
+quiet client openssl s_client -connect "127.0.0.1:$S_SERVER_PORT" -status \
+    -servername good.test
+stp_assert_file_contains "$T/client.quiet" "CONNECTED" "the client connected"
+quiet generic "$STP_CLIENT_HOST" "$S_SERVER_PORT"
+stp_assert_file_contains "$T/generic.quiet" "handshake=ok" "the TLS_method() client connected"
 stp_ok "bystander $ROUTE"

@@ -220,6 +220,9 @@ badconf)
     stp_expect_line "stapled=no" "stapled while passive"
     stp_assert_file_contains "$T/hook.log" "unknown key 'cache_tll'" "names the key"
     stp_assert_file_contains "$T/hook.log" "stays passive" "says it is passive"
+    # said once by the server (a bystander never says it: it/bystander_*)
+    stp_probe "$PORT" --count 5
+    stp_assert_eq "$(grep -c "unknown key 'cache_tll'" "$T/hook.log")" 1 "said once"
     stp_assert_eq "$(stp_requests)" 0 "no request"
     ;;
 fetchno)
