@@ -14,6 +14,8 @@
 
 #include "engine/err.h"
 #include "engine/policy.h"
+#include "engine/store.h"
+#include "engine/verify.h"
 
 /* Exit statuses, documented in README.md. */
 #define CLI_EXIT_GOOD    0 /* every certificate good / command succeeded */
@@ -65,16 +67,19 @@ struct stp_policy *cli_load_policy(const char *conf_file);
 
 /* The commands that read a store (status, refresh) and their options. */
 struct cli_store_spec {
-    const char *flag; /* the command's own flag: "json" (--json, -j) */
+    const char *flag; /* the command's own flag: "json" (--json, -j), or NULL */
     int flag_char;
     void (*usage)(FILE *out);
+    const char *arg; /* an option with a value ("textfile"), or NULL */
+    int arg_char;
 };
 
 /* What cli_store_cmd_open() sets up. */
 struct cli_store_cmd {
     struct stp_policy *pol;
     struct stp_store *st;
-    int flag; /* the command's own flag was given */
+    int flag;          /* the command's own flag was given */
+    const char *value; /* the value of its option with a value, or NULL */
     /* the trust anchors in force: the system's, plus the policy's ca_file */
     X509_STORE *anchors;
     STACK_OF(X509) *ca_file; /* the ca_file certificates, or NULL */
@@ -128,6 +133,23 @@ void cli_json_str(const char *s);
 int cli_fetch(int argc, char **argv);
 int cli_show(int argc, char **argv);
 int cli_status(int argc, char **argv);
+int cli_metrics(int argc, char **argv);
+
+/* One stored response as `status` shows it (cli_status.c). */
+struct cli_row {
+    char id[65];
+    char status[48]; /* good / revoked / unknown / invalid:<code> / none */
+    int verified;    /* against a trusted stored chain */
+    struct stp_verdict v;
+    int have_v;     /* valid now */
+    int have_times; /* r->v holds the times (valid or expired) */
+    struct stp_state s;
+};
+
+/* Evaluates the stored response <id> at <now> into <r>, as `status` does:
+ * verified against its stored chain when that chain is trusted. */
+void cli_status_row(const struct cli_store_cmd *cmd, const char *id, time_t now,
+                    struct cli_row *r);
 int cli_check(int argc, char **argv);
 int cli_refresh(int argc, char **argv);
 

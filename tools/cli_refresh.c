@@ -107,7 +107,8 @@ static void refresh_usage(FILE *out)
 
 int cli_refresh(int argc, char **argv)
 {
-    static const struct cli_store_spec spec = { "force", 'f', refresh_usage };
+    static const struct cli_store_spec spec = { "force", 'f', refresh_usage,
+                                                NULL, 0 };
     struct cli_store_cmd cmd;
     struct refresh_ctx c = { 0 };
     struct stp_err err;

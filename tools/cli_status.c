@@ -20,16 +20,6 @@
 #include "engine/store.h"
 #include "engine/verify.h"
 
-struct row {
-    char id[65];
-    char status[48]; /* good / revoked / unknown / invalid:<code> / none */
-    int verified;
-    struct stp_verdict v;
-    int have_v;     /* valid now */
-    int have_times; /* r->v holds the times (valid or expired) */
-    struct stp_state s;
-};
-
 struct status_ctx {
     const struct cli_store_cmd *cmd;
     struct stp_store *st;
@@ -48,7 +38,7 @@ struct status_ctx {
  * verified leaf only, never the sidecar's words. Without a chain, decodes
  * only ("(unverified)"); with an untrusted one, says so.
  */
-static void evaluate(struct status_ctx *c, struct row *r)
+static void evaluate(struct status_ctx *c, struct cli_row *r)
 {
     unsigned char *der = NULL;
     size_t len = 0;
@@ -107,7 +97,7 @@ static void evaluate(struct status_ctx *c, struct row *r)
     OPENSSL_free(der);
 }
 
-static void print_row(struct status_ctx *c, const struct row *r)
+static void print_row(struct status_ctx *c, const struct cli_row *r)
 {
     char t1[32], t2[32], left[32];
 
@@ -146,7 +136,7 @@ static void print_row(struct status_ctx *c, const struct row *r)
 static void on_id(void *arg, const char *id)
 {
     struct status_ctx *c = arg;
-    struct row r;
+    struct cli_row r;
 
     memset(&r, 0, sizeof(r));
     memcpy(r.id, id, sizeof(r.id));
@@ -176,7 +166,8 @@ static void status_usage(FILE *out)
 
 int cli_status(int argc, char **argv)
 {
-    static const struct cli_store_spec spec = { "json", 'j', status_usage };
+    static const struct cli_store_spec spec = { "json", 'j', status_usage, NULL,
+                                                0 };
     struct cli_store_cmd cmd;
     struct status_ctx c = { 0 };
     struct stp_err err;
@@ -206,4 +197,19 @@ int cli_status(int argc, char **argv)
         fprintf(stderr, "ocspstaple: %s\n", err.msg);
     cli_store_cmd_close(&cmd);
     return n < 0 ? CLI_EXIT_ERROR : 0;
+}
+
+void cli_status_row(const struct cli_store_cmd *cmd, const char *id, time_t now,
+                    struct cli_row *r)
+{
+    struct status_ctx c = { 0 };
+
+    c.cmd = cmd;
+    c.st = cmd->st;
+    c.pol = cmd->pol;
+    c.now = now;
+    memset(r, 0, sizeof(*r));
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    stp_store_read_state(cmd->st, id, &r->s);
+    evaluate(&c, r);
 }

@@ -100,28 +100,39 @@ static int load_anchors(struct cli_store_cmd *cmd);
 int cli_store_cmd_open(const struct cli_store_spec *spec, int argc, char **argv,
                        struct cli_store_cmd *out, int *rc)
 {
-    const struct option opts[] = {
+    struct option opts[6] = {
         { "store-dir", required_argument, NULL, 'd' },
         { "conf", required_argument, NULL, 'c' },
-        { spec->flag, no_argument, NULL, spec->flag_char },
         { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
     };
-    const char shorts[] = {
-        'd', ':', 'c', ':', (char)spec->flag_char, 'h', '\0'
-    };
+    char shorts[16] = "d:c:h";
+    size_t no = 3, ns = strlen(shorts);
     const char *dir = NULL, *conf = NULL;
     struct stp_err err;
     int ch;
 
+    /* the command's own flag and option with a value, when it has them */
+    if (spec->flag != NULL) {
+        opts[no++] =
+            (struct option){ spec->flag, no_argument, NULL, spec->flag_char };
+        shorts[ns++] = (char)spec->flag_char;
+    }
+    if (spec->arg != NULL) {
+        opts[no++] = (struct option){ spec->arg, required_argument, NULL,
+                                      spec->arg_char };
+        shorts[ns++] = (char)spec->arg_char;
+        shorts[ns++] = ':';
+    }
     memset(out, 0, sizeof(*out));
     while ((ch = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
         if (ch == 'd') {
             dir = optarg;
         } else if (ch == 'c') {
             conf = optarg;
-        } else if (ch == spec->flag_char) {
+        } else if (spec->flag != NULL && ch == spec->flag_char) {
             out->flag = 1;
+        } else if (spec->arg != NULL && ch == spec->arg_char) {
+            out->value = optarg;
         } else if (ch == 'h') {
             spec->usage(stdout);
             *rc = CLI_EXIT_GOOD;

@@ -7,6 +7,7 @@
  *   refresh          refresh the stored responses that are due
  *                                                           (cli_refresh.c)
  *   status           one row per stored response            (cli_status.c)
+ *   metrics          the host's Prometheus metrics          (cli_metrics.c)
  *   show FILE        decode, with --cert/--issuer verify    (cli_show.c)
  *   check            lint the policy section of openssl.cnf (cli_check.c)
  *   probe HOST:PORT  verify what a TLS server staples       (cli_probe.c)
@@ -37,6 +38,9 @@ static void usage(FILE *out)
             "no, from a timer).\n"
             "  status [--store-dir DIR] [--conf FILE] [--json]\n"
             "      One row per stored response.\n"
+            "  metrics [--store-dir DIR] [--conf FILE] [--textfile DIR]\n"
+            "      The host's metrics (Prometheus text), to stdout or "
+            "DIR/ocspstaple.prom.\n"
             "  show FILE [--cert FILE --issuer FILE]\n"
             "      Decode a DER response; with --cert and --issuer, verify "
             "it.\n"
@@ -72,6 +76,8 @@ int main(int argc, char **argv)
         return cli_fetch(argc - 1, argv + 1);
     if (strcmp(cmd, "status") == 0)
         return cli_status(argc - 1, argv + 1);
+    if (strcmp(cmd, "metrics") == 0)
+        return cli_metrics(argc - 1, argv + 1);
     if (strcmp(cmd, "show") == 0)
         return cli_show(argc - 1, argv + 1);
     if (strcmp(cmd, "refresh") == 0)

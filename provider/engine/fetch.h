@@ -68,4 +68,12 @@ int stp_fetch_preload(struct stp_err *err);
  */
 int stp_fetch_loaded(void);
 
+/* The bounds (ms) of the fetch duration histogram (server/metrics.h),
+ * shared with `ocspstaple metrics`, which turns them into seconds. */
+#define STP_FETCH_BUCKETS 8
+#define STP_FETCH_BUCKET_MS                        \
+    {                                              \
+        50, 100, 250, 500, 1000, 2500, 5000, 10000 \
+    }
+
 #endif

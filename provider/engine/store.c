@@ -164,19 +164,17 @@ static int read_all(int fd, unsigned char *buf, size_t len)
     return 1;
 }
 
-static int read_file(struct stp_store *st, const char *id, const char *suffix,
-                     size_t cap, unsigned char **data, size_t *len,
-                     struct stp_err *err)
+/* Reads the regular file <name> of the directory (at most <cap> bytes). */
+static int read_named(struct stp_store *st, const char *name, size_t cap,
+                      unsigned char **data, size_t *len, time_t *mtime,
+                      struct stp_err *err)
 {
-    char name[NAME_MAX_LEN];
     unsigned char *buf;
     struct stat sb;
     int fd;
 
     *data = NULL;
     *len = 0;
-    if (!file_name(name, id, suffix))
-        return stp_err_set(err, STP_E_STORE, EINVAL, "invalid store id");
     fd = openat(st->dirfd, name,
                 O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
@@ -203,7 +201,22 @@ static int read_file(struct stp_store *st, const char *id, const char *suffix,
     close(fd);
     *data = buf;
     *len = (size_t)sb.st_size;
+    if (mtime != NULL)
+        *mtime = sb.st_mtime;
     return 1;
+}
+
+static int read_file(struct stp_store *st, const char *id, const char *suffix,
+                     size_t cap, unsigned char **data, size_t *len,
+                     struct stp_err *err)
+{
+    char name[NAME_MAX_LEN];
+
+    *data = NULL;
+    *len = 0;
+    if (!file_name(name, id, suffix))
+        return stp_err_set(err, STP_E_STORE, EINVAL, "invalid store id");
+    return read_named(st, name, cap, data, len, NULL, err);
 }
 
 static int write_all(int fd, const unsigned char *buf, size_t len)
@@ -242,21 +255,22 @@ static int open_temp(struct stp_store *st, const char *name, char *tmp,
     return -1;
 }
 
-static int write_file(struct stp_store *st, const char *id, const char *suffix,
-                      mode_t mode, const unsigned char *data, size_t len,
-                      struct stp_err *err)
+/* Writes the file <name> of the directory: a temp file, then a rename;
+ * with <durable>, synced to the disk first (counters need not be). */
+static int write_named(struct stp_store *st, const char *name, mode_t mode,
+                       const unsigned char *data, size_t len, int durable,
+                       struct stp_err *err)
 {
-    char name[NAME_MAX_LEN], tmp[NAME_MAX_LEN + 32];
+    char tmp[NAME_MAX_LEN + 32];
     int fd, saved;
 
-    if (!file_name(name, id, suffix))
-        return stp_err_set(err, STP_E_STORE, EINVAL, "invalid store id");
     fd = open_temp(st, name, tmp, sizeof(tmp));
     if (fd < 0)
         return stp_err_set(err, STP_E_STORE, errno,
                            "%s/%s: cannot create a temp file: %s", st->dir,
                            name, strerror(errno));
-    if (fchmod(fd, mode) != 0 || !write_all(fd, data, len) || fsync(fd) != 0)
+    if (fchmod(fd, mode) != 0 || !write_all(fd, data, len)
+        || (durable && fsync(fd) != 0))
         goto fail;
     if (close(fd) != 0) {
         fd = -1;
@@ -265,7 +279,8 @@ static int write_file(struct stp_store *st, const char *id, const char *suffix,
     fd = -1;
     if (renameat(st->dirfd, tmp, st->dirfd, name) != 0)
         goto fail;
-    fsync(st->dirfd);
+    if (durable)
+        fsync(st->dirfd);
     return 1;
 fail:
     saved = errno;
@@ -274,6 +289,17 @@ fail:
     unlinkat(st->dirfd, tmp, 0);
     return stp_err_set(err, STP_E_STORE, saved, "%s/%s: write failed: %s",
                        st->dir, name, strerror(saved));
+}
+
+static int write_file(struct stp_store *st, const char *id, const char *suffix,
+                      mode_t mode, const unsigned char *data, size_t len,
+                      struct stp_err *err)
+{
+    char name[NAME_MAX_LEN];
+
+    if (!file_name(name, id, suffix))
+        return stp_err_set(err, STP_E_STORE, EINVAL, "invalid store id");
+    return write_named(st, name, mode, data, len, 1, err);
 }
 
 int stp_store_read_response(struct stp_store *st, const char *id, size_t cap,
@@ -690,4 +716,84 @@ void stp_store_clean_temps(struct stp_store *st)
 unsigned long stp_store_scans(struct stp_store *st)
 {
     return atomic_load(&st->scans);
+}
+
+/* ---- per-process counters --------------------------------------------- */
+
+#define METRICS_PREFIX "metrics-"
+#define METRICS_CAP    65536
+
+/* "<digits>-<digits>": a process and its start time. */
+static int proc_valid(const char *proc)
+{
+    size_t i, n = strlen(proc), dash = 0;
+
+    if (n == 0 || n > 40)
+        return 0;
+    for (i = 0; i < n; i++) {
+        if (proc[i] == '-')
+            dash++;
+        else if (proc[i] < '0' || proc[i] > '9')
+            return 0;
+    }
+    return dash == 1 && proc[0] != '-' && proc[n - 1] != '-';
+}
+
+int stp_store_write_metrics(struct stp_store *st, const char *proc,
+                            const char *text, struct stp_err *err)
+{
+    char name[NAME_MAX_LEN];
+
+    if (!proc_valid(proc))
+        return stp_err_set(err, STP_E_STORE, EINVAL, "invalid process name");
+    snprintf(name, sizeof(name), "%s%s", METRICS_PREFIX, proc);
+    return write_named(st, name, MODE_PUBLIC, (const unsigned char *)text,
+                       strlen(text), 0, err);
+}
+
+int stp_store_list_metrics(struct stp_store *st,
+                           void (*fn)(void *arg, const char *proc,
+                                      const char *text, time_t mtime),
+                           void *arg, struct stp_err *err)
+{
+    struct dirent *de;
+    int n = 0;
+    int fd = dup(st->dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+    if (d == NULL) {
+        int saved = errno;
+
+        if (fd >= 0)
+            close(fd);
+        stp_err_set(err, STP_E_STORE, saved, "%s: cannot list: %s", st->dir,
+                    strerror(saved));
+        return -1;
+    }
+    rewinddir(d);
+    while ((de = readdir(d)) != NULL) {
+        const char *proc = de->d_name + strlen(METRICS_PREFIX);
+        unsigned char *data = NULL;
+        size_t len = 0;
+        time_t mtime = 0;
+        struct stp_err e;
+        char *text;
+
+        if (strncmp(de->d_name, METRICS_PREFIX, strlen(METRICS_PREFIX)) != 0
+            || !proc_valid(proc)
+            || !read_named(st, de->d_name, METRICS_CAP, &data, &len, &mtime,
+                           &e))
+            continue;
+        text = OPENSSL_malloc(len + 1);
+        if (text != NULL) {
+            memcpy(text, data, len);
+            text[len] = '\0';
+            fn(arg, proc, text, mtime);
+            n++;
+        }
+        OPENSSL_free(text);
+        OPENSSL_free(data);
+    }
+    closedir(d);
+    return n;
 }

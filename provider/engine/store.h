@@ -128,4 +128,23 @@ int stp_store_alive(struct stp_store *st);
 /* Returns 1 if <id> is 64 lower-case hex digits. */
 int stp_store_id_valid(const char *id);
 
+/*
+ * Per-process counters (server/metrics.h): the file "metrics-<proc>" of the
+ * directory, <proc> being "<pid>-<start time>" of the writing process,
+ * replaced atomically. Public data (0644), like the responses. Returns 1,
+ * or 0 with <err>.
+ */
+int stp_store_write_metrics(struct stp_store *st, const char *proc,
+                            const char *text, struct stp_err *err);
+
+/*
+ * Calls <fn> with each process's counters file (its text, NUL-terminated,
+ * at most 64 KiB, and its modification time). Returns how many, or -1 with
+ * <err> when the directory cannot be listed.
+ */
+int stp_store_list_metrics(struct stp_store *st,
+                           void (*fn)(void *arg, const char *proc,
+                                      const char *text, time_t mtime),
+                           void *arg, struct stp_err *err);
+
 #endif

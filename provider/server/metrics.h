@@ -9,7 +9,10 @@
 #define STP_METRICS_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "engine/fetch.h"
 
 enum stp_metric {
     STP_M_STAPLES_SERVED = 0, /* handshakes that got our staple */
@@ -40,6 +43,26 @@ static inline void stp_metric_inc(enum stp_metric m)
 {
     atomic_fetch_add_explicit(&stp_metrics[m], 1, memory_order_relaxed);
 }
+
+/* Durations of the fetches that reached a responder: a histogram with
+ * these upper bounds in milliseconds (and +Inf), and the sum. */
+extern const long stp_fetch_bucket_ms[STP_FETCH_BUCKETS];
+
+/* A fetch that took <ms>. Lock-free. */
+void stp_metric_observe_fetch(long long ms);
+
+/*
+ * This process's counters as "name value" lines (the histogram as
+ * fetch_duration_bucket_<ms> for each bound, fetch_duration_bucket_inf,
+ * fetch_duration_sum_ms), for the store's per-process file (store.h,
+ * stp_store_write_metrics()), which `ocspstaple metrics` adds up over the
+ * host. Returns the length written (truncated to <len>).
+ */
+size_t stp_metrics_format(char *buf, size_t len);
+
+/* In a fork child: the counters start again at 0 (the parent's are the
+ * parent's); the gauges (certificates held) stay. */
+void stp_metrics_after_fork(void);
 
 /* Name of a metric, e.g. "staples_served". */
 const char *stp_metric_name(enum stp_metric m);

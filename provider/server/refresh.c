@@ -32,6 +32,7 @@
 #include "engine/update.h"
 
 #define MAX_SLEEP_S 60 /* re-evaluate at least this often */
+#define METRICS_S   10 /* this process's counters to the store this often */
 
 static pthread_mutex_t rf_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t rf_cond;
@@ -352,6 +353,7 @@ static enum stp_pool_outcome refresh_one(struct stp_rec *rec, time_t now)
     struct stp_verdict held;
     struct stp_err err;
     struct stp_store *st = store_or_log();
+    long long t0;
     int ok;
 
     if (!have_issuer(rec)) {
@@ -368,7 +370,10 @@ static enum stp_pool_outcome refresh_one(struct stp_rec *rec, time_t now)
         uo.held = &held;
     /* without a usable store the response is fetched for this process only */
     ctx_of(rec, st, &c);
+    t0 = stp_monotonic_ms();
     ok = stp_update_cert(&c, &uo, &res, &err);
+    if (res.fetched)
+        stp_metric_observe_fetch(stp_monotonic_ms() - t0);
     if (res.der != NULL) {
         switch (
             stp_cache_publish(rec, res.der, res.len, &res.verdict, stp_now())) {
@@ -570,14 +575,71 @@ static void park(void)
     }
 }
 
+/* The name of this process's counters file: "<pid>-<start time>" (a pid
+ * alone would be taken over by a later process). Into <buf>. */
+static void proc_name(char *buf, size_t len)
+{
+    char stat[1024], *p;
+    unsigned long long start = 0;
+    FILE *f = fopen("/proc/self/stat", "re");
+    size_t n = f != NULL ? fread(stat, 1, sizeof(stat) - 1, f) : 0;
+    int field;
+
+    if (f != NULL)
+        fclose(f);
+    stat[n] = '\0';
+    /* field 22 (starttime), counted after the ")" that ends the name */
+    p = strrchr(stat, ')');
+    for (field = 2; p != NULL && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    if (p != NULL)
+        start = strtoull(p + 1, NULL, 10);
+    snprintf(buf, len, "%ld-%llu", (long)getpid(), start);
+}
+
+/* Every METRICS_S, this process's counters go to the store, for
+ * `ocspstaple metrics` (a host's total); said once if they cannot. */
+static time_t metrics_last; /* when this process last wrote them */
+static int metrics_failed_logged;
+static char metrics_proc[64]; /* proc_name(), "" until the first write */
+
+static void write_metrics(time_t now)
+{
+    char text[4096];
+    struct stp_store *st;
+    struct stp_err err;
+
+    if (metrics_last != 0 && now - metrics_last < METRICS_S)
+        return;
+    metrics_last = now;
+    if ((st = store_or_log()) == NULL)
+        return;
+    if (metrics_proc[0] == '\0')
+        proc_name(metrics_proc, sizeof(metrics_proc));
+    stp_metrics_format(text, sizeof(text));
+    step_begin();
+    if (!stp_store_write_metrics(st, metrics_proc, text, &err)
+        && !metrics_failed_logged) {
+        metrics_failed_logged = 1;
+        STP_LOG_WARN("metrics", "%s", err.msg);
+    }
+    step_end();
+}
+
 static void *run(void *arg)
 {
     (void)arg;
     pthread_setname_np(pthread_self(), "ocspstaple");
     STP_LOG_INFO("refresh", "refresher started in %s (%d fetch workers)",
                  stp_runtime_program(), atomic_load(&nworkers));
-    while (!atomic_load(&stopping))
-        sleep_until(pass());
+    while (!atomic_load(&stopping)) {
+        time_t wake = pass(), now = stp_now();
+
+        write_metrics(now);
+        if (wake > now + METRICS_S)
+            wake = now + METRICS_S;
+        sleep_until(wake);
+    }
     park();
     return NULL;
 }
@@ -745,4 +807,9 @@ void stp_refresh_after_fork(void)
     pthread_mutex_init(&rf_lock, NULL);
     init_cond();
     woken = 0;
+    /* the child writes its own counters under its own name */
+    metrics_last = 0;
+    metrics_failed_logged = 0;
+    metrics_proc[0] = '\0';
+    stp_metrics_after_fork();
 }

@@ -27,6 +27,10 @@
 #   programs       `programs = nginx` in the policy: the workers staple
 #   revoked_exit   mode must, revoked_action exit, a revoked.test block: the
 #                  workers refuse it and stay (none exits and is respawned)
+#   metrics        warm store, 40 handshakes spread over the workers:
+#                  `ocspstaple metrics` counts the 40 for the host (the sum
+#                  of every worker's counters file), the certificate as
+#                  present and good; --textfile writes the same atomically
 #   client         ssl_verify_client on, client_ocsp = leaf: a good client
 #                  gets $ssl_client_verify SUCCESS, a revoked one nginx's
 #                  400 and "certificate revoked" in its error.log, from every
@@ -365,6 +369,40 @@ revoked_exit)
     start
     stp_revoked_exit_stays "$SRV_PID" "$WORKERS" "${GOOD[@]}"
     HOOK_ERRORS_OK="certificate is revoked: (refusing|revoked_action exit is not possible)"
+    ;;
+metrics)
+    stp_warm good "$RUN_USER"
+    stp_conf "$CONF" "$ROUTE" "ca_file = $P/root.pem"
+    start
+    stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 40
+    stp_expect_line "handshakes=40 stapled=40 verified=40" "40 handshakes stapled"
+    # every worker writes its counters every 10 s: await the host's total
+    host_metrics() {
+        "$STP_CLI" metrics --conf "$CONF" >"$T/metrics.out" 2>"$T/metrics.err" &&
+            grep -qx 'ocspstaple_handshakes_total{staple="ours"} 40' "$T/metrics.out"
+    }
+    STP_WAIT=30 stp_wait_for host_metrics ||
+        stp_fail "the host's counter is not 40: $(grep handshakes_total "$T/metrics.out") $(cat "$T/metrics.err")"
+    stp_assert_file_contains "$T/metrics.out" '^ocspstaple_handshakes_total\{staple="none"\} 0$' \
+        "no handshake without a staple"
+    running=$(sed -n 's/^ocspstaple_processes{state="running"} //p' "$T/metrics.out")
+    if [ "$running" -lt 1 ] || [ "$running" -gt "$WORKERS" ]; then
+        stp_fail "processes counted: $running (workers $WORKERS)"
+    fi
+    stp_assert_file_contains "$T/metrics.out" \
+        "^ocspstaple_staple_present\\{id=\"$(stp_id good | cut -c1-12)\",subject=\"CN=good.test\",role=\"staple\"\\} 1$" \
+        "good.test's staple is present"
+    stp_assert_file_contains "$T/metrics.out" \
+        "^ocspstaple_cert_status\\{.*subject=\"CN=good.test\".*status=\"good\"\\} 1$" "and good"
+    stp_assert_file_contains "$T/metrics.out" '^# TYPE ocspstaple_fetch_duration_seconds histogram$' \
+        "the fetch duration histogram"
+    mkdir -p "$T/textfile"
+    "$STP_CLI" metrics --conf "$CONF" --textfile "$T/textfile" ||
+        stp_fail "metrics --textfile"
+    stp_assert_file_contains "$T/textfile/ocspstaple.prom" \
+        '^ocspstaple_handshakes_total\{staple="ours"\} 40$' "the textfile holds the same"
+    [ -z "$(find "$T/textfile" -name '.ocspstaple.prom.*')" ] || stp_fail "a temp file was left"
+    stp_ok "the host counts 40 handshakes over $running worker(s)"
     ;;
 client)
     GOOD_EXTRA="ssl_client_certificate $P/root.pem; ssl_verify_client on;

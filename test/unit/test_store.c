@@ -210,6 +210,68 @@ static int temp_exists(const char *id, const char *rest)
  * writer (its lock held, even by another descriptor of this process) stay;
  * and the directory is scanned at the first lock of a handle only, not at
  * every lock. */
+/* stp_store_list_metrics(): what each process's file held. */
+struct seen {
+    int n;
+    char procs[4][48];
+    char texts[4][64];
+};
+
+static void on_metrics(void *arg, const char *proc, const char *text,
+                       time_t mtime)
+{
+    struct seen *s = arg;
+
+    ASSERT_TRUE(mtime > 0);
+    if (s->n < 4) {
+        snprintf(s->procs[s->n], sizeof(s->procs[0]), "%s", proc);
+        snprintf(s->texts[s->n], sizeof(s->texts[0]), "%s", text);
+    }
+    s->n++;
+}
+
+static void on_id_hex(void *arg, const char *id)
+{
+    (*(int *)arg)++;
+    ASSERT_EQ(stp_store_id_valid(id), 1);
+}
+
+/* Per-process counters: written atomically, listed back, odd names and
+ * the role of a state kept. */
+static void test_metrics(struct stp_store *st)
+{
+    static const char *const bad[] = { "",      "12",     "-1",  "1-",
+                                       "1-2-3", "1/../2", "a-1", NULL };
+    struct stp_state s, r;
+    struct seen seen = { 0 };
+    struct stp_err err;
+    int i;
+
+    ASSERT_OK(
+        stp_store_write_metrics(st, "123-456", "staples_served 7\n", &err));
+    ASSERT_OK(
+        stp_store_write_metrics(st, "123-456", "staples_served 9\n", &err));
+    for (i = 0; bad[i] != NULL; i++)
+        ASSERT_EQ(stp_store_write_metrics(st, bad[i], "x 1\n", &err), 0);
+    ASSERT_EQ(stp_store_list_metrics(st, on_metrics, &seen, &err), 1);
+    ASSERT_STREQ(seen.procs[0], "123-456");
+    ASSERT_STREQ(seen.texts[0], "staples_served 9\n");
+    /* a counters file is not a certificate of the store */
+    i = 0;
+    ASSERT_TRUE(stp_store_list(st, on_id_hex, &i, &err) >= 0);
+    ASSERT_TRUE(i > 0);
+    /* a state says whose answer it is */
+    memset(&s, 0, sizeof(s));
+    snprintf(s.role, sizeof(s.role), "client");
+    ASSERT_OK(stp_store_write_state(st, ID2, &s, &err));
+    ASSERT_OK(stp_store_read_state(st, ID2, &r));
+    ASSERT_STREQ(r.role, "client");
+    memset(&s, 0, sizeof(s));
+    ASSERT_OK(stp_store_write_state(st, ID2, &s, &err));
+    ASSERT_OK(stp_store_read_state(st, ID2, &r));
+    ASSERT_STREQ(r.role, "");
+}
+
 static void test_clean_temps(void)
 {
     struct stp_store *st = NULL;
@@ -259,6 +321,7 @@ int main(void)
     test_chain(st);
     test_lock(st);
     test_state(st);
+    test_metrics(st);
     stp_store_close(st);
     test_clean_temps();
     {
