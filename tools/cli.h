@@ -27,6 +27,8 @@
 /* probe only */
 #define CLI_EXIT_NO_STAPLE  6 /* no staple while --require-staple */
 #define CLI_EXIT_BAD_STAPLE 7 /* a staple that does not verify */
+/* status: a certificate past its refresh point whose refresh keeps failing */
+#define CLI_EXIT_STALE 8
 
 /*
  * The worse of two exit statuses, by the one ranking of fetch and probe:

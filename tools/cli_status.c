@@ -25,6 +25,7 @@ struct status_ctx {
     struct stp_store *st;
     const struct stp_policy *pol;
     int json;
+    int worst;   /* the exit status: the worst finding (see exit_of()) */
     int clients; /* this pass lists client answers (else staples) */
     int nclients;
     int rows;
@@ -133,6 +134,53 @@ static void print_row(struct status_ctx *c, const struct cli_row *r)
     printf(", \"role\": \"%s\"}", c->clients ? "client" : "staple");
 }
 
+/* How bad a finding is, for the exit status: a corrupt file, then no valid
+ * staple, a revoked one, an unknown one, a stale one (cli.h codes). */
+static int rank(int code)
+{
+    switch (code) {
+    case CLI_EXIT_BAD_STAPLE:
+        return 5;
+    case CLI_EXIT_NO_STAPLE:
+        return 4;
+    case CLI_EXIT_REVOKED:
+        return 3;
+    case CLI_EXIT_UNKNOWN:
+        return 2;
+    case CLI_EXIT_STALE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * The finding for row <r> (a staple's; a client answer counts only when its
+ * file is corrupt: a revoked client is no problem of the host's).
+ */
+static int exit_of(const struct status_ctx *c, const struct cli_row *r)
+{
+    long long left, validity;
+
+    if (strncmp(r->status, "invalid:", 8) == 0)
+        return CLI_EXIT_BAD_STAPLE;
+    if (c->clients)
+        return CLI_EXIT_GOOD;
+    if (!r->have_v || !r->verified)
+        return CLI_EXIT_NO_STAPLE;
+    if (r->v.status == V_OCSP_CERTSTATUS_REVOKED)
+        return CLI_EXIT_REVOKED;
+    if (r->v.status == V_OCSP_CERTSTATUS_UNKNOWN)
+        return CLI_EXIT_UNKNOWN;
+    /* past the refresh point (refresh_margin of the validity left), and the
+     * refreshes since have failed */
+    left = (long long)r->v.next_update - (long long)c->now;
+    validity = (long long)r->v.next_update - (long long)r->v.this_update;
+    if (r->s.failures > 0 && left * 100 <= validity * c->pol->refresh_margin)
+        return CLI_EXIT_STALE;
+    return CLI_EXIT_GOOD;
+}
+
 static void on_id(void *arg, const char *id)
 {
     struct status_ctx *c = arg;
@@ -146,6 +194,8 @@ static void on_id(void *arg, const char *id)
     if (c->clients && c->nclients++ == 0 && !c->json)
         printf("\nclient certificates (client_ocsp):\n");
     evaluate(c, &r);
+    if (rank(exit_of(c, &r)) > rank(c->worst))
+        c->worst = exit_of(c, &r);
     if (!r.have_v || !r.verified || r.s.failures > 0)
         c->problems++;
     c->rows++;
@@ -161,7 +211,12 @@ static void status_usage(FILE *out)
                  "  next update, time left, last error; the staples, then the "
                  "answers about\n"
                  "  client certificates. --json for machines (\"role\": "
-                 "\"staple\" or \"client\").\n");
+                 "\"staple\" or \"client\").\n"
+                 "  Exit status, the worst finding: 7 a corrupt stored file, "
+                 "6 a staple\n"
+                 "  without a valid verified response, 3 revoked, 4 unknown, "
+                 "8 past its\n"
+                 "  refresh point with failing refreshes, 0 none, 1 error.\n");
 }
 
 int cli_status(int argc, char **argv)
@@ -196,7 +251,7 @@ int cli_status(int argc, char **argv)
     if (n < 0)
         fprintf(stderr, "ocspstaple: %s\n", err.msg);
     cli_store_cmd_close(&cmd);
-    return n < 0 ? CLI_EXIT_ERROR : 0;
+    return n < 0 ? CLI_EXIT_ERROR : c.worst;
 }
 
 void cli_status_row(const struct cli_store_cmd *cmd, const char *id, time_t now,

@@ -101,7 +101,28 @@ revoked)
     fetch revoked
     stp_assert_eq "$RC" 3 "exit status of a revoked certificate"
     stp_assert_file_contains "$OUT" "revoked.test: revoked" "prints revoked"
+    stp_cli status --conf "$CONF"
+    stp_assert_eq "$RC" 3 "status: a revoked certificate (exit 3)"
     openssl_verify revoked | grep -q "revoked.pem: revoked" || stp_fail "stored response is not revoked"
+    ;;
+stale)
+    # a good response, then a refresh that fails: fine while the response
+    # is young, "past its refresh point with failing refreshes" (exit 8)
+    # once less than refresh_margin (25%) of its validity is left
+    stp_need faketime
+    fetch good
+    stp_responder_mode "$P" http500
+    fetch good --force
+    stp_assert_eq "$RC" 1 "the refresh fails"
+    grep -q '^failures=1$' "$S/$(stp_id good).state" || stp_fail "failure not recorded"
+    stp_cli status --conf "$CONF"
+    stp_assert_eq "$RC" 0 "status: a young response with a failed refresh is fine"
+    set +e
+    faketime -f +23h "$STP_CLI" status --conf "$CONF" >"$OUT" 2>"$ERR"
+    RC=$?
+    set -e
+    stp_assert_eq "$RC" 8 "status 23 h later: past the refresh point, refreshes failing (exit 8)"
+    stp_assert_file_contains "$OUT" " good " "the response itself is still good"
     ;;
 unknown)
     fetch unknown
@@ -161,6 +182,7 @@ tampered)
     flip_last_byte "$f" # inside the signature
     stp_cli status --conf "$CONF"
     stp_assert_file_contains "$OUT" "invalid:signature" "status sees the tampering"
+    stp_assert_eq "$RC" 7 "status: a corrupt stored file (exit 7)"
     fetch good
     stp_assert_eq "$RC" 0 "refetch after tampering"
     stp_assert_file_contains "$ERR" "stored response .*/$(stp_id good).der rejected" "the loader names the rejected file"
@@ -234,6 +256,7 @@ planted)
     cp "$S/$(stp_id good).der" "$S/$pid.der"
     printf 'subject=CN=bank.example\nserial=01\n' >"$S/$pid.state"
     stp_cli status --conf "$CONF"
+    stp_assert_eq "$RC" 6 "status: a staple that does not verify to the anchors (exit 6)"
     stp_assert_file_lacks "$OUT" "bank.example" "status does not show the sidecar's words"
     grep "^${pid:0:12}" "$OUT" | grep -q "untrusted:chain" ||
         stp_fail "the planted chain is not reported untrusted: $(cat "$OUT")"

@@ -184,7 +184,7 @@ bad_file() {
     cp "$DER" "$T/good.der"
     "$corrupt"
     stp_cli status --conf "$SCONF" --store-dir "$S"
-    stp_assert_eq "$RC" 0 "status runs"
+    stp_assert_eq "$RC" 7 "status: a corrupt stored file (exit 7)"
     stp_assert_file_contains "$OUT" "invalid:$code" "status: invalid:$code"
     stp_responder_mode "$P" http500
     stp_conf "$CONF" preload "retry_base = 1s" "retry_max = 2s"
