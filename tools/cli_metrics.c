@@ -22,16 +22,7 @@
 
 #include "cli.h"
 #include "engine/clock.h"
-#include "engine/fetch.h"
-
-#define MAX_NAMES 64
-
-struct sums {
-    char names[MAX_NAMES][48];
-    unsigned long long vals[MAX_NAMES];
-    int n;
-    int live, gone;
-};
+#include "engine/expo.h"
 
 struct certs_ctx {
     const struct cli_store_cmd *cmd;
@@ -40,140 +31,6 @@ struct certs_ctx {
     int pass;
     int total[2], stapled[2]; /* [role]: 0 staple, 1 client */
 };
-
-static void add(struct sums *s, const char *name, unsigned long long v)
-{
-    int i;
-
-    for (i = 0; i < s->n; i++) {
-        if (strcmp(s->names[i], name) == 0) {
-            s->vals[i] += v;
-            return;
-        }
-    }
-    if (s->n < MAX_NAMES && strlen(name) < sizeof(s->names[0])) {
-        snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
-        s->vals[s->n++] = v;
-    }
-}
-
-static unsigned long long get(const struct sums *s, const char *name)
-{
-    int i;
-
-    for (i = 0; i < s->n; i++)
-        if (strcmp(s->names[i], name) == 0)
-            return s->vals[i];
-    return 0;
-}
-
-/* stp_store_list_metrics(): one process's "name value" lines. */
-static void on_proc(void *arg, const char *proc, const char *text, time_t mtime)
-{
-    struct sums *s = arg;
-    const char *line = text;
-    long pid = strtol(proc, NULL, 10);
-
-    (void)mtime;
-    if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
-        s->live++;
-    else
-        s->gone++;
-    while (*line != '\0') {
-        char name[48];
-        unsigned long long v;
-        const char *nl = strchr(line, '\n');
-
-        if (sscanf(line, "%47[a-z0-9_] %llu", name, &v) == 2)
-            add(s, name, v);
-        line = nl != NULL ? nl + 1 : line + strlen(line);
-    }
-}
-
-/* A label value, escaped as the exposition format wants. */
-static void label(FILE *out, const char *v)
-{
-    for (; *v != '\0'; v++) {
-        if (*v == '\\' || *v == '"')
-            fprintf(out, "\\%c", *v);
-        else if (*v == '\n')
-            fputs("\\n", out);
-        else
-            fputc(*v, out);
-    }
-}
-
-static void head(FILE *out, const char *name, const char *type,
-                 const char *help)
-{
-    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void counters(FILE *out, const struct sums *s)
-{
-    static const long bucket_ms[STP_FETCH_BUCKETS] = STP_FETCH_BUCKET_MS;
-    static const char *const clients[] = { "good",  "revoked",   "unknown",
-                                           "error", "fail_open", "skipped" };
-    unsigned long long cum = 0;
-    size_t i;
-
-    head(out, "ocspstaple_processes", "gauge",
-         "Processes whose counters are summed here, by state.");
-    fprintf(out, "ocspstaple_processes{state=\"running\"} %d\n", s->live);
-    fprintf(out, "ocspstaple_processes{state=\"exited\"} %d\n", s->gone);
-    head(out, "ocspstaple_fetches_total", "counter",
-         "OCSP fetches by the servers of this host, by result.");
-    fprintf(out, "ocspstaple_fetches_total{result=\"success\"} %llu\n",
-            get(s, "fetch_ok"));
-    fprintf(out, "ocspstaple_fetches_total{result=\"error\"} %llu\n",
-            get(s, "fetch_fail"));
-    fprintf(out, "ocspstaple_fetches_total{result=\"skipped\"} %llu\n",
-            get(s, "fetch_skipped"));
-    head(out, "ocspstaple_fetch_duration_seconds", "histogram",
-         "Duration of the OCSP fetches that went to a responder.");
-    for (i = 0; i < STP_FETCH_BUCKETS; i++) {
-        char name[48];
-
-        snprintf(name, sizeof(name), "fetch_duration_bucket_%ld", bucket_ms[i]);
-        cum += get(s, name);
-        fprintf(out,
-                "ocspstaple_fetch_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                bucket_ms[i] / 1000.0, cum);
-    }
-    cum += get(s, "fetch_duration_bucket_inf");
-    fprintf(out, "ocspstaple_fetch_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-            cum);
-    fprintf(out, "ocspstaple_fetch_duration_seconds_sum %.3f\n",
-            get(s, "fetch_duration_sum_ms") / 1000.0);
-    fprintf(out, "ocspstaple_fetch_duration_seconds_count %llu\n", cum);
-    head(out, "ocspstaple_handshakes_total", "counter",
-         "Server handshakes that asked for a certificate status, by what they "
-         "got.");
-    fprintf(out, "ocspstaple_handshakes_total{staple=\"ours\"} %llu\n",
-            get(s, "staples_served"));
-    fprintf(out, "ocspstaple_handshakes_total{staple=\"application\"} %llu\n",
-            get(s, "app_stapled"));
-    fprintf(out, "ocspstaple_handshakes_total{staple=\"none\"} %llu\n",
-            get(s, "staples_none") + get(s, "staples_expired"));
-    fprintf(out, "ocspstaple_handshakes_total{staple=\"refused\"} %llu\n",
-            get(s, "handshakes_refused"));
-    head(out, "ocspstaple_store_loads_total", "counter",
-         "Responses taken from the store directory instead of a fetch.");
-    fprintf(out, "ocspstaple_store_loads_total %llu\n", get(s, "store_load"));
-    head(out, "ocspstaple_lock_busy_total", "counter",
-         "Refreshes that found another process's fetch running past the "
-         "wait.");
-    fprintf(out, "ocspstaple_lock_busy_total %llu\n", get(s, "lock_busy"));
-    head(out, "ocspstaple_client_checks_total", "counter",
-         "Client-certificate OCSP decisions (client_ocsp), by result.");
-    for (i = 0; i < sizeof(clients) / sizeof(clients[0]); i++) {
-        char name[48];
-
-        snprintf(name, sizeof(name), "client_%s", clients[i]);
-        fprintf(out, "ocspstaple_client_checks_total{result=\"%s\"} %llu\n",
-                clients[i], get(s, name));
-    }
-}
 
 /* stp_store_list(): one certificate's gauges (pass 1), counted (pass 0). */
 static void on_cert(void *arg, const char *id)
@@ -191,11 +48,11 @@ static void on_cert(void *arg, const char *id)
         c->stapled[role] += present;
         return;
     }
-#define LABELS()                                                    \
-    do {                                                            \
-        fprintf(out, "{id=\"%.12s\",subject=\"", r.id);             \
-        label(out, r.s.subject[0] != '\0' ? r.s.subject : "-");     \
-        fprintf(out, "\",role=\"%s\"", role ? "client" : "staple"); \
+#define LABELS()                                                         \
+    do {                                                                 \
+        fprintf(out, "{id=\"%.12s\",subject=\"", r.id);                  \
+        stp_expo_label(out, r.s.subject[0] != '\0' ? r.s.subject : "-"); \
+        fprintf(out, "\",role=\"%s\"", role ? "client" : "staple");      \
     } while (0)
     fputs(c->pass == 1 ? "ocspstaple_staple_present" : "", out);
     if (c->pass == 1) {
@@ -252,18 +109,18 @@ static int certificates(FILE *out, const struct cli_store_cmd *cmd, time_t now)
         fprintf(stderr, "ocspstaple: %s\n", err.msg);
         return 0;
     }
-    head(out, "ocspstaple_certificates", "gauge",
-         "Certificates with an entry in the store, by role.");
+    stp_expo_head(out, "ocspstaple_certificates", "gauge",
+                  "Certificates with an entry in the store, by role.");
     fprintf(out, "ocspstaple_certificates{role=\"staple\"} %d\n", c.total[0]);
     fprintf(out, "ocspstaple_certificates{role=\"client\"} %d\n", c.total[1]);
-    head(out, "ocspstaple_certificates_valid", "gauge",
-         "Of those, the ones with a verified response valid now.");
+    stp_expo_head(out, "ocspstaple_certificates_valid", "gauge",
+                  "Of those, the ones with a verified response valid now.");
     fprintf(out, "ocspstaple_certificates_valid{role=\"staple\"} %d\n",
             c.stapled[0]);
     fprintf(out, "ocspstaple_certificates_valid{role=\"client\"} %d\n",
             c.stapled[1]);
     for (i = 0; i < (int)(sizeof(gauges) / sizeof(gauges[0])); i++) {
-        head(out, gauges[i].name, gauges[i].type, gauges[i].help);
+        stp_expo_head(out, gauges[i].name, gauges[i].type, gauges[i].help);
         c.pass = i + 1;
         stp_store_list(cmd->st, on_cert, &c, &err);
     }
@@ -326,7 +183,7 @@ int cli_metrics(int argc, char **argv)
     static const struct cli_store_spec spec = { NULL, 0, metrics_usage,
                                                 "textfile", 't' };
     struct cli_store_cmd cmd;
-    struct sums sums;
+    struct stp_expo_sums sums;
     struct stp_err err;
     char *text = NULL;
     size_t len = 0;
@@ -338,11 +195,12 @@ int cli_metrics(int argc, char **argv)
     memset(&sums, 0, sizeof(sums));
     out = open_memstream(&text, &len);
     ok = out != NULL
-         && stp_store_list_metrics(cmd.st, on_proc, &sums, &err) >= 0;
+         && stp_store_list_metrics(cmd.st, stp_expo_add_process, &sums, &err)
+                >= 0;
     if (out != NULL && !ok)
         fprintf(stderr, "ocspstaple: %s\n", err.msg);
     if (ok) {
-        counters(out, &sums);
+        stp_expo_counters(out, &sums);
         ok = certificates(out, &cmd, stp_now());
     }
     if (out != NULL)

@@ -185,9 +185,8 @@ const char *stp_policy_key(size_t i);
 
 /*
  * Reports through <diag> each key of <policy> that is set but has no effect
- * in this version (metrics_file; the client_ocsp_* keys while client_ocsp
- * is off), one line each naming the key and what it does not do. Returns
- * how many.
+ * (the client_ocsp_* keys while client_ocsp is off), one line each naming
+ * the key and what it does not do. Returns how many.
  */
 int stp_policy_inert_keys(const struct stp_policy *policy, stp_diag_fn diag,
                           void *arg);

@@ -222,8 +222,6 @@ int stp_policy_inert_keys(const struct stp_policy *policy, stp_diag_fn diag,
         { policy->defaults.client_no_url != STP_NO_URL_SKIP,
           OCSPSTAPLE_KEY_CLIENT_NO_URL, CLIENT_OFF },
         { policy->client_nonce, OCSPSTAPLE_KEY_CLIENT_NONCE, CLIENT_OFF },
-        { policy->metrics_file != NULL, OCSPSTAPLE_KEY_METRICS_FILE,
-          " in this version: no metrics file is written" },
     };
     char msg[512];
     size_t i;

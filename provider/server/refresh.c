@@ -15,12 +15,16 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "engine/expo.h"
 #include "server/cache.h"
 #include "server/client.h"
 #include "engine/clock.h"
@@ -31,8 +35,9 @@
 #include "server/runtime.h"
 #include "engine/update.h"
 
-#define MAX_SLEEP_S 60 /* re-evaluate at least this often */
-#define METRICS_S   10 /* this process's counters to the store this often */
+#define MAX_SLEEP_S    60 /* re-evaluate at least this often */
+#define METRICS_S      10 /* this process's counters to the store this often */
+#define METRICS_FILE_S 30 /* metrics_file this often */
 
 static pthread_mutex_t rf_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t rf_cond;
@@ -626,6 +631,119 @@ static void write_metrics(time_t now)
     step_end();
 }
 
+/* metrics_file: the host's counters (every process's file in the store)
+ * and the certificates this process holds, in the exposition format. */
+static void expose(FILE *out, struct stp_store *st, time_t now)
+{
+    struct stp_expo_sums sums;
+    struct stp_rec **recs = NULL;
+    struct stp_verdict v;
+    struct stp_err err;
+    size_t n, i;
+    int pass, count[2] = { 0, 0 };
+
+    memset(&sums, 0, sizeof(sums));
+    stp_store_list_metrics(st, stp_expo_add_process, &sums, &err);
+    stp_expo_counters(out, &sums);
+    n = stp_cache_snapshot(&recs);
+    for (i = 0; i < n; i++)
+        count[recs[i]->client ? 1 : 0] += !atomic_load(&recs[i]->dropped);
+    stp_expo_head(out, "ocspstaple_certificates", "gauge",
+                  "Certificates the writing process holds, by role.");
+    fprintf(out, "ocspstaple_certificates{role=\"staple\"} %d\n", count[0]);
+    fprintf(out, "ocspstaple_certificates{role=\"client\"} %d\n", count[1]);
+    for (pass = 0; pass < 4; pass++) {
+        static const char *const names[] = {
+            "ocspstaple_staple_present", "ocspstaple_cert_status",
+            "ocspstaple_response_this_update_timestamp_seconds",
+            "ocspstaple_response_next_update_timestamp_seconds"
+        };
+
+        stp_expo_head(out, names[pass], "gauge",
+                      pass == 0 ? "1 if a verified response valid now is held."
+                      : pass == 1 ? "The status of that response (1)."
+                      : pass == 2 ? "thisUpdate of the response held."
+                                  : "nextUpdate of the response held.");
+        for (i = 0; i < n; i++) {
+            struct stp_rec *r = recs[i];
+            int held = stp_cache_verdict(r, &v), present;
+
+            if (atomic_load(&r->dropped) || (!r->client && !r->dec.staple))
+                continue;
+            present = held && v.next_update > now;
+            if ((pass == 1 && !present) || (pass >= 2 && !held))
+                continue;
+            fprintf(out, "%s{id=\"%.12s\",subject=\"", names[pass],
+                    r->ci->id_hex);
+            stp_expo_label(out, r->ci->subject);
+            fprintf(out, "\",role=\"%s\"", r->client ? "client" : "staple");
+            if (pass == 0)
+                fprintf(out, "} %d\n", present);
+            else if (pass == 1)
+                fprintf(out, ",status=\"%s\"} 1\n",
+                        stp_cert_status_name(v.status));
+            else
+                fprintf(out, "} %lld\n",
+                        (long long)(pass == 2 ? v.this_update : v.next_update));
+        }
+    }
+    stp_cache_snapshot_free(recs, n);
+}
+
+/* Every METRICS_FILE_S, metrics_file (when set) gets expose(), through a
+ * temp file beside it and a rename; a failure is said once. */
+static void write_metrics_file(time_t now)
+{
+    static time_t last;
+    static int failed_logged;
+    const char *path = stp_runtime_get0_policy()->metrics_file;
+    char tmp[4096];
+    struct stp_store *st;
+    char *text = NULL;
+    size_t len = 0, done = 0;
+    FILE *out;
+    int fd, ok;
+
+    if (path == NULL || (last != 0 && now - last < METRICS_FILE_S))
+        return;
+    last = now;
+    if ((st = store_or_log()) == NULL)
+        return;
+    out = open_memstream(&text, &len);
+    if (out == NULL)
+        return;
+    step_begin();
+    expose(out, st, now);
+    step_end();
+    fclose(out);
+    ok = snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) < (int)sizeof(tmp);
+    fd = ok ? mkstemp(tmp) : -1;
+    while (fd >= 0 && done < len) {
+        ssize_t w = write(fd, text + done, len - done);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    ok = fd >= 0 && done == len && fchmod(fd, 0644) == 0;
+    if (fd >= 0)
+        ok = close(fd) == 0 && ok;
+    if (ok && rename(tmp, path) != 0)
+        ok = 0;
+    if (!ok) {
+        if (fd >= 0)
+            unlink(tmp);
+        if (!failed_logged) {
+            failed_logged = 1;
+            STP_LOG_WARN("metrics", "metrics_file %s: cannot write: %s", path,
+                         strerror(errno));
+        }
+    }
+    free(text);
+}
+
 static void *run(void *arg)
 {
     (void)arg;
@@ -636,6 +754,7 @@ static void *run(void *arg)
         time_t wake = pass(), now = stp_now();
 
         write_metrics(now);
+        write_metrics_file(now);
         if (wake > now + METRICS_S)
             wake = now + METRICS_S;
         sleep_until(wake);

@@ -42,10 +42,10 @@ stp_assert_file_contains "$ERR" "key 'responder_url': value 'ftp://127.0.0.1/'" 
 stp_assert_file_contains "$ERR" "4 problem" "all four reported"
 
 # keys that are parsed but have no effect are problems, not OK: the
-# client_ocsp_* keys while client_ocsp is off, metrics_file (not yet)
+# client_ocsp_* keys while client_ocsp is off
 conf "$T/inert.cnf" "client_ocsp_responder = http://127.0.0.1:9/" \
     "client_ocsp_fail = open" "client_ocsp_timeout = 1s" "client_ocsp_unknown = allow" \
-    "client_ocsp_no_url = refuse" "client_ocsp_nonce = yes" "metrics_file = $T/metrics"
+    "client_ocsp_no_url = refuse" "client_ocsp_nonce = yes"
 stp_cli check --conf "$T/inert.cnf"
 stp_assert_eq "$RC" 1 "keys without effect fail the check"
 for k in client_ocsp_responder client_ocsp_fail client_ocsp_timeout client_ocsp_unknown \
@@ -53,13 +53,13 @@ for k in client_ocsp_responder client_ocsp_fail client_ocsp_timeout client_ocsp_
     stp_assert_file_contains "$ERR" "key '$k' has no effect while client_ocsp is off: client certificates are not checked" \
         "$k is said to do nothing"
 done
-stp_assert_file_contains "$ERR" "key 'metrics_file' has no effect in this version" "metrics_file"
 # with client_ocsp on they act, and their defaults written out are fine
-conf "$T/client_on.cnf" "client_ocsp = chain" "client_ocsp_default_responder = http://127.0.0.1:9/" \
+conf "$T/client_on.cnf" "metrics_file = $T/ocspstaple.prom" "client_ocsp = chain" \
+    "client_ocsp_default_responder = http://127.0.0.1:9/" \
     "client_ocsp_fail = open" "client_ocsp_timeout = 1s" "client_ocsp_unknown = allow" \
     "client_ocsp_no_url = refuse"
 stp_cli check --conf "$T/client_on.cnf"
-stp_assert_eq "$RC" 0 "client_ocsp keys act when client_ocsp is on"
+stp_assert_eq "$RC" 0 "client_ocsp keys act when client_ocsp is on (and metrics_file acts)"
 conf "$T/inert_off.cnf" "client_ocsp = off" "client_ocsp_fail = closed"
 stp_cli check --conf "$T/inert_off.cnf"
 stp_assert_eq "$RC" 0 "client_ocsp = off is fine"

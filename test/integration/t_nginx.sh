@@ -30,7 +30,8 @@
 #   metrics        warm store, 40 handshakes spread over the workers:
 #                  `ocspstaple metrics` counts the 40 for the host (the sum
 #                  of every worker's counters file), the certificate as
-#                  present and good; --textfile writes the same atomically
+#                  present and good; --textfile writes the same atomically,
+#                  and so do the workers into metrics_file
 #   client         ssl_verify_client on, client_ocsp = leaf: a good client
 #                  gets $ssl_client_verify SUCCESS, a revoked one nginx's
 #                  400 and "certificate revoked" in its error.log, from every
@@ -372,7 +373,10 @@ revoked_exit)
     ;;
 metrics)
     stp_warm good "$RUN_USER"
-    stp_conf "$CONF" "$ROUTE" "ca_file = $P/root.pem"
+    # metrics_file: the workers (www-data) write it too
+    mkdir -p "$T/mf"
+    chown "$RUN_USER:" "$T/mf"
+    stp_conf "$CONF" "$ROUTE" "ca_file = $P/root.pem" "metrics_file = $T/mf/ocspstaple.prom"
     start
     stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 40
     stp_expect_line "handshakes=40 stapled=40 verified=40" "40 handshakes stapled"
@@ -402,6 +406,14 @@ metrics)
     stp_assert_file_contains "$T/textfile/ocspstaple.prom" \
         '^ocspstaple_handshakes_total\{staple="ours"\} 40$' "the textfile holds the same"
     [ -z "$(find "$T/textfile" -name '.ocspstaple.prom.*')" ] || stp_fail "a temp file was left"
+    # metrics_file, written by the workers every 30 s: the same counters
+    mf_counted() {
+        grep -qx 'ocspstaple_handshakes_total{staple="ours"} 40' "$T/mf/ocspstaple.prom" 2>/dev/null
+    }
+    STP_WAIT=45 stp_wait_for mf_counted || stp_fail "metrics_file does not count 40"
+    stp_assert_file_contains "$T/mf/ocspstaple.prom" \
+        "^ocspstaple_staple_present\\{id=\"$(stp_id good | cut -c1-12)\",subject=\"CN=good.test\",role=\"staple\"\\} 1$" \
+        "metrics_file: good.test's staple is present"
     stp_ok "the host counts 40 handshakes over $running worker(s)"
     ;;
 client)
