@@ -408,12 +408,15 @@ enum stp_replace stp_cache_publish(struct stp_rec *rec,
     pthread_rwlock_unlock(&tab_lock);
     staple_free(old);
     staple_free(s);
-    if (r == STP_REPLACE_YES)
+    if (r == STP_REPLACE_YES) {
+        atomic_store(&rec->said_lost, 0);
+        atomic_store(&rec->said_must_none, 0);
         wake_waiters();
+    }
     return r;
 }
 
-void stp_cache_expire(struct stp_rec *rec, time_t now)
+int stp_cache_expire(struct stp_rec *rec, time_t now)
 {
     struct stp_staple *old = NULL;
     int due;
@@ -423,7 +426,7 @@ void stp_cache_expire(struct stp_rec *rec, time_t now)
     due = rec->cur != NULL && now >= rec->cur->v.next_update;
     pthread_rwlock_unlock(&tab_lock);
     if (!due)
-        return;
+        return 0;
     pthread_rwlock_wrlock(&tab_lock);
     if (rec->cur != NULL && now >= rec->cur->v.next_update) {
         old = rec->cur;
@@ -431,6 +434,7 @@ void stp_cache_expire(struct stp_rec *rec, time_t now)
     }
     pthread_rwlock_unlock(&tab_lock);
     staple_free(old);
+    return old != NULL;
 }
 
 int stp_cache_verdict(struct stp_rec *rec, struct stp_verdict *v)

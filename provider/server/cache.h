@@ -84,6 +84,11 @@ struct stp_rec {
     atomic_int client_said;
     atomic_int client_revoked;
     atomic_int client_resume_said; /* a refused resumption was logged */
+    /* said once until a staple is published again (cache.c clears them):
+     * the last valid staple expired; a Must-Staple handshake got none */
+    atomic_int said_lost;
+    atomic_int said_must_none;
+    atomic_int said_revoked; /* a revoked staple held was said (refresh.c) */
 };
 
 enum stp_copy_result {
@@ -165,8 +170,9 @@ enum stp_replace stp_cache_publish(struct stp_rec *rec,
                                    const unsigned char *der, size_t len,
                                    const struct stp_verdict *v, time_t now);
 
-/* Drops the staple of <rec> if it is at or past nextUpdate at <now>. */
-void stp_cache_expire(struct stp_rec *rec, time_t now);
+/* Drops the staple of <rec> if it is at or past nextUpdate at <now>.
+ * Returns 1 if it did (the record has no valid staple any more). */
+int stp_cache_expire(struct stp_rec *rec, time_t now);
 
 /* Marks the first attempt for <rec> finished and wakes the waiters. */
 void stp_cache_loaded(struct stp_rec *rec);

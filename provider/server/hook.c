@@ -566,6 +566,13 @@ static int staple_ours(SSL *s)
     if (r != STP_COPY_OK) {
         stp_metric_inc(r == STP_COPY_EXPIRED ? STP_M_STAPLES_EXPIRED
                                              : STP_M_STAPLES_NONE);
+        /* once until a staple is held again, never per handshake */
+        if (rec->dec.must && atomic_exchange(&rec->said_must_none, 1) == 0)
+            STP_LOG_ERR("hook",
+                        "%s: a Must-Staple certificate served without a "
+                        "staple (clients that enforce it refuse the "
+                        "connection): no valid response is held yet",
+                        rec->ci->ident);
         goto end;
     }
     if (status == V_OCSP_CERTSTATUS_REVOKED && rec->dec.refuse_revoked) {

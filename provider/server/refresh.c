@@ -119,6 +119,28 @@ static void ctx_of(const struct stp_rec *rec, struct stp_store *st,
     c->client = rec->client;
 }
 
+/* A response was published for <rec>: a revoked one is said (WARN, once
+ * while it stays revoked), whatever the mode does with it. */
+static void published(struct stp_rec *rec, const struct stp_verdict *v)
+{
+    int revoked = v->status == V_OCSP_CERTSTATUS_REVOKED;
+
+    if (rec->client)
+        return; /* client decisions are said by client.c */
+    if (!revoked) {
+        atomic_store(&rec->said_revoked, 0);
+        return;
+    }
+    if (atomic_exchange(&rec->said_revoked, 1) == 0)
+        STP_LOG_WARN("refresh",
+                     "%s: the responder says this certificate is revoked%s",
+                     rec->ci->ident,
+                     rec->dec.refuse_revoked
+                         ? ": handshakes that select it are refused"
+                         : ": its revoked status is stapled (mode auto); "
+                           "replace the certificate");
+}
+
 /* Publishes the stored response of <rec> if it verifies now. */
 static void take_stored(struct stp_rec *rec, struct stp_store *st, time_t now)
 {
@@ -135,8 +157,10 @@ static void take_stored(struct stp_rec *rec, struct stp_store *st, time_t now)
                           rec->ci->ident, err.msg);
         return;
     }
-    if (stp_cache_publish(rec, der, len, &v, now) == STP_REPLACE_YES)
+    if (stp_cache_publish(rec, der, len, &v, now) == STP_REPLACE_YES) {
         stp_metric_inc(STP_M_STORE_LOAD);
+        published(rec, &v);
+    }
     OPENSSL_free(der);
 }
 
@@ -385,6 +409,7 @@ static enum stp_pool_outcome refresh_one(struct stp_rec *rec, time_t now)
         case STP_REPLACE_YES:
             if (!res.fetched)
                 stp_metric_inc(STP_M_STORE_LOAD);
+            published(rec, &res.verdict);
             break;
         case STP_REPLACE_NO_MEMORY:
             break;
@@ -517,7 +542,14 @@ static time_t pass(void)
         start %= n;
     for (i = 0; i < n && !atomic_load(&stopping); i++) {
         rec = recs[(start + i) % n];
-        stp_cache_expire(rec, now); /* never past nextUpdate, queued or not */
+        /* never past nextUpdate, queued or not */
+        if (stp_cache_expire(rec, now) && !rec->client
+            && atomic_exchange(&rec->said_lost, 1) == 0)
+            STP_LOG_ERR("refresh",
+                        "%s: its last valid staple expired (nextUpdate "
+                        "passed) and no refresh has succeeded: handshakes "
+                        "get no staple until one does",
+                        rec->ci->ident);
         if (atomic_load(&rec->dropped) || atomic_load(&rec->busy))
             continue;
         if (stp_client_idle(rec, now)) {

@@ -557,6 +557,9 @@ fail)
     f3=$(failures)
     [ "$f3" -ge 2 ] || stp_fail "cold: failures=$f3 after 8 s"
     no_flood "cold, $MODE" "$T/hook.log"
+    # 40 handshakes without a staple: one ERROR, not one per handshake
+    stp_assert_eq "$(grep -c " ERROR hook: $CN: a Must-Staple certificate served without a staple" "$T/hook.log")" 1 \
+        "cold: the Must-Staple certificate served without a staple is said once"
     if [ "$REACH" = 0 ]; then
         stp_assert_eq "$(stp_requests)" "$REQ0" "no request reaches the responder"
     fi

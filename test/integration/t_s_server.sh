@@ -23,6 +23,7 @@ SCEN=${1:?scenario}
 RARGS=()
 # responses valid 60 s: due for refresh at once (refresh_min apart)
 [ "$SCEN" = nostore_unknown ] && RARGS=(--nmin 1)
+[ "$SCEN" = lost ] && RARGS=(--nmin 1)
 stp_start_responder "$P" "${RARGS[@]}"
 stp_mkpki "$P" "$RESPONDER_PORT"
 ROUTE=${2:-preload}
@@ -210,6 +211,26 @@ both)
     stp_assert_eq "$(stp_refreshers "$S_SERVER_PID")" 1 "one refresher thread"
     stp_assert_eq "$(stp_requests)" 1 "one request"
     stp_assert_file_contains "$T/hook.log" "provider stands down" "provider yields"
+    ;;
+lost)
+    # a 60 s response, then the responder refuses: once it expires, one
+    # ERROR says the certificate lost its last valid staple (the retries
+    # are WARNs), and nothing is stapled past nextUpdate
+    stp_conf "$CONF" "$ROUTE" "retry_base = 1s" "retry_max = 2s" "refresh_min = 10s" \
+        "clock_skew = 0"
+    stp_warm good
+    stp_responder_mode "$P" refuse
+    stp_serve_s_server "$ROUTE" "$CONF" good
+    stp_probe "$PORT" --require-staple
+    stp_expect_probe 0 "stapled from the store"
+    lost() { grep -q "good.test: its last valid staple expired" "$T/hook.log"; }
+    STP_WAIT=90 stp_wait_for lost || stp_fail "no line says the staple was lost"
+    stp_probe "$PORT" --count 10
+    stp_expect_line "stapled=0 " "nothing stapled past nextUpdate"
+    stp_assert_eq "$(grep -c "ERROR refresh: good.test: its last valid staple expired" "$T/hook.log")" 1 \
+        "one ERROR for the loss"
+    [ "$(grep -c "WARN refresh: good.test: " "$T/hook.log")" -ge 2 ] ||
+        stp_fail "the failed retries are not WARNs"
     ;;
 badconf)
     # a broken section never breaks TLS: the module stays passive

@@ -205,10 +205,10 @@ static void test_copy(const struct tp_pki *pki, time_t now)
     ASSERT_EQ(stp_cache_copy(rec, now + 100, &der, &len, &status),
               STP_COPY_EXPIRED);
     ASSERT_NULL(der);
-    stp_cache_expire(rec, now + 99);
+    ASSERT_EQ(stp_cache_expire(rec, now + 99), 0);
     ASSERT_EQ(stp_cache_copy(rec, now, &der, &len, &status), STP_COPY_OK);
     OPENSSL_free(der);
-    stp_cache_expire(rec, now + 100);
+    ASSERT_EQ(stp_cache_expire(rec, now + 100), 1);
     ASSERT_EQ(stp_cache_copy(rec, now, &der, &len, &status), STP_COPY_NONE);
 }
 
