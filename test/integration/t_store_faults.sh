@@ -498,7 +498,7 @@ tmplink)
     ln -s "$victim" "$sentinel"
     set +e
     ASAN_OPTIONS=$NOLSAN strace -f -qq -o /dev/null -e trace=getrandom,connect \
-        -e inject=getrandom:error=ENOSYS -e inject=connect:delay_exit=3000000 \
+        -e inject=getrandom:error=ENOSYS -e inject=connect:delay_exit=5000000 \
         "$STP_CLI" fetch "$P/good.chain.pem" --store-dir "$S" --force \
         >"$T/cli.out" 2>"$T/cli.err" &
     spid=$!
@@ -512,17 +512,21 @@ tmplink)
     done
     [ -n "$child" ] || stp_fail "no traced writer"
     # the writer has its lock and has cleaned up (the sentinel is gone)
-    # when it fetches (its connect is delayed 3 s): plant then
-    for ((i = 0; i < 100; i++)); do
+    # when it fetches (its connect is delayed 5 s): plant then
+    for ((i = 0; i < 500; i++)); do
         [ -L "$sentinel" ] || break
         sleep 0.02
     done
-    for ((a = 0; a < 16; a++)); do
-        r=$(printf '%08x' $(((child * 2654435761 + a) & 0xffffffff)))
-        for sfx in der state pem; do
-            ln -s "$victim" "$S/.$ID.$sfx.$r.tmp"
-        done
-    done
+    [ ! -L "$sentinel" ] || stp_fail "the writer did not clean up within 10 s"
+    # in one process: 48 forks of ln could outlast the writer's delayed
+    # connect on a loaded machine (then it wrote before they existed)
+    perl -e 'my ($dir, $id, $v, $pid) = @ARGV;
+        for my $a (0 .. 15) {
+            my $r = sprintf("%08x", ($pid * 2654435761 + $a) & 0xffffffff);
+            for my $sfx ("der", "state", "pem") {
+                symlink($v, "$dir/.$id.$sfx.$r.tmp") or die "symlink: $!";
+            }
+        }' "$S" "$ID" "$victim" "$child" || stp_fail "planting the fallback names"
     set +e
     wait "$spid"
     RC=$?
