@@ -136,6 +136,7 @@ int cli_fetch(int argc, char **argv);
 int cli_show(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_metrics(int argc, char **argv);
+int cli_prune(int argc, char **argv);
 
 /* One stored response as `status` shows it (cli_status.c). */
 struct cli_row {

@@ -8,6 +8,7 @@
  *                                                           (cli_refresh.c)
  *   status           one row per stored response            (cli_status.c)
  *   metrics          the host's Prometheus metrics          (cli_metrics.c)
+ *   prune            remove entries no server uses          (cli_prune.c)
  *   show FILE        decode, with --cert/--issuer verify    (cli_show.c)
  *   check            lint the policy section of openssl.cnf (cli_check.c)
  *   probe HOST:PORT  verify what a TLS server staples       (cli_probe.c)
@@ -41,6 +42,10 @@ static void usage(FILE *out)
             "  metrics [--store-dir DIR] [--conf FILE] [--textfile DIR]\n"
             "      The host's metrics (Prometheus text), to stdout or "
             "DIR/ocspstaple.prom.\n"
+            "  prune [--store-dir DIR] [--conf FILE] [--older-than DAYS] "
+            "[--dry-run]\n"
+            "      Remove the entries of certificates no server uses any "
+            "more.\n"
             "  show FILE [--cert FILE --issuer FILE]\n"
             "      Decode a DER response; with --cert and --issuer, verify "
             "it.\n"
@@ -78,6 +83,8 @@ int main(int argc, char **argv)
         return cli_status(argc - 1, argv + 1);
     if (strcmp(cmd, "metrics") == 0)
         return cli_metrics(argc - 1, argv + 1);
+    if (strcmp(cmd, "prune") == 0)
+        return cli_prune(argc - 1, argv + 1);
     if (strcmp(cmd, "show") == 0)
         return cli_show(argc - 1, argv + 1);
     if (strcmp(cmd, "refresh") == 0)

@@ -578,6 +578,25 @@ int stp_store_write_state(struct stp_store *st, const char *id,
                       (const unsigned char *)buf, (size_t)n, err);
 }
 
+/* The directory, open for a listing from its start, or NULL with <err>. */
+static DIR *open_listing(struct stp_store *st, struct stp_err *err)
+{
+    int fd = dup(st->dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+    if (d == NULL) {
+        int saved = errno;
+
+        if (fd >= 0)
+            close(fd);
+        stp_err_set(err, STP_E_STORE, saved, "%s: cannot list: %s", st->dir,
+                    strerror(saved));
+        return NULL;
+    }
+    rewinddir(d);
+    return d;
+}
+
 static int cmp_ids(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -603,19 +622,10 @@ int stp_store_list(struct stp_store *st, void (*fn)(void *arg, const char *id),
     char **ids = NULL, id[65];
     size_t n = 0, cap = 0, i;
     int unique = 0;
-    int fd = dup(st->dirfd);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    DIR *d = open_listing(st, err);
 
-    if (d == NULL) {
-        int saved = errno;
-
-        if (fd >= 0)
-            close(fd);
-        stp_err_set(err, STP_E_STORE, saved, "%s: cannot list: %s", st->dir,
-                    strerror(saved));
+    if (d == NULL)
         return -1;
-    }
-    rewinddir(d);
     while ((de = readdir(d)) != NULL) {
         if (!id_of_entry(de->d_name, id))
             continue;
@@ -758,19 +768,10 @@ int stp_store_list_metrics(struct stp_store *st,
 {
     struct dirent *de;
     int n = 0;
-    int fd = dup(st->dirfd);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    DIR *d = open_listing(st, err);
 
-    if (d == NULL) {
-        int saved = errno;
-
-        if (fd >= 0)
-            close(fd);
-        stp_err_set(err, STP_E_STORE, saved, "%s: cannot list: %s", st->dir,
-                    strerror(saved));
+    if (d == NULL)
         return -1;
-    }
-    rewinddir(d);
     while ((de = readdir(d)) != NULL) {
         const char *proc = de->d_name + strlen(METRICS_PREFIX);
         unsigned char *data = NULL;
@@ -796,4 +797,42 @@ int stp_store_list_metrics(struct stp_store *st,
     }
     closedir(d);
     return n;
+}
+
+time_t stp_store_entry_time(struct stp_store *st, const char *id)
+{
+    static const char *const sfx[] = { SUFFIX_RESPONSE, SUFFIX_STATE };
+    char name[NAME_MAX_LEN];
+    struct stat sb;
+    time_t t = 0;
+    size_t i;
+
+    for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++)
+        if (file_name(name, id, sfx[i])
+            && fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0
+            && sb.st_mtime > t)
+            t = sb.st_mtime;
+    return t;
+}
+
+int stp_store_remove(struct stp_store *st, const char *id, struct stp_err *err)
+{
+    static const char *const sfx[] = { SUFFIX_RESPONSE, SUFFIX_STATE,
+                                       SUFFIX_CHAIN, SUFFIX_LOCK };
+    char name[NAME_MAX_LEN];
+    size_t i;
+    int lock = stp_store_lock(st, id, 0, err), ok = 1;
+
+    if (lock < 0)
+        return 0;
+    for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+        if (file_name(name, id, sfx[i]) && unlinkat(st->dirfd, name, 0) != 0
+            && errno != ENOENT && ok) {
+            ok = 0;
+            stp_err_set(err, STP_E_STORE, errno, "%s/%s: cannot remove: %s",
+                        st->dir, name, strerror(errno));
+        }
+    }
+    stp_store_unlock(lock);
+    return ok;
 }

@@ -147,4 +147,15 @@ int stp_store_list_metrics(struct stp_store *st,
                                       const char *text, time_t mtime),
                            void *arg, struct stp_err *err);
 
+/* When <id>'s entry was last written (its response or its state: every
+ * refresh attempt writes the state), or 0 when it has neither. */
+time_t stp_store_entry_time(struct stp_store *st, const char *id);
+
+/*
+ * Removes <id>'s entry (response, state, chain and lock file) under its
+ * lock, taken without waiting. Returns 1, or 0 with <err> (STP_E_BUSY when
+ * a writer holds the lock: the entry is in use).
+ */
+int stp_store_remove(struct stp_store *st, const char *id, struct stp_err *err);
+
 #endif

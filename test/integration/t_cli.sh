@@ -105,6 +105,35 @@ revoked)
     stp_assert_eq "$RC" 3 "status: a revoked certificate (exit 3)"
     openssl_verify revoked | grep -q "revoked.pem: revoked" || stp_fail "stored response is not revoked"
     ;;
+prune)
+    # ecdsa's entry not written for 10 days: no server uses it
+    fetch good
+    fetch ecdsa
+    e=$(stp_id ecdsa)
+    touch -d '10 days ago' "$S/$e.der" "$S/$e.state"
+    stp_cli prune --conf "$CONF" --dry-run
+    stp_assert_eq "$RC" 0 "prune --dry-run"
+    stp_assert_file_contains "$OUT" "^$e: would be pruned" "lists ecdsa's entry"
+    [ -e "$S/$e.der" ] || stp_fail "--dry-run removed something"
+    stp_cli prune --conf "$CONF" --older-than 30
+    stp_assert_file_contains "$OUT" "^0 entries pruned, 2 kept" "nothing older than 30 days"
+    stp_cli prune --conf "$CONF"
+    stp_assert_eq "$RC" 0 "prune"
+    stp_assert_file_contains "$OUT" "^1 entry pruned, 1 kept" "one pruned, one kept"
+    for f in der state pem lock; do
+        [ ! -e "$S/$e.$f" ] || stp_fail "$e.$f is still there"
+    done
+    [ -s "$S/$(stp_id good).der" ] || stp_fail "good's entry was removed"
+    stp_cli status --conf "$CONF"
+    stp_assert_file_lacks "$OUT" "^${e:0:12}" "status no longer lists it"
+    # an entry whose lock a writer holds is not removed
+    g=$(stp_id good)
+    touch -d '10 days ago' "$S/$g.der" "$S/$g.state"
+    flock "$S/$g.lock" -c "\"$STP_CLI\" prune --conf \"$CONF\" >\"$T/held.out\" 2>&1" ||
+        true
+    stp_assert_file_contains "$T/held.out" "held by another process" "a held entry is said busy"
+    [ -s "$S/$g.der" ] || stp_fail "a held entry was removed"
+    ;;
 stale)
     # a good response, then a refresh that fails: fine while the response
     # is young, "past its refresh point with failing refreshes" (exit 8)
