@@ -313,15 +313,8 @@ client)
     echo hello >"$A/htdocs/index.html"
     stp_conf "$CONF" "$ROUTE" "client_ocsp = leaf"
     start
-    # client CLIENT: one request with CLIENT's certificate: sets CODE (the
-    # HTTP status, 000 when the handshake is refused) and CERR (curl's error)
-    client() {
-        CODE=$(timeout 10 curl -sS --cacert "$P/root.pem" --cert "$P/$1.chain.pem" \
-            --key "$P/$1.key" --resolve "good.test:$PORT:127.0.0.1" \
-            -o /dev/null -w '%{http_code}' "https://good.test:$PORT/index.html" 2>"$T/curl.err" ||
-            true)
-        CERR=$(cat "$T/curl.err")
-    }
+    # client CLIENT: one request with CLIENT's certificate
+    client() { stp_mtls_get "$PORT" "$1" /index.html; }
     for i in $(seq 1 $((2 * CHILDREN))); do
         client client-good
         [ "$CODE" = 200 ] || stp_fail "client-good ($i): HTTP $CODE $CERR"

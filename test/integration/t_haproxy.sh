@@ -249,13 +249,7 @@ client)
     BIND_EXTRA="verify required ca-file $P/root.pem"
     stp_conf "$CONF" "$ROUTE" "client_ocsp = leaf"
     start
-    hs_client() {
-        CODE=$(timeout 10 curl -sS --cacert "$P/root.pem" --cert "$P/$1.chain.pem" \
-            --key "$P/$1.key" --resolve "good.test:$PORT:127.0.0.1" \
-            -o /dev/null -w '%{http_code}' "https://good.test:$PORT/" 2>"$T/curl.err" ||
-            true)
-        CERR=$(cat "$T/curl.err")
-    }
+    hs_client() { stp_mtls_get "$PORT" "$1" /; }
     for i in 1 2 3 4; do
         hs_client client-good
         [ "$CODE" = 200 ] || stp_fail "client-good ($i): HTTP $CODE $CERR"

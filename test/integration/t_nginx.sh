@@ -422,23 +422,16 @@ client)
         location /verify { return 200 \"\$ssl_client_verify\\n\"; }"
     stp_conf "$CONF" "$ROUTE" "client_ocsp = leaf"
     start
-    # client CLIENT: one request to /verify with CLIENT's certificate: sets
-    # CODE (the HTTP status, 000 if none) and BODY
-    client() {
-        CODE=$(timeout 10 curl -sS --cacert "$P/root.pem" --cert "$P/$1.chain.pem" \
-            --key "$P/$1.key" --resolve "good.test:$PORT:127.0.0.1" \
-            -o "$T/body" -w '%{http_code}' "https://good.test:$PORT/verify" 2>"$T/curl.err" ||
-            true)
-        BODY=$(cat "$T/body" 2>/dev/null || true)
-    }
+    # client CLIENT: one request to /verify with CLIENT's certificate
+    client() { stp_mtls_get "$PORT" "$1" /verify; }
     for i in $(seq 1 $((4 * WORKERS))); do
         client client-good
         if [ "$CODE" != 200 ] || [ "$BODY" != SUCCESS ]; then
-            stp_fail "client-good ($i): HTTP $CODE '$BODY' $(cat "$T/curl.err")"
+            stp_fail "client-good ($i): HTTP $CODE '$BODY' $CERR"
         fi
         client client-revoked
         [ "$CODE" = 400 ] ||
-            stp_fail "client-revoked ($i): HTTP $CODE '$BODY' $(cat "$T/curl.err")"
+            stp_fail "client-revoked ($i): HTTP $CODE '$BODY' $CERR"
     done
     stp_ok "$((4 * WORKERS)) times: client-good SUCCESS, client-revoked 400"
     stp_assert_file_contains "$N/error.log" \

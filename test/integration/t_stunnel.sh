@@ -153,15 +153,9 @@ verifyChain = yes
 requireCert = yes"
     stp_conf "$CONF" "$ROUTE" "client_ocsp = leaf"
     start
-    # through CLIENT: an HTTPS request with CLIENT's certificate; sets CODE
-    # (an HTTP status from the backend, 000 when refused) and CERR
-    through() {
-        CODE=$(timeout 10 curl -sS --noproxy '*' --cacert "$P/root.pem" \
-            --cert "$P/$1.chain.pem" --key "$P/$1.key" \
-            --resolve "good.test:$PORT:127.0.0.1" -o /dev/null \
-            -w '%{http_code}' "https://good.test:$PORT/" 2>"$T/curl.err" || true)
-        CERR=$(cat "$T/curl.err")
-    }
+    # through CLIENT: an HTTPS request with CLIENT's certificate (an HTTP
+    # status from the backend, or 000 when refused)
+    through() { stp_mtls_get "$PORT" "$1" /; }
     for i in 1 2 3; do
         through client-good
         [[ $CODE =~ ^[1-5][0-9][0-9]$ ]] || stp_fail "client-good ($i): $CODE $CERR"

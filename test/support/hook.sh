@@ -177,6 +177,20 @@ stp_refreshers() {
 # stp_requests: how many requests the responder of $P received.
 stp_requests() { stp_responder_requests "$P"; }
 
+# stp_mtls_get PORT CLIENT PATH: one HTTPS request to good.test on PORT with
+# the client certificate CLIENT of $P (its chain and key), bounded (10 s): sets
+# CODE (the HTTP status; 000 when the server refused the handshake), BODY
+# (the answer) and CERR (curl's error).
+stp_mtls_get() {
+    CODE=$(timeout 10 curl -sS --noproxy '*' --cacert "$P/root.pem" \
+        --cert "$P/$2.chain.pem" --key "$P/$2.key" \
+        --resolve "good.test:$1:127.0.0.1" -o "$T/mtls.body" \
+        -w '%{http_code}' "https://good.test:$1$3" 2>"$T/mtls.err" || true)
+    BODY=$(cat "$T/mtls.body" 2>/dev/null || true)
+    CERR=$(cat "$T/mtls.err")
+    export CODE BODY CERR
+}
+
 # ---- responses for a server ------------------------------------------------
 
 # stp_warm NAME [OWNER]: stores NAME's response in $T/store with `ocspstaple
