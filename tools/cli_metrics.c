@@ -48,38 +48,45 @@ static void on_cert(void *arg, const char *id)
         c->stapled[role] += present;
         return;
     }
-#define LABELS()                                                         \
-    do {                                                                 \
-        fprintf(out, "{id=\"%.12s\",subject=\"", r.id);                  \
-        stp_expo_label(out, r.s.subject[0] != '\0' ? r.s.subject : "-"); \
-        fprintf(out, "\",role=\"%s\"", role ? "client" : "staple");      \
-    } while (0)
-    fputs(c->pass == 1 ? "ocspstaple_staple_present" : "", out);
-    if (c->pass == 1) {
-        LABELS();
+    switch (c->pass) {
+    case 1:
+        stp_expo_cert(out, "ocspstaple_staple_present", r.id, r.s.subject,
+                      role);
         fprintf(out, "} %d\n", present);
-    } else if (c->pass == 2 && present) {
-        fputs("ocspstaple_cert_status", out);
-        LABELS();
+        break;
+    case 2:
+        if (!present)
+            break;
+        stp_expo_cert(out, "ocspstaple_cert_status", r.id, r.s.subject, role);
         fprintf(out, ",status=\"%s\"} 1\n", stp_cert_status_name(r.v.status));
-    } else if (c->pass == 3 && r.have_times) {
-        fputs("ocspstaple_response_this_update_timestamp_seconds", out);
-        LABELS();
-        fprintf(out, "} %lld\n", (long long)r.v.this_update);
-    } else if (c->pass == 4 && r.have_times) {
-        fputs("ocspstaple_response_next_update_timestamp_seconds", out);
-        LABELS();
-        fprintf(out, "} %lld\n", (long long)r.v.next_update);
-    } else if (c->pass == 5) {
-        fputs("ocspstaple_refresh_failures", out);
-        LABELS();
+        break;
+    case 3:
+    case 4:
+        if (!r.have_times)
+            break;
+        stp_expo_cert(out,
+                      c->pass == 3
+                          ? "ocspstaple_response_this_update_timestamp_seconds"
+                          : "ocspstaple_response_next_update_timestamp_seconds",
+                      r.id, r.s.subject, role);
+        fprintf(out, "} %lld\n",
+                (long long)(c->pass == 3 ? r.v.this_update : r.v.next_update));
+        break;
+    case 5:
+        stp_expo_cert(out, "ocspstaple_refresh_failures", r.id, r.s.subject,
+                      role);
         fprintf(out, "} %u\n", r.s.failures);
-    } else if (c->pass == 6 && r.s.last_success != 0) {
-        fputs("ocspstaple_last_success_timestamp_seconds", out);
-        LABELS();
+        break;
+    case 6:
+        if (r.s.last_success == 0)
+            break;
+        stp_expo_cert(out, "ocspstaple_last_success_timestamp_seconds", r.id,
+                      r.s.subject, role);
         fprintf(out, "} %lld\n", (long long)r.s.last_success);
+        break;
+    default:
+        break;
     }
-#undef LABELS
 }
 
 static int certificates(FILE *out, const struct cli_store_cmd *cmd, time_t now)

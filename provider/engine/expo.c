@@ -149,3 +149,11 @@ void stp_expo_counters(FILE *out, const struct stp_expo_sums *s)
                 clients[i], get(s, name));
     }
 }
+
+void stp_expo_cert(FILE *out, const char *name, const char *id,
+                   const char *subject, int client)
+{
+    fprintf(out, "%s{id=\"%.12s\",subject=\"", name, id);
+    stp_expo_label(out, subject[0] != '\0' ? subject : "-");
+    fprintf(out, "\",role=\"%s\"", client ? "client" : "staple");
+}

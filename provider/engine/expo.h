@@ -39,6 +39,14 @@ void stp_expo_counters(FILE *out, const struct stp_expo_sums *s);
 void stp_expo_head(FILE *out, const char *name, const char *type,
                    const char *help);
 
+/*
+ * The start of a per-certificate series: `name{id="<12 hex of id>",
+ * subject="<subject, escaped; "-" when empty>",role="staple|client"`; the
+ * caller adds its own labels, "}" and the value.
+ */
+void stp_expo_cert(FILE *out, const char *name, const char *id,
+                   const char *subject, int client);
+
 /* A label value, escaped as the format wants (\\, ", newline). */
 void stp_expo_label(FILE *out, const char *v);
 

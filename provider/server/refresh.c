@@ -705,10 +705,8 @@ static void expose(FILE *out, struct stp_store *st, time_t now)
             present = held && v.next_update > now;
             if ((pass == 1 && !present) || (pass >= 2 && !held))
                 continue;
-            fprintf(out, "%s{id=\"%.12s\",subject=\"", names[pass],
-                    r->ci->id_hex);
-            stp_expo_label(out, r->ci->subject);
-            fprintf(out, "\",role=\"%s\"", r->client ? "client" : "staple");
+            stp_expo_cert(out, names[pass], r->ci->id_hex, r->ci->subject,
+                          r->client);
             if (pass == 0)
                 fprintf(out, "} %d\n", present);
             else if (pass == 1)
