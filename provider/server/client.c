@@ -293,12 +293,28 @@ static void decide(const struct stp_certpol *p, X509 *cert, X509 *issuer,
  * uses (its record's, resolved when it was tracked, per-certificate
  * sections included), else the defaults. *<held> is the reference to drop.
  */
-static const struct stp_certpol *settings(SSL *s, struct stp_rec **held)
+static const struct stp_certpol *settings(SSL *s, struct stp_rec **held,
+                                          struct stp_certpol *buf)
 {
+    const struct stp_policy *p = stp_runtime_get0_policy();
     X509 *leaf = s != NULL ? SSL_get_certificate(s) : NULL;
+    unsigned char id[STP_ID_LEN];
+    unsigned int idlen = 0;
 
     *held = leaf != NULL ? stp_cache_get1(leaf) : NULL;
-    return *held != NULL ? &(*held)->pol : &stp_runtime_get0_policy()->defaults;
+    if (*held != NULL)
+        return &(*held)->pol;
+    if (leaf == NULL || p->ncerts == 0)
+        return &p->defaults;
+    /* a certificate not tracked yet (a context the refresher has not
+     * reached): its section still decides */
+    ERR_set_mark();
+    if (!X509_digest(leaf, EVP_sha256(), id, &idlen) || idlen != STP_ID_LEN)
+        stp_policy_resolve(p, NULL, leaf, buf);
+    else
+        stp_policy_resolve(p, id, leaf, buf);
+    ERR_pop_to_mark();
+    return buf;
 }
 
 int stp_client_check(X509_STORE_CTX *x)
@@ -308,7 +324,8 @@ int stp_client_check(X509_STORE_CTX *x)
     STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(x);
     int n = sk_X509_num(chain), upto, i, rc = 1;
     struct stp_rec *server;
-    const struct stp_certpol *p = settings(s, &server);
+    struct stp_certpol buf;
+    const struct stp_certpol *p = settings(s, &server, &buf);
 
     if (p->client_ocsp == STP_CLIENT_OCSP_OFF || n < 2) {
         stp_rec_unref(server);
@@ -345,7 +362,8 @@ int stp_client_may_resume(SSL *s, SSL_SESSION *ss)
     unsigned char id[STP_ID_LEN];
     unsigned int idlen = 0;
     struct stp_rec *rec, *server;
-    const struct stp_certpol *p = settings(s, &server);
+    struct stp_certpol buf;
+    const struct stp_certpol *p = settings(s, &server, &buf);
     struct outcome o;
     int ok;
 

@@ -33,6 +33,9 @@
 #   percert   client_ocsp set in the section of one server certificate
 #             (ecdsa.test) and off elsewhere: a revoked client is refused on
 #             ecdsa.test and admitted on good.test (SNI, s_server -cert2)
+#   twonames  responder down, ecdsa.test failing closed and good.test open:
+#             one client alternating between them gets one line per
+#             decision, not one per alternation
 #   resume    a session of a client revoked after it was made is not resumed
 #             (TLS 1.3 ticket): the full handshake refuses the client
 #   appverify (preload) an application with its own verification procedure
@@ -316,6 +319,29 @@ percert)
     [ "$HS_RC" -eq 0 ] || stp_fail "good.test refused client-revoked: $(cat "$T/hs.err")"
     stp_ok "good.test (client_ocsp off): client-revoked admitted"
     stp_assert_eq "$(stp_requests)" 1 "one request: client-revoked's, for ecdsa.test"
+    ;;
+twonames)
+    stp_responder_mode "$P" refuse
+    stp_conf "$CONF" "$ROUTE" "${BASE[@]}" "certs = stp_certs" "[stp_certs]" \
+        "e = stp_e" "g = stp_g" "[stp_e]" "match = name:ecdsa.test" "client_ocsp = leaf" \
+        "[stp_g]" "match = name:good.test" "client_ocsp = leaf" "client_ocsp_fail = open"
+    stp_serve_s_server "$ROUTE" "$CONF" ecdsa -- -Verify 2 -verify_return_error \
+        -CAfile "$P/root.pem" -servername good.test -cert2 "$P/good.pem" \
+        -key2 "$P/good.key"
+    cat "$P/root.pem" "$P/int.pem" >"$T/cas.pem"
+    for i in 1 2 3; do
+        refused client-good "certificate unknown" "ecdsa.test, fail closed ($i)"
+        HS_RC=0
+        timeout 10 curl -sS --cacert "$T/cas.pem" --cert "$P/client-good.chain.pem" \
+            --key "$P/client-good.key" --resolve "good.test:$PORT:127.0.0.1" \
+            -o "$T/hs.body" "https://good.test:$PORT/" 2>"$T/hs.err" || HS_RC=$?
+        [ "$HS_RC" -eq 0 ] || stp_fail "good.test, fail open ($i): $(cat "$T/hs.err")"
+    done
+    stp_ok "3 times each: refused on ecdsa.test, admitted on good.test"
+    said 1 "WARN client: .*CN=client-good.*no OCSP answer in time: refused" \
+        "the refusal is said once"
+    said 1 "WARN client: .*CN=client-good.*no OCSP answer in time: admitted" \
+        "the admission is said once"
     ;;
 resume)
     serve "client_ocsp = leaf" "refresh_margin = 90"
