@@ -57,6 +57,7 @@ struct stp_rec {
     atomic_int refs;    /* the table's, and every get1/snapshot holder's */
     atomic_int dropped; /* left the table: no longer refreshed */
     atomic_int busy;    /* queued or in flight in the fetch pool (pool.c) */
+    atomic_int urgent;  /* a handshake waits for it: first in its queue */
     /* 1 until the first refresh attempt has finished (the bounded wait) */
     atomic_int loading;
     /* the refresher's workers, one at a time (claimed by .busy) */

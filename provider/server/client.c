@@ -16,6 +16,7 @@
 #include "engine/log.h"
 #include "server/cache.h"
 #include "server/metrics.h"
+#include "server/pool.h"
 #include "server/refresh.h"
 #include "server/runtime.h"
 
@@ -226,6 +227,7 @@ static void judge(const struct stp_certpol *p, struct stp_rec *rec, int wait,
     r = stp_cache_copy(rec, stp_now(), &der, &len, &status);
     if (r != STP_COPY_OK && wait && atomic_load(&rec->loading)
         && p->client_timeout_ms > 0) {
+        stp_pool_hurry(rec);
         stp_refresh_wake();
         stp_cache_wait(rec, p->client_timeout_ms);
         r = stp_cache_copy(rec, stp_now(), &der, &len, &status);

@@ -18,8 +18,9 @@
 #include "server/client.h"
 #include "engine/clock.h"
 #include "engine/log.h"
-#include "server/metrics.h"
 #include "server/libssl.h"
+#include "server/metrics.h"
+#include "server/pool.h"
 #include "server/refresh.h"
 #include "server/runtime.h"
 #include "server/track.h"
@@ -560,6 +561,7 @@ static int staple_ours(SSL *s)
     }
     r = stp_cache_copy(rec, stp_now(), &der, &len, &status);
     if (r == STP_COPY_NONE && rec->dec.must && atomic_load(&rec->loading)) {
+        stp_pool_hurry(rec);
         stp_cache_wait(rec, stp_runtime_get0_policy()->must_staple_wait_ms);
         r = stp_cache_copy(rec, stp_now(), &der, &len, &status);
     }

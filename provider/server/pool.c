@@ -102,22 +102,37 @@ static size_t host_locked(const char *key)
     return nhosts++;
 }
 
-static int push_locked(struct host *h, struct stp_rec *rec)
+/* Under pool_lock: room for one more record in <h>'s ring. */
+static int room_locked(struct host *h)
 {
-    if (h->qlen == h->qcap) {
-        size_t ncap = h->qcap ? h->qcap * 2 : 16, i;
-        struct stp_rec **q = OPENSSL_malloc(ncap * sizeof(*q));
+    size_t ncap, i;
+    struct stp_rec **q;
 
-        if (q == NULL)
-            return 0;
-        for (i = 0; i < h->qlen; i++)
-            q[i] = h->q[(h->qhead + i) % h->qcap];
-        OPENSSL_free(h->q);
-        h->q = q;
-        h->qhead = 0;
-        h->qcap = ncap;
+    if (h->qlen < h->qcap)
+        return 1;
+    ncap = h->qcap ? h->qcap * 2 : 16;
+    if ((q = OPENSSL_malloc(ncap * sizeof(*q))) == NULL)
+        return 0;
+    for (i = 0; i < h->qlen; i++)
+        q[i] = h->q[(h->qhead + i) % h->qcap];
+    OPENSSL_free(h->q);
+    h->q = q;
+    h->qhead = 0;
+    h->qcap = ncap;
+    return 1;
+}
+
+/* Under pool_lock: <rec> at the tail of <h>'s queue, or at its head. */
+static int push_locked(struct host *h, struct stp_rec *rec, int front)
+{
+    if (!room_locked(h))
+        return 0;
+    if (front) {
+        h->qhead = (h->qhead + h->qcap - 1) % h->qcap;
+        h->q[h->qhead] = rec;
+    } else {
+        h->q[(h->qhead + h->qlen) % h->qcap] = rec;
     }
-    h->q[(h->qhead + h->qlen) % h->qcap] = rec;
     h->qlen++;
     return 1;
 }
@@ -143,7 +158,8 @@ int stp_pool_submit(struct stp_rec *rec, const char *url)
     atomic_store(&rec->busy, 1);
     pthread_mutex_lock(&pool_lock);
     hi = host_locked(key);
-    if (hi != (size_t)-1 && push_locked(&hosts[hi], rec)) {
+    if (hi != (size_t)-1
+        && push_locked(&hosts[hi], rec, atomic_load(&rec->urgent))) {
         ok = 1;
         pthread_cond_signal(&pool_cond);
     }
@@ -153,6 +169,31 @@ int stp_pool_submit(struct stp_rec *rec, const char *url)
         stp_rec_unref(rec);
     }
     return ok;
+}
+
+void stp_pool_hurry(struct stp_rec *rec)
+{
+    size_t k, i, j;
+
+    if (atomic_exchange(&rec->urgent, 1) != 0)
+        return; /* already hurried: at the head, or about to be queued */
+    pthread_once(&cond_once, init_cond);
+    pthread_mutex_lock(&pool_lock);
+    for (k = 0; k < nhosts; k++) {
+        struct host *h = &hosts[k];
+
+        for (i = 0; i < h->qlen; i++)
+            if (h->q[(h->qhead + i) % h->qcap] == rec)
+                break;
+        if (i == h->qlen)
+            continue;
+        /* shift the ones before it back by one, then it goes first */
+        for (j = i; j > 0; j--)
+            h->q[(h->qhead + j) % h->qcap] = h->q[(h->qhead + j - 1) % h->qcap];
+        h->q[h->qhead] = rec;
+        break;
+    }
+    pthread_mutex_unlock(&pool_lock);
 }
 
 /* Under pool_lock: a free flight slot, or (size_t)-1. */
@@ -207,6 +248,7 @@ static struct stp_rec *next_locked(time_t now, int *slot, time_t *until)
             return NULL;
         i = (next_host + k) % nhosts;
         flying[s].rec = pop_locked(h);
+        atomic_store(&flying[s].rec->urgent, 0);
         flying[s].host = i;
         flying[s].probe = probe;
         h->inflight++;
@@ -271,6 +313,7 @@ void stp_pool_done(struct stp_rec *rec, int slot, enum stp_pool_outcome o,
     unsigned pauses = 0;
     long pause = 0;
 
+    atomic_store(&rec->urgent, 0); /* a hurry during the flight is over */
     pthread_mutex_lock(&pool_lock);
     if (slot >= 0 && (size_t)slot < capflying && flying[slot].rec == rec) {
         struct flight *f = &flying[slot];

@@ -34,10 +34,20 @@ void stp_pool_configure(int per_host, long pause_base, long pause_max);
 /*
  * Queues <rec> (a new reference is taken) behind the others of the host of
  * <url> (NULL: a queue of its own with no host cap, for records that will
- * not fetch). Sets rec->busy until stp_pool_done(). Returns 0 if out of
- * memory (the record stays idle).
+ * not fetch), or before them when rec->urgent is set. Sets rec->busy until
+ * stp_pool_done(). Returns 0 if out of memory (the record stays idle).
  */
 int stp_pool_submit(struct stp_rec *rec, const char *url);
+
+/*
+ * A handshake is about to wait for <rec>'s first answer (a client
+ * certificate met for the first time, a cold Must-Staple certificate): sets
+ * rec->urgent, and moves the record to the head of its host's queue if it
+ * is queued, so that it waits for at most the fetches already in flight,
+ * not for every certificate queued before it (thousands at a cold start).
+ * The flag is cleared when a worker takes the record.
+ */
+void stp_pool_hurry(struct stp_rec *rec);
 
 /*
  * The next record a worker may work on now, or NULL after <wait_ms>

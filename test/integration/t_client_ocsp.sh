@@ -38,6 +38,10 @@
 #             decision, not one per alternation
 #   resume    a session of a client revoked after it was made is not resumed
 #             (TLS 1.3 ticket): the full handshake refuses the client
+#   first     a client met for the first time while the server's own
+#             certificates' fetches queue for the same responder (1 at a
+#             time, each answered after 1.5 s): its fetch goes first, so it
+#             is decided within client_ocsp_timeout (4 s), not after them
 #   appverify (preload) an application with its own verification procedure
 #             and session ticket callbacks (STP_VERIFY_HOST): they still run
 #             and decide, and ours checks what they accepted
@@ -370,6 +374,29 @@ resume)
         "the full handshake refuses the revoked client"
     said 1 "WARN client: .*CN=client-good.*session resumption refused" "said once"
     stp_ok "client-good revoked: its session is not resumed, and the client is refused"
+    ;;
+first)
+    stp_responder_mode "$P" "lag 1500"
+    stp_conf "$CONF" "$ROUTE" "client_ocsp = leaf" "client_ocsp_timeout = 4s" \
+        "fetch_per_host = 1" "timeout = 5s" "retry_base = 1s" "retry_max = 2s"
+    stp_serve_s_server "$ROUTE" "$CONF" ecdsa -- -Verify 2 -verify_return_error \
+        -CAfile "$P/root.pem" -dcert "$P/good.pem" -dkey "$P/good.key" \
+        -dcert_chain "$P/int.pem"
+    # a handshake without a client certificate (refused) has the server's
+    # contexts tracked; then the first of the two staples' requests is out
+    # and the second queued
+    timeout 10 curl -sS --cacert "$P/root.pem" --resolve "ecdsa.test:$PORT:127.0.0.1" \
+        -o /dev/null "https://ecdsa.test:$PORT/" 2>/dev/null &&
+        stp_fail "a client without a certificate was admitted"
+    one_out() { [ "$(stp_requests)" -ge 1 ]; }
+    STP_WAIT=10 stp_wait_for one_out || stp_fail "no staple request within 10 s"
+    stp_assert_eq "$(stp_requests)" 1 "one request out at a time (fetch_per_host = 1)"
+    admitted client-good "met while two staple fetches are ahead of it"
+    # behind both staples' it would have waited 3 x 1.5 s
+    [ "$HS_MS" -lt 4000 ] || stp_fail "the handshake waited $HS_MS ms"
+    fetched_all() { [ "$(stp_requests)" -ge 3 ]; }
+    STP_WAIT=15 stp_wait_for fetched_all || stp_fail "the staples were not fetched after it"
+    stp_assert_eq "$(stp_requests)" 3 "one request per certificate"
     ;;
 appverify)
     [ -n "${STP_VERIFY_HOST:-}" ] || stp_fail "STP_VERIFY_HOST is not set"

@@ -105,10 +105,11 @@ struct mode;
 typedef int (*respond_fn)(struct server *s, struct conn *c,
                           const struct mode *m, const struct request *rq);
 
-#define MODE_AT_ACCEPT    0x1 /* acts on accept, before reading anything */
-#define MODE_RESET        0x2 /* at accept: RST (SO_LINGER 0), not FIN */
-#define MODE_REFUSE       0x4 /* listeners closed while the mode holds */
-#define MODE_PRIMARY_ONLY 0x8 /* the --alt-addr listener answers "normal" */
+#define MODE_AT_ACCEPT    0x1  /* acts on accept, before reading anything */
+#define MODE_RESET        0x2  /* at accept: RST (SO_LINGER 0), not FIN */
+#define MODE_REFUSE       0x4  /* listeners closed while the mode holds */
+#define MODE_PRIMARY_ONLY 0x8  /* the --alt-addr listener answers "normal" */
+#define MODE_LAG          0x10 /* the answer waits the argument's ms */
 
 #define OCSP_NO_NEXT     0x1 /* no -ndays/-nmin: no nextUpdate */
 #define OCSP_EMPTY_INDEX 0x2 /* an empty index: every status is unknown */
@@ -175,6 +176,9 @@ static const struct mode modes[] = {
     OCSP("normal", .ocsp = 0),
     /* the real answer, one byte per SLOW_GAP_MS */
     OCSP("slow", .write_gap_ms = SLOW_GAP_MS),
+    /* "lag MS": the real answer, sent MS ms (default 1000) after the
+     * request (logged on arrival) */
+    OCSP("lag", .flags = MODE_LAG),
     { .name = "http500", .respond = respond_fixed, .status = 500 },
     { .name = "http404", .respond = respond_fixed, .status = 404 },
     { .name = "garbage",
@@ -1038,6 +1042,11 @@ static void conn_answer(struct server *s, struct conn *c, struct request *rq)
         return;
     }
     c->next_write = now_ms();
+    if (m->flags & MODE_LAG) {
+        long lag = c->arg[0] != '\0' ? strtol(c->arg, NULL, 10) : 1000;
+
+        c->next_write += lag > 0 && lag < 600000 ? lag : 1000;
+    }
     c->deadline = c->next_write + s->cfg.timeout_s * 1000;
 }
 

@@ -4,7 +4,9 @@
  * while the first is at its cap), FIFO order, the circuit breaker (faults
  * in a row pause only their host, the pause doubles, a probe at its end and
  * its answer closes it), what does not count (an answer resets, no request
- * counts nothing), and a fork child forgetting the parent's queues.
+ * counts nothing), a record a handshake waits for going first (hurried
+ * while queued, or before it is queued), and a fork child forgetting the
+ * parent's queues.
  */
 #include "server/pool.h"
 
@@ -153,6 +155,46 @@ static void test_no_url(time_t now)
     ASSERT_EQ(stp_pool_host_paused(NULL, now), 0);
 }
 
+/* A record a handshake waits for goes before the ones queued earlier, but
+ * not before what is in flight; the flag ends when it is taken. */
+static void test_hurry(time_t now)
+{
+    struct stp_rec *r[6], *late = mk();
+    int slot[6], s, i;
+
+    stp_pool_configure(1, 60, 240);
+    for (i = 0; i < 6; i++) {
+        r[i] = mk();
+        ASSERT_OK(stp_pool_submit(r[i], A));
+    }
+    ASSERT_TRUE(take(&slot[0]) == r[0]); /* in flight: the cap (1) */
+    stp_pool_hurry(r[4]);                /* queued fourth: goes first */
+    ASSERT_EQ(atomic_load(&r[4]->urgent), 1);
+    stp_pool_hurry(late); /* not queued yet: queued first when it is */
+    ASSERT_OK(stp_pool_submit(late, A));
+    ASSERT_NULL(take(&s)); /* r[0] still holds the host's one slot */
+    stp_pool_done(r[0], slot[0], STP_POOL_ANSWERED, now);
+    ASSERT_TRUE(take(&s) == late);
+    ASSERT_EQ(atomic_load(&late->urgent), 0);
+    stp_pool_done(late, s, STP_POOL_ANSWERED, now);
+    ASSERT_TRUE(take(&s) == r[4]);
+    ASSERT_EQ(atomic_load(&r[4]->urgent), 0);
+    stp_pool_done(r[4], s, STP_POOL_ANSWERED, now);
+    /* then the others, in their order */
+    ASSERT_TRUE(take(&slot[1]) == r[1]);
+    stp_pool_done(r[1], slot[1], STP_POOL_ANSWERED, now);
+    ASSERT_TRUE(take(&slot[2]) == r[2]);
+    stp_pool_done(r[2], slot[2], STP_POOL_ANSWERED, now);
+    ASSERT_TRUE(take(&slot[3]) == r[3]);
+    stp_pool_done(r[3], slot[3], STP_POOL_ANSWERED, now);
+    ASSERT_TRUE(take(&slot[5]) == r[5]);
+    stp_pool_done(r[5], slot[5], STP_POOL_ANSWERED, now);
+    ASSERT_EQ(stp_pool_pending(), 0);
+    for (i = 0; i < 6; i++)
+        stp_rec_unref(r[i]);
+    stp_rec_unref(late);
+}
+
 static void test_after_fork(void)
 {
     struct stp_rec *queued = mk(), *flying = mk();
@@ -180,6 +222,7 @@ int main(void)
     test_caps(now);
     test_breaker(now);
     test_no_url(now);
+    test_hurry(now);
     test_after_fork();
     STP_TEST_MAIN_END();
 }
