@@ -138,6 +138,37 @@ int cli_status(int argc, char **argv);
 int cli_metrics(int argc, char **argv);
 int cli_prune(int argc, char **argv);
 
+/*
+ * Which running processes use which store entry (the store's "uses-<proc>"
+ * files, store.h): cli_uses_load() reads those of the processes alive now,
+ * cli_uses_of() gives entry <id>'s pairs (*first and how many, in
+ * u->v[]), cli_used_by() writes them as "nginx[1201,1202],haproxy[900]"
+ * ("-" none, "?" when they could not be read).
+ */
+struct cli_user {
+    long pid;
+    char program[32];
+};
+
+struct cli_use {
+    char id[65];
+    size_t user;
+};
+
+struct cli_uses {
+    struct cli_user *users;
+    size_t nusers, capusers;
+    struct cli_use *v;
+    size_t n, cap;
+    int failed; /* out of memory: the column says "?" */
+};
+
+void cli_uses_load(struct stp_store *st, struct cli_uses *u);
+size_t cli_uses_of(const struct cli_uses *u, const char *id, size_t *first);
+void cli_used_by(const struct cli_uses *u, const char *id, char *buf,
+                 size_t len);
+void cli_uses_free(struct cli_uses *u);
+
 /* One stored response as `status` shows it (cli_status.c). */
 struct cli_row {
     char id[65];

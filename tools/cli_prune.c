@@ -6,6 +6,8 @@
  * state; so an entry untouched for --older-than DAYS (default: 7, or three
  * times refresh_max if that is longer) is not used by any running server.
  * A server that starts with such a certificate later simply fetches it.
+ * An entry a running process says it uses (its "uses-<proc>" file) is kept
+ * whatever its age, and the lists of processes that are gone are removed.
  * Each entry is removed under its lock, never while a writer holds it.
  */
 #include <errno.h>
@@ -24,15 +26,32 @@ struct prune_ctx {
     time_t cutoff;
     int dry_run;
     int kept, pruned, failed;
+    struct cli_uses uses;
+    int gone; /* lists of processes that are gone, removed */
 };
+
+/* stp_store_list_uses(): the list of a process that is gone goes. */
+static void on_uses(void *arg, const char *proc, const char *text, time_t mtime)
+{
+    struct prune_ctx *c = arg;
+
+    (void)text;
+    (void)mtime;
+    if (stp_store_proc_alive(proc))
+        return;
+    if (c->dry_run || stp_store_remove_uses(c->st, proc))
+        c->gone++;
+}
 
 static void on_id(void *arg, const char *id)
 {
     struct prune_ctx *c = arg;
     time_t t = stp_store_entry_time(c->st, id);
     struct stp_err err;
+    size_t first;
 
-    if (t >= c->cutoff) {
+    if (t >= c->cutoff || c->uses.failed
+        || cli_uses_of(&c->uses, id, &first) > 0) {
         c->kept++;
         return;
     }
@@ -59,10 +78,11 @@ static void prune_usage(FILE *out)
             "[--older-than DAYS] [--dry-run]\n"
             "  Removes the entries of certificates no server uses any more: "
             "those not\n"
-            "  written for DAYS (default 7, or 3 x refresh_max if longer). "
-            "--dry-run\n"
-            "  only lists them. Exit status: 0, or 1 if an entry could not "
-            "be removed.\n");
+            "  written for DAYS (default 7, or 3 x refresh_max if longer) "
+            "and used by\n"
+            "  no running process (USED BY in status). --dry-run only lists "
+            "them.\n"
+            "  Exit status: 0, or 1 if an entry could not be removed.\n");
 }
 
 int cli_prune(int argc, char **argv)
@@ -97,13 +117,24 @@ int cli_prune(int argc, char **argv)
     c.st = cmd.st;
     c.dry_run = cmd.flag;
     c.cutoff = stp_now() - (time_t)days * DAY_S;
+    cli_uses_load(cmd.st, &c.uses);
+    if (c.uses.failed)
+        fprintf(stderr, "ocspstaple prune: cannot read which processes use "
+                        "the entries: keeping them all\n");
+    else
+        stp_store_list_uses(cmd.st, on_uses, &c, &err);
     n = stp_store_list(cmd.st, on_id, &c, &err);
     if (n < 0)
         fprintf(stderr, "ocspstaple prune: %s\n", err.msg);
     else
-        printf("%d entr%s %s, %d kept (not written for %ld days: pruned)\n",
+        printf("%d entr%s %s, %d kept (pruned: not written for %ld days, used "
+               "by no running process)\n",
                c.pruned, c.pruned == 1 ? "y" : "ies",
                c.dry_run ? "to prune" : "pruned", c.kept, days);
+    if (c.gone > 0)
+        printf("%d list%s of processes that are gone %s\n", c.gone,
+               c.gone == 1 ? "" : "s", c.dry_run ? "to remove" : "removed");
+    cli_uses_free(&c.uses);
     cli_store_cmd_close(&cmd);
     return n < 0 || c.failed > 0 ? CLI_EXIT_ERROR : CLI_EXIT_GOOD;
 }

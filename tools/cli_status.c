@@ -3,7 +3,8 @@
  * `ocspstaple status`: one row per certificate in a store directory, from
  * the response file (re-verified against the stored leaf and issuer when
  * they are there) and the sidecar state: the staples first, then the
- * answers about client certificates (client_ocsp), apart.
+ * answers about client certificates (client_ocsp), apart; and which running
+ * processes use each (the store's "uses-<proc>" files, store.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ struct status_ctx {
     int nclients;
     int rows;
     time_t now;
+    struct cli_uses uses;
 };
 
 /*
@@ -105,10 +107,15 @@ static void print_row(struct status_ctx *c, const struct cli_row *r)
     cli_time(r->have_times ? r->v.next_update : 0, t2, sizeof(t2));
     cli_left(r->have_times ? r->v.next_update : 0, c->now, left, sizeof(left));
     if (!c->json) {
-        printf("%-12.12s  %-32.32s  %-18.18s  %-18s  %-20s  %-20s  %-8s  %s\n",
-               r->id, r->s.subject[0] ? r->s.subject : "-",
-               r->s.serial[0] ? r->s.serial : "-", r->status, t1, t2, left,
-               r->s.last_error[0] ? r->s.last_error : "-");
+        char by[256];
+
+        cli_used_by(&c->uses, r->id, by, sizeof(by));
+        printf(
+            "%-12.12s  %-32.32s  %-18.18s  %-18s  %-20s  %-20s  %-8s  %-16s  "
+            "%s\n",
+            r->id, r->s.subject[0] ? r->s.subject : "-",
+            r->s.serial[0] ? r->s.serial : "-", r->status, t1, t2, left, by,
+            r->s.last_error[0] ? r->s.last_error : "-");
         return;
     }
     printf("%s\n  {\"id\": ", c->rows > 1 ? "," : "");
@@ -130,7 +137,21 @@ static void print_row(struct status_ctx *c, const struct cli_row *r)
     cli_json_str(r->s.last_error);
     printf(", \"url\": ");
     cli_json_str(r->s.url);
-    printf(", \"role\": \"%s\"}", c->clients ? "client" : "staple");
+    printf(", \"role\": \"%s\", \"processes\": [",
+           c->clients ? "client" : "staple");
+    {
+        size_t first, n = cli_uses_of(&c->uses, r->id, &first), k;
+
+        for (k = first; k < first + n; k++) {
+            const struct cli_user *usr = &c->uses.users[c->uses.v[k].user];
+
+            printf("%s{\"pid\": %ld, \"program\": ", k > first ? ", " : "",
+                   usr->pid);
+            cli_json_str(usr->program);
+            printf("}");
+        }
+    }
+    printf("]}");
 }
 
 /* How bad a finding is, for the exit status: a corrupt file, then no valid
@@ -205,10 +226,14 @@ static void status_usage(FILE *out)
                  "[--json]\n"
                  "  One row per stored response: id, subject, serial, status, "
                  "this update,\n"
-                 "  next update, time left, last error; the staples, then the "
-                 "answers about\n"
-                 "  client certificates. --json for machines (\"role\": "
-                 "\"staple\" or \"client\").\n"
+                 "  next update, time left, the running processes that use "
+                 "it (USED BY:\n"
+                 "  program[pid,...], written by each process within 10 s of "
+                 "a change),\n"
+                 "  last error; the staples, then the answers about client "
+                 "certificates.\n"
+                 "  --json for machines (\"role\": \"staple\" or "
+                 "\"client\", \"processes\").\n"
                  "  Exit status, the worst finding: 7 a corrupt stored file, "
                  "6 a staple\n"
                  "  without a valid verified response, 3 revoked, 4 unknown, "
@@ -232,12 +257,13 @@ int cli_status(int argc, char **argv)
     c.pol = cmd.pol;
     c.json = cmd.flag;
     c.now = stp_now();
+    cli_uses_load(c.st, &c.uses);
     if (c.json)
         printf("[");
     else
-        printf("%-12s  %-32s  %-18s  %-18s  %-20s  %-20s  %-8s  %s\n", "ID",
-               "SUBJECT", "SERIAL", "STATUS", "THIS UPDATE", "NEXT UPDATE",
-               "LEFT", "LAST ERROR");
+        printf("%-12s  %-32s  %-18s  %-18s  %-20s  %-20s  %-8s  %-16s  %s\n",
+               "ID", "SUBJECT", "SERIAL", "STATUS", "THIS UPDATE",
+               "NEXT UPDATE", "LEFT", "USED BY", "LAST ERROR");
     n = stp_store_list(c.st, on_id, &c, &err);
     if (n >= 0) {
         c.clients = 1;
@@ -247,6 +273,7 @@ int cli_status(int argc, char **argv)
         printf("%s]\n", c.rows > 0 ? "\n" : "");
     if (n < 0)
         fprintf(stderr, "ocspstaple: %s\n", err.msg);
+    cli_uses_free(&c.uses);
     cli_store_cmd_close(&cmd);
     return n < 0 ? CLI_EXIT_ERROR : c.worst;
 }

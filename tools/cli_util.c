@@ -7,6 +7,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -308,4 +309,132 @@ void cli_json_str(const char *s)
             putchar(*s);
     }
     putchar('"');
+}
+
+/* ---- which running processes use which entry (cli.h) ----------------- */
+
+static int cmp_use(const void *a, const void *b)
+{
+    const struct cli_use *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+
+    if (c != 0)
+        return c;
+    return x->user < y->user ? -1 : x->user > y->user;
+}
+
+/* stp_store_list_uses(): one running process's list (a file of a process
+ * that is gone is skipped: `ocspstaple prune` removes it). */
+static void on_uses(void *arg, const char *proc, const char *text, time_t mtime)
+{
+    struct cli_uses *u = arg;
+    const char *line = text, *nl;
+    struct cli_user *usr;
+
+    (void)mtime;
+    if (u->failed || !stp_store_proc_alive(proc))
+        return;
+    if (u->nusers == u->capusers) {
+        size_t ncap = u->capusers ? u->capusers * 2 : 16;
+        struct cli_user *p = OPENSSL_realloc(u->users, ncap * sizeof(*p));
+
+        if (p == NULL) {
+            u->failed = 1;
+            return;
+        }
+        u->users = p;
+        u->capusers = ncap;
+    }
+    usr = &u->users[u->nusers];
+    memset(usr, 0, sizeof(*usr));
+    usr->pid = strtol(proc, NULL, 10);
+    if (sscanf(text, "program %31s", usr->program) != 1)
+        snprintf(usr->program, sizeof(usr->program), "?");
+    for (; *line != '\0'; line = nl != NULL ? nl + 1 : line + strlen(line)) {
+        char id[65];
+
+        nl = strchr(line, '\n');
+        if (sscanf(line, "%64[0-9a-f] ", id) != 1 || !stp_store_id_valid(id))
+            continue;
+        if (u->n == u->cap) {
+            size_t ncap = u->cap ? u->cap * 2 : 256;
+            struct cli_use *p = OPENSSL_realloc(u->v, ncap * sizeof(*p));
+
+            if (p == NULL) {
+                u->failed = 1;
+                return;
+            }
+            u->v = p;
+            u->cap = ncap;
+        }
+        memcpy(u->v[u->n].id, id, sizeof(id));
+        u->v[u->n].user = u->nusers;
+        u->n++;
+    }
+    u->nusers++;
+}
+
+/* The pairs of entry <id>: *<first> and how many. */
+size_t cli_uses_of(const struct cli_uses *u, const char *id, size_t *first)
+{
+    size_t lo = 0, hi = u->n, k;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (strcmp(u->v[mid].id, id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (k = lo; k < u->n && strcmp(u->v[k].id, id) == 0; k++)
+        ;
+    *first = lo;
+    return k - lo;
+}
+
+/* "nginx[1201,1202],haproxy[900]" (pairs sorted by process, which are in
+ * listing order), "-" for none, "?" when they could not be read. */
+void cli_used_by(const struct cli_uses *u, const char *id, char *buf,
+                 size_t len)
+{
+    size_t first, n = cli_uses_of(u, id, &first), k, off = 0;
+    const char *prev = NULL;
+
+    if (u->failed) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    buf[0] = '\0';
+    for (k = first; k < first + n && off < len; k++) {
+        const struct cli_user *usr = &u->users[u->v[k].user];
+        int same = prev != NULL && strcmp(prev, usr->program) == 0;
+
+        off += (size_t)snprintf(buf + off, len - off, "%s%s%s%ld",
+                                same ? "," : (prev != NULL ? "]," : ""),
+                                same ? "" : usr->program, same ? "" : "[",
+                                usr->pid);
+        prev = usr->program;
+    }
+    if (prev != NULL && off < len)
+        snprintf(buf + off, len - off, "]");
+    if (n == 0)
+        snprintf(buf, len, "-");
+}
+
+void cli_uses_free(struct cli_uses *u)
+{
+    OPENSSL_free(u->users);
+    OPENSSL_free(u->v);
+}
+
+void cli_uses_load(struct stp_store *st, struct cli_uses *u)
+{
+    struct stp_err err;
+
+    memset(u, 0, sizeof(*u));
+    if (stp_store_list_uses(st, on_uses, u, &err) < 0)
+        u->failed = 1;
+    else if (u->n > 0)
+        qsort(u->v, u->n, sizeof(*u->v), cmp_use);
 }

@@ -38,7 +38,7 @@ static void usage(FILE *out)
             "      Refresh every stored response that is due (for fetch = "
             "no, from a timer).\n"
             "  status [--store-dir DIR] [--conf FILE] [--json]\n"
-            "      One row per stored response.\n"
+            "      One row per stored response, with the processes using it.\n"
             "  metrics [--store-dir DIR] [--conf FILE] [--textfile DIR]\n"
             "      The host's metrics (Prometheus text), to stdout or "
             "DIR/ocspstaple.prom.\n"

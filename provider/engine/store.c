@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -749,19 +750,20 @@ static int proc_valid(const char *proc)
     return dash == 1 && proc[0] != '-' && proc[n - 1] != '-';
 }
 
-int stp_store_write_metrics(struct stp_store *st, const char *proc,
-                            const char *text, struct stp_err *err)
+static int write_proc_file(struct stp_store *st, const char *prefix,
+                           const char *proc, const char *text,
+                           struct stp_err *err)
 {
     char name[NAME_MAX_LEN];
 
     if (!proc_valid(proc))
         return stp_err_set(err, STP_E_STORE, EINVAL, "invalid process name");
-    snprintf(name, sizeof(name), "%s%s", METRICS_PREFIX, proc);
+    snprintf(name, sizeof(name), "%s%s", prefix, proc);
     return write_named(st, name, MODE_PUBLIC, (const unsigned char *)text,
                        strlen(text), 0, err);
 }
 
-int stp_store_list_metrics(struct stp_store *st,
+static int list_proc_files(struct stp_store *st, const char *prefix, size_t cap,
                            void (*fn)(void *arg, const char *proc,
                                       const char *text, time_t mtime),
                            void *arg, struct stp_err *err)
@@ -773,17 +775,16 @@ int stp_store_list_metrics(struct stp_store *st,
     if (d == NULL)
         return -1;
     while ((de = readdir(d)) != NULL) {
-        const char *proc = de->d_name + strlen(METRICS_PREFIX);
+        const char *proc = de->d_name + strlen(prefix);
         unsigned char *data = NULL;
         size_t len = 0;
         time_t mtime = 0;
         struct stp_err e;
         char *text;
 
-        if (strncmp(de->d_name, METRICS_PREFIX, strlen(METRICS_PREFIX)) != 0
+        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0
             || !proc_valid(proc)
-            || !read_named(st, de->d_name, METRICS_CAP, &data, &len, &mtime,
-                           &e))
+            || !read_named(st, de->d_name, cap, &data, &len, &mtime, &e))
             continue;
         text = OPENSSL_malloc(len + 1);
         if (text != NULL) {
@@ -797,6 +798,88 @@ int stp_store_list_metrics(struct stp_store *st,
     }
     closedir(d);
     return n;
+}
+
+int stp_store_write_metrics(struct stp_store *st, const char *proc,
+                            const char *text, struct stp_err *err)
+{
+    return write_proc_file(st, METRICS_PREFIX, proc, text, err);
+}
+
+int stp_store_list_metrics(struct stp_store *st,
+                           void (*fn)(void *arg, const char *proc,
+                                      const char *text, time_t mtime),
+                           void *arg, struct stp_err *err)
+{
+    return list_proc_files(st, METRICS_PREFIX, METRICS_CAP, fn, arg, err);
+}
+
+/* ---- which process uses which entry ------------------------------------ */
+
+#define USES_PREFIX "uses-"
+#define USES_CAP    (16 * 1024 * 1024) /* some 250,000 certificates */
+
+int stp_store_write_uses(struct stp_store *st, const char *proc,
+                         const char *text, struct stp_err *err)
+{
+    return write_proc_file(st, USES_PREFIX, proc, text, err);
+}
+
+int stp_store_list_uses(struct stp_store *st,
+                        void (*fn)(void *arg, const char *proc,
+                                   const char *text, time_t mtime),
+                        void *arg, struct stp_err *err)
+{
+    return list_proc_files(st, USES_PREFIX, USES_CAP, fn, arg, err);
+}
+
+int stp_store_remove_uses(struct stp_store *st, const char *proc)
+{
+    char name[NAME_MAX_LEN];
+
+    if (!proc_valid(proc))
+        return 0;
+    snprintf(name, sizeof(name), "%s%s", USES_PREFIX, proc);
+    return unlinkat(st->dirfd, name, 0) == 0 || errno == ENOENT;
+}
+
+unsigned long long stp_proc_start_time(long pid)
+{
+    char path[64], stat[1024], *p;
+    FILE *f;
+    size_t n;
+    int field;
+
+    if (pid > 0)
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    else
+        snprintf(path, sizeof(path), "/proc/self/stat");
+    if ((f = fopen(path, "re")) == NULL)
+        return 0;
+    n = fread(stat, 1, sizeof(stat) - 1, f);
+    fclose(f);
+    stat[n] = '\0';
+    /* field 22 (starttime), counted after the ")" that ends the name */
+    p = strrchr(stat, ')');
+    for (field = 2; p != NULL && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    return p != NULL ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+int stp_store_proc_alive(const char *proc)
+{
+    char *end;
+    long pid;
+    unsigned long long start;
+
+    if (!proc_valid(proc))
+        return 0;
+    pid = strtol(proc, &end, 10);
+    start = strtoull(end + 1, NULL, 10);
+    if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno != EPERM))
+        return 0;
+    /* the same pid may be another process now: its start time says */
+    return stp_proc_start_time(pid) == start;
 }
 
 time_t stp_store_entry_time(struct stp_store *st, const char *id)

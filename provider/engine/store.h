@@ -147,6 +147,32 @@ int stp_store_list_metrics(struct stp_store *st,
                                       const char *text, time_t mtime),
                            void *arg, struct stp_err *err);
 
+/*
+ * Which entries each process uses: the file "uses-<proc>" (same <proc> as
+ * above), written by the process when the set of certificates it holds
+ * changes: a first line "program NAME", then one line per certificate,
+ * "<id> staple" or "<id> client". Public (0644): ids are file names of the
+ * directory anyway. Listed like the counters (at most 16 MiB each);
+ * stp_store_remove_uses() removes one (a process that is gone). Returns 1,
+ * or 0 with <err> (remove: 0 on an error other than "no such file").
+ */
+int stp_store_write_uses(struct stp_store *st, const char *proc,
+                         const char *text, struct stp_err *err);
+int stp_store_list_uses(struct stp_store *st,
+                        void (*fn)(void *arg, const char *proc,
+                                   const char *text, time_t mtime),
+                        void *arg, struct stp_err *err);
+int stp_store_remove_uses(struct stp_store *st, const char *proc);
+
+/* The start time (clock ticks after boot, /proc/PID/stat field 22) of
+ * process <pid> (0 or less: this process), or 0 if it cannot be read. */
+unsigned long long stp_proc_start_time(long pid);
+
+/* Whether the process named <proc> ("<pid>-<start time>") is running: its
+ * pid exists and started at that time (not a later process given the same
+ * pid). */
+int stp_store_proc_alive(const char *proc);
+
 /* When <id>'s entry was last written (its response or its state: every
  * refresh attempt writes the state), or 0 when it has neither. */
 time_t stp_store_entry_time(struct stp_store *st, const char *id);

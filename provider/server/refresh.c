@@ -616,22 +616,7 @@ static void park(void)
  * alone would be taken over by a later process). Into <buf>. */
 static void proc_name(char *buf, size_t len)
 {
-    char stat[1024], *p;
-    unsigned long long start = 0;
-    FILE *f = fopen("/proc/self/stat", "re");
-    size_t n = f != NULL ? fread(stat, 1, sizeof(stat) - 1, f) : 0;
-    int field;
-
-    if (f != NULL)
-        fclose(f);
-    stat[n] = '\0';
-    /* field 22 (starttime), counted after the ")" that ends the name */
-    p = strrchr(stat, ')');
-    for (field = 2; p != NULL && field < 22; field++)
-        p = strchr(p + 1, ' ');
-    if (p != NULL)
-        start = strtoull(p + 1, NULL, 10);
-    snprintf(buf, len, "%ld-%llu", (long)getpid(), start);
+    snprintf(buf, len, "%ld-%llu", (long)getpid(), stp_proc_start_time(0));
 }
 
 /* Every METRICS_S, this process's counters go to the store, for
@@ -639,6 +624,8 @@ static void proc_name(char *buf, size_t len)
 static time_t metrics_last; /* when this process last wrote them */
 static int metrics_failed_logged;
 static char metrics_proc[64]; /* proc_name(), "" until the first write */
+
+static void write_uses(struct stp_store *st);
 
 static void write_metrics(time_t now)
 {
@@ -661,6 +648,58 @@ static void write_metrics(time_t now)
         STP_LOG_WARN("metrics", "%s", err.msg);
     }
     step_end();
+    write_uses(st);
+}
+
+/*
+ * The store's "uses-<proc>" file (store.h): which certificates this process
+ * holds, for `ocspstaple status` and `prune`. Rewritten only when that set
+ * changes (an order-free digest of the ids and roles), checked with the
+ * counters.
+ */
+static unsigned long long uses_digest;
+static size_t uses_count = (size_t)-1;
+
+static void write_uses(struct stp_store *st)
+{
+    struct stp_rec **recs = NULL;
+    unsigned long long digest = 0;
+    size_t n, i, held = 0, len = 0, cap;
+    char *text;
+    struct stp_err err;
+
+    n = stp_cache_snapshot(&recs);
+    for (i = 0; i < n; i++) {
+        unsigned long long h = 0;
+
+        if (atomic_load(&recs[i]->dropped))
+            continue;
+        memcpy(&h, recs[i]->ci->id, sizeof(h));
+        digest += (h ^ (recs[i]->client ? 0x9e3779b97f4a7c15ULL : 0)) * 2 + 1;
+        held++;
+    }
+    if (held == uses_count && digest == uses_digest) {
+        stp_cache_snapshot_free(recs, n);
+        return;
+    }
+    cap = 80 + held * (STP_ID_HEX_LEN + 8);
+    if ((text = OPENSSL_malloc(cap)) != NULL) {
+        len =
+            (size_t)snprintf(text, cap, "program %s\n", stp_runtime_program());
+        for (i = 0; i < n && len < cap; i++)
+            if (!atomic_load(&recs[i]->dropped))
+                len += (size_t)snprintf(text + len, cap - len, "%s %s\n",
+                                        recs[i]->ci->id_hex,
+                                        recs[i]->client ? "client" : "staple");
+        step_begin();
+        if (stp_store_write_uses(st, metrics_proc, text, &err)) {
+            uses_digest = digest;
+            uses_count = held;
+        }
+        step_end();
+        OPENSSL_free(text);
+    }
+    stp_cache_snapshot_free(recs, n);
 }
 
 /* metrics_file: the host's counters (every process's file in the store)
@@ -811,9 +850,15 @@ static void *worker(void *arg)
  * using; let the current steps finish (bounded) and stop every thread. */
 static void quiesce(void)
 {
+    struct stp_store *st;
+    struct stp_err err;
+
     atomic_store(&stopping, 1);
     stp_pool_interrupt();
     gate_within(QUIESCE_MS); /* kept: no further step */
+    /* a process that stops uses nothing any more */
+    if (uses_count != (size_t)-1 && (st = stp_runtime_get0_store(&err)) != NULL)
+        stp_store_remove_uses(st, metrics_proc);
 }
 
 static void inert_key(void *arg, const char *msg)
@@ -960,5 +1005,7 @@ void stp_refresh_after_fork(void)
     metrics_last = 0;
     metrics_failed_logged = 0;
     metrics_proc[0] = '\0';
+    uses_count = (size_t)-1; /* and its own list of what it uses */
+    uses_digest = 0;
     stp_metrics_after_fork();
 }

@@ -9,6 +9,8 @@ set -euo pipefail
 source "$STP_SUPPORT/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=../support/hook.sh
 source "$STP_SUPPORT/hook.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/servers.sh
+source "$STP_SUPPORT/servers.sh"
 
 stp_need openssl sha256sum cmp
 stp_setup
@@ -133,6 +135,43 @@ prune)
         true
     stp_assert_file_contains "$T/held.out" "held by another process" "a held entry is said busy"
     [ -s "$S/$g.der" ] || stp_fail "a held entry was removed"
+    # good's entry (10 days old) used by a running server: kept, and status
+    # names the server's process
+    stp_hook_need
+    stp_conf "$T/srv.cnf" preload "fetch = no"
+    stp_serve_s_server preload "$T/srv.cnf" good
+    stp_probe "$PORT" --servername good.test # its first SSL_new tracks good
+    listed() {
+        "$STP_CLI" status --conf "$CONF" --json >"$T/status.json" 2>/dev/null
+        grep -q "{\"pid\": $S_SERVER_PID, \"program\": \"openssl\"}" "$T/status.json"
+    }
+    STP_WAIT=15 stp_wait_for listed || stp_fail "status --json does not list s_server $S_SERVER_PID: $(cat "$T/status.json")"
+    stp_cli status --conf "$CONF"
+    stp_assert_file_contains "$OUT" "^${g:0:12} .* openssl\[$S_SERVER_PID\] " \
+        "status's USED BY names s_server"
+    # lists of processes that are gone: a pid that does not run, and a
+    # running pid (ours) with another start time (a reused pid)
+    printf 'program ghost\n%s staple\n' "$g" >"$S/uses-999999999-1"
+    printf 'program ghost\n%s staple\n' "$g" >"$S/uses-$$-1"
+    stp_cli prune --conf "$CONF"
+    stp_assert_eq "$RC" 0 "prune with a server running"
+    stp_assert_file_contains "$OUT" "^0 entries pruned, 1 kept" "the used entry is kept"
+    stp_assert_file_contains "$OUT" "^2 lists of processes that are gone removed" \
+        "the gone processes' lists are removed"
+    [ -s "$S/$g.der" ] || stp_fail "a used entry was removed"
+    if [ -e "$S/uses-999999999-1" ] || [ -e "$S/uses-$$-1" ]; then
+        stp_fail "a gone process's list is still there"
+    fi
+    [ -n "$(find "$S" -name "uses-$S_SERVER_PID-*")" ] ||
+        stp_fail "the server's own list was removed"
+    # once the server is gone (killed: no exit handler ran), so is its list,
+    # and the entry is pruned
+    stp_stop_pid "$S_SERVER_PID"
+    stp_forget_pid "$S_SERVER_PID"
+    stp_cli prune --conf "$CONF"
+    stp_assert_file_contains "$OUT" "^1 list of processes that are gone removed" \
+        "the killed server's list is removed"
+    stp_assert_file_contains "$OUT" "^1 entry pruned, 0 kept" "then it is pruned"
     ;;
 stale)
     # a good response, then a refresh that fails: fine while the response

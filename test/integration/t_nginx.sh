@@ -393,6 +393,19 @@ metrics)
     if [ "$running" -lt 1 ] || [ "$running" -gt "$WORKERS" ]; then
         stp_fail "processes counted: $running (workers $WORKERS)"
     fi
+    # status names the processes that use good.test's staple: nginx's, each
+    # one the master or one of its workers
+    "$STP_CLI" status --conf "$CONF" --json >"$T/status.json" ||
+        stp_fail "status --json: $(cat "$T/status.json")"
+    users=$(grep -o '"pid": [0-9]*, "program": "[a-z0-9]*"' "$T/status.json" | sort -u)
+    [ -n "$users" ] || stp_fail "status names no process: $(cat "$T/status.json")"
+    ours=$( (echo "$SRV_PID"; pgrep -P "$SRV_PID") | sort -u)
+    while read -r _ pid _ prog; do
+        pid=${pid%,}
+        stp_assert_eq "$prog" '"nginx"' "the program of process $pid"
+        grep -qx "$pid" <<<"$ours" || stp_fail "status names $pid, not one of nginx's"
+    done <<<"$users"
+    stp_ok "status names $(wc -l <<<"$users") nginx process(es) using good.test's staple"
     stp_assert_file_contains "$T/metrics.out" \
         "^ocspstaple_staple_present\\{id=\"$(stp_id good | cut -c1-12)\",subject=\"CN=good.test\",role=\"staple\"\\} 1$" \
         "good.test's staple is present"
@@ -438,8 +451,14 @@ client)
         "client SSL certificate verify error: \(23:certificate revoked\)" \
         "nginx's own log names the cause"
     stp_wait_staple "$PORT" "${GOOD[@]}"
-    stp_assert_eq "$(stp_requests)" 3 \
-        "one request per client certificate (and the staple's) with $WORKERS worker(s)"
+    # (what each process fetched or took, should it fail: it did once in CI)
+    requests_said() {
+        [ "$(stp_requests)" = 3 ] && return 0
+        cat "$P/responder.log" >&2
+        grep -E "refresh: |client: |store: " "$T/hook.log" >&2 || true
+        return 1
+    }
+    requests_said || stp_fail "not one request per client certificate (and the staple's) with $WORKERS worker(s): $(stp_requests)"
     [ "$(grep -c "WARN client: .*CN=client-revoked.*revoked: refused" "$T/hook.log")" -le "$WORKERS" ] ||
         stp_fail "client-revoked's decision said more than once per worker"
     stop
@@ -448,7 +467,7 @@ client)
     [ "$BODY" = SUCCESS ] || stp_fail "after a restart, client-good: HTTP $CODE '$BODY'"
     client client-revoked
     [ "$CODE" = 400 ] || stp_fail "after a restart, client-revoked: HTTP $CODE"
-    stp_assert_eq "$(stp_requests)" 3 "after a restart: decided from the store, no request"
+    requests_said || stp_fail "after a restart: requests $(stp_requests), not 3"
     ;;
 programs)
     # a policy limited to nginx (programs = nginx) acts in nginx's workers
