@@ -21,12 +21,13 @@
 #define OCSPSTAPLE_KEY_CLOCK_SKEW    "clock_skew"
 
 /* Fetching (NATS timeout). */
-#define OCSPSTAPLE_KEY_TIMEOUT           "timeout"
-#define OCSPSTAPLE_KEY_CONNECT_TIMEOUT   "connect_timeout"
-#define OCSPSTAPLE_KEY_MAX_RESPONSE      "max_response_size"
-#define OCSPSTAPLE_KEY_FETCH             "fetch"
-#define OCSPSTAPLE_KEY_FETCH_CONCURRENCY "fetch_concurrency"
-#define OCSPSTAPLE_KEY_FETCH_PER_HOST    "fetch_per_host"
+#define OCSPSTAPLE_KEY_TIMEOUT              "timeout"
+#define OCSPSTAPLE_KEY_CONNECT_TIMEOUT      "connect_timeout"
+#define OCSPSTAPLE_KEY_MAX_RESPONSE         "max_response_size"
+#define OCSPSTAPLE_KEY_FETCH                "fetch"
+#define OCSPSTAPLE_KEY_FETCH_CONCURRENCY    "fetch_concurrency"
+#define OCSPSTAPLE_KEY_FETCH_PER_HOST       "fetch_per_host"
+#define OCSPSTAPLE_KEY_FETCH_PER_HOST_TOTAL "fetch_per_host_total"
 
 /* Shared cache (NATS store_dir). */
 #define OCSPSTAPLE_KEY_STORE_DIR "store_dir"

@@ -149,6 +149,8 @@ static const struct keydef keys[] = {
         TOP(fetch_concurrency), NUM(8)),
     KEY(OCSPSTAPLE_KEY_FETCH_PER_HOST, RANGE(COUNT, 1, 64, 1),
         TOP(fetch_per_host), NUM(2)),
+    KEY(OCSPSTAPLE_KEY_FETCH_PER_HOST_TOTAL, RANGE(COUNT, 0, 256, 1),
+        TOP(fetch_per_host_total), NUM(16)),
     KEY(OCSPSTAPLE_KEY_STORE_DIR, PLAIN(PATH), TOP(store_dir),
         STR("/var/cache/ocspstaple")),
     KEY(OCSPSTAPLE_KEY_REFRESH_MARGIN, RANGE(PERCENT, 1, 90, 1),

@@ -96,6 +96,8 @@ struct stp_policy {
     int fetch;                /* in-process fetching (0: CLI refresh does it) */
     int fetch_concurrency;    /* requests in flight per process, at most */
     int fetch_per_host;       /* of which to one responder host, at most */
+    int fetch_per_host_total; /* to one host from every process sharing
+                                 store_dir (the store's slots); 0: no cap */
     char *store_dir;          /* absolute path */
     int refresh_margin;       /* percent of validity left when refresh is due */
     long refresh_jitter;      /* s, maximum */

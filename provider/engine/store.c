@@ -24,6 +24,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 
 #include "engine/clock.h"
@@ -480,6 +481,54 @@ int stp_store_lock(struct stp_store *st, const char *id, long wait_ms,
     }
     maybe_clean(st, id);
     return fd;
+}
+
+/* "slot-<16 hex>-<k>": the first 8 bytes of the SHA-256 of the host key. */
+static int slot_name(char *buf, size_t len, const char *host_key, int k)
+{
+    unsigned char md[32];
+    int i, off;
+
+    if (!EVP_Digest(host_key, strlen(host_key), md, NULL, EVP_sha256(), NULL))
+        return 0;
+    off = snprintf(buf, len, "slot-");
+    for (i = 0; i < 8; i++)
+        off += snprintf(buf + off, len - (size_t)off, "%02x", md[i]);
+    snprintf(buf + off, len - (size_t)off, "-%d", k);
+    return 1;
+}
+
+int stp_store_slot_try(struct stp_store *st, const char *host_key, int cap)
+{
+    char name[NAME_MAX_LEN];
+    unsigned int start = 0;
+    int i, fd, err = EWOULDBLOCK;
+
+    if (cap <= 0 || getrandom(&start, sizeof(start), GRND_NONBLOCK) < 0)
+        start = (unsigned int)getpid();
+    for (i = 0; i < cap; i++) {
+        int k = (int)((start + (unsigned int)i) % (unsigned int)cap);
+
+        if (!slot_name(name, sizeof(name), host_key, k)) {
+            err = ENOMEM;
+            break;
+        }
+        fd = openat(st->dirfd, name,
+                    O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                    MODE_PRIVATE);
+        if (fd < 0 && (errno == EACCES || errno == EROFS))
+            fd = openat(st->dirfd, name,
+                        O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) {
+            err = errno;
+            break;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return fd;
+        close(fd);
+    }
+    errno = err;
+    return -1;
 }
 
 void stp_store_unlock(int fd)

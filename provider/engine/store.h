@@ -148,6 +148,16 @@ int stp_store_list_metrics(struct stp_store *st,
                            void *arg, struct stp_err *err);
 
 /*
+ * One of the <cap> fetch slots of responder host <host_key> (pool.h's
+ * stp_pool_host_key()) for every process sharing the directory: the file
+ * "slot-<hash>-<k>", flocked without waiting, starting at a random k.
+ * Returns its descriptor (release it with stp_store_unlock()), or -1 with
+ * errno EWOULDBLOCK when every slot is held, another errno when a slot file
+ * cannot be opened.
+ */
+int stp_store_slot_try(struct stp_store *st, const char *host_key, int cap);
+
+/*
  * Which entries each process uses: the file "uses-<proc>" (same <proc> as
  * above), written by the process when the set of certificates it holds
  * changes: a first line "program NAME", then one line per certificate,

@@ -309,7 +309,18 @@ static int cycle(const struct cycle *cy, struct stp_update_result *res,
     }
     res->fetched = 1;
     state.last_attempt = cy->now;
-    if (fetch_verified(cy, res->url, &der, &len, &fresh, err)) {
+    ok = fetch_verified(cy, res->url, &der, &len, &fresh, err);
+    if (!ok && err->code == STP_E_BUSY) {
+        /* the fetch callback had no fetch slot: no request went out, and
+         * the responder is not to blame (nothing recorded) */
+        res->fetched = 0;
+        if (have_old)
+            hold(res, &old_der, old_len, &old);
+        OPENSSL_free(old_der);
+        OPENSSL_free(der);
+        return 0;
+    }
+    if (ok) {
         /* compared with the stored response, else with the caller's */
         const struct stp_verdict *base = have_old      ? &old
                                          : cy->o->held ? cy->o->held
@@ -395,7 +406,7 @@ int stp_update_cert(const struct stp_update_ctx *c,
                      ci->ident, res->stored ? "stored" : "holding",
                      stp_cert_status_name(res->verdict.status), url,
                      (long)(res->next_refresh - stp_now()));
-    else if (!ok && err->code == STP_E_DEFERRED)
+    else if (!ok && (err->code == STP_E_DEFERRED || err->code == STP_E_BUSY))
         STP_LOG_DEBUG("refresh", "%s: %s", ci->ident, err->msg);
     else if (!ok)
         STP_LOG_WARN("refresh", "%s: %s", ci->ident, err->msg);

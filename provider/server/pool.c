@@ -17,7 +17,7 @@
 #include "engine/clock.h"
 #include "engine/log.h"
 
-#define HOST_KEY_LEN 128
+#define HOST_KEY_LEN STP_POOL_HOST_KEY_LEN
 
 struct host {
     char key[HOST_KEY_LEN]; /* scheme://host:port, lower case; "" no URL */
@@ -63,7 +63,7 @@ void stp_pool_configure(int per_host, long pause_base, long pause_max)
 }
 
 /* "scheme://authority" of <url>, lower case, or "" for NULL. */
-static void key_of(const char *url, char *key)
+void stp_pool_host_key(const char *url, char key[STP_POOL_HOST_KEY_LEN])
 {
     const char *p, *end;
     size_t n, i;
@@ -73,8 +73,8 @@ static void key_of(const char *url, char *key)
         return;
     end = p + 3 + strcspn(p + 3, "/?#");
     n = (size_t)(end - url);
-    if (n >= HOST_KEY_LEN)
-        n = HOST_KEY_LEN - 1;
+    if (n >= STP_POOL_HOST_KEY_LEN)
+        n = STP_POOL_HOST_KEY_LEN - 1;
     for (i = 0; i < n; i++)
         key[i] = (char)tolower((unsigned char)url[i]);
     key[n] = '\0';
@@ -153,7 +153,7 @@ int stp_pool_submit(struct stp_rec *rec, const char *url)
     int ok = 0;
 
     pthread_once(&cond_once, init_cond);
-    key_of(url, key);
+    stp_pool_host_key(url, key);
     atomic_fetch_add(&rec->refs, 1);
     atomic_store(&rec->busy, 1);
     pthread_mutex_lock(&pool_lock);
@@ -388,7 +388,7 @@ int stp_pool_host_paused(const char *url, time_t now)
     size_t i;
     int paused = 0;
 
-    key_of(url, key);
+    stp_pool_host_key(url, key);
     pthread_mutex_lock(&pool_lock);
     for (i = 0; i < nhosts; i++)
         if (strcmp(hosts[i].key, key) == 0)

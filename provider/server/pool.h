@@ -10,7 +10,9 @@
  * breaker (or pauses it again). A pause is said once at WARN, its end once
  * at INFO. The global cap is the number of workers (fetch_concurrency): a
  * slow or hanging responder holds at most its own fetch_per_host workers,
- * and only its own certificates wait. No I/O; any thread.
+ * and only its own certificates wait. No I/O; any thread. The cap for the
+ * whole host machine (fetch_per_host_total) is not here: a worker takes one
+ * of the store's fetch slots around the request itself (refresh.c).
  */
 #ifndef STP_SERVER_POOL_H
 #define STP_SERVER_POOL_H
@@ -20,6 +22,11 @@
 #include "server/cache.h"
 
 #define STP_POOL_BREAKER_FAULTS 3 /* faults in a row that pause a host */
+#define STP_POOL_HOST_KEY_LEN   128
+
+/* The host of <url>, as its queue and its fetch slots know it:
+ * "scheme://host:port" in lower case ("" for none). */
+void stp_pool_host_key(const char *url, char key[STP_POOL_HOST_KEY_LEN]);
 
 enum stp_pool_outcome {
     STP_POOL_ANSWERED, /* the responder answered (whatever the verdict) */

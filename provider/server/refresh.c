@@ -12,6 +12,7 @@
 #include "server/refresh.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -332,19 +333,64 @@ static int have_issuer(struct stp_rec *rec)
     return rec->ci->issuer != NULL;
 }
 
+/*
+ * One of the fetch_per_host_total slots of <url>'s host, shared by every
+ * process of the store (store.h): tried every 10 to 30 ms until <wait_ms>
+ * or the process stops. Returns the slot's descriptor, -2 when there is no
+ * cap (or no store: the per-process cap alone holds), or -1 with <err>
+ * (STP_E_BUSY: every slot stayed held; this attempt is not made).
+ */
+static int take_slot(struct stp_store *st, const char *url, long wait_ms,
+                     struct stp_err *err)
+{
+    int cap = stp_runtime_get0_policy()->fetch_per_host_total, fd;
+    long long deadline = stp_monotonic_ms() + wait_ms;
+    char key[STP_POOL_HOST_KEY_LEN];
+
+    if (cap <= 0 || st == NULL)
+        return -2;
+    stp_pool_host_key(url, key);
+    for (;;) {
+        unsigned char r = 0;
+
+        if ((fd = stp_store_slot_try(st, key, cap)) >= 0)
+            return fd;
+        if (errno != EWOULDBLOCK)
+            return -2; /* a slot file cannot be had: not a reason to stop */
+        if (atomic_load(&stopping) || stp_monotonic_ms() >= deadline)
+            break;
+        RAND_bytes(&r, 1);
+        poll(NULL, 0, 10 + r % 21);
+    }
+    stp_err_set(err, STP_E_BUSY, EWOULDBLOCK,
+                "%s: its %d fetch slots (fetch_per_host_total) stayed held by "
+                "this host's processes for %ld ms",
+                key, cap, wait_ms);
+    return -1;
+}
+
 /* The exchange with the responder, outside work_gate: a fork or the exit
  * cleanup need not wait for the network (no lock of ours or of OpenSSL's
- * libcrypto is held across a plain HTTP exchange). */
+ * libcrypto is held across a plain HTTP exchange), nor for a fetch slot.
+ * <arg> is the record's timeout in ms (the longest wait for a slot). */
 static int fetch_unlocked(void *arg, const char *url, OCSP_REQUEST *req,
                           const struct stp_fetch_opts *opts,
                           unsigned char **body, size_t *len,
                           struct stp_err *err)
 {
-    int ok;
+    struct stp_err serr;
+    int ok, slot;
 
-    (void)arg;
     step_end();
+    slot = take_slot(store_or_log(), url, *(const long *)arg, &serr);
+    if (slot == -1) {
+        step_begin();
+        *err = serr;
+        return 0;
+    }
     ok = stp_fetch(url, req, opts, body, len, err);
+    if (slot >= 0)
+        stp_store_unlock(slot);
     step_begin();
     return ok;
 }
@@ -373,10 +419,12 @@ static enum stp_pool_outcome refresh_one(struct stp_rec *rec, time_t now)
 {
     /* Wait for a process that is fetching this certificate: its file is
      * then taken at once (this is the refresher, not a handshake). */
+    long slot_wait_ms = rec->pol.timeout * 1000 + 1000;
     struct stp_update_opts uo = { .lock_wait_ms =
                                       rec->pol.timeout * 1000 + 1000,
                                   .shared_backoff = 1,
-                                  .fetch = fetch_unlocked };
+                                  .fetch = fetch_unlocked,
+                                  .fetch_arg = &slot_wait_ms };
     struct stp_update_result res = { 0 };
     struct stp_update_ctx c;
     struct stp_verdict held;

@@ -160,6 +160,7 @@ static void check_policy(const struct stp_policy *p)
     FZ_CHECK(p->max_response_size >= 1024
              && p->max_response_size <= 1024 * 1024);
     FZ_CHECK(p->fetch == 0 || p->fetch == 1);
+    FZ_CHECK(p->fetch_per_host_total >= 0 && p->fetch_per_host_total <= 256);
     FZ_CHECK(p->store_dir != NULL && p->store_dir[0] == '/');
     FZ_CHECK(p->refresh_margin >= 1 && p->refresh_margin <= 90);
     FZ_CHECK(p->refresh_jitter >= 0 && p->refresh_jitter <= 3600);

@@ -14,6 +14,10 @@
 #          responder_url) accepts and never answers, with a 30 s timeout:
 #          good.test is stapled well within that timeout (its fetch does not
 #          queue behind the hanging one), ecdsa.test is not stapled
+#   hostcap three servers (processes) on one store, each with its own
+#          certificate on one responder that answers after 1 s: without a
+#          cap the responder has their requests at once; with
+#          fetch_per_host_total = 1 (the store's fetch slots) never two
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
@@ -92,11 +96,49 @@ hang)
     [ "$(stp_responder_requests "$T/hang")" -le 1 ] ||
         stp_fail "more than one request to the hanging responder"
     ;;
+hostcap)
+    # hostcap_run CAP: the three servers, one handshake each (it makes the
+    # process track its certificate), until the three are stored; then
+    # stopped. Sets PEAK (the most requests the responder had at once).
+    hostcap_run() {
+        local leaf pids=() ports=() p
+        stp_responder_mode "$P" "lag $((1000 + $1))" # a new mode: a new peak
+        rm -rf "$T/store"
+        stp_conf "$CONF" "$ROUTE" "fetch_per_host_total = $1"
+        for leaf in good ecdsa revoked; do
+            stp_serve_s_server "$ROUTE" "$CONF" "$leaf"
+            pids+=("$S_SERVER_PID")
+            ports+=("$PORT")
+        done
+        for p in "${ports[@]}"; do
+            stp_probe "$p"
+        done
+        stored3() {
+            [ "$(find "$T/store" -name '*.der' | wc -l)" -eq 3 ]
+        }
+        STP_WAIT=20 stp_wait_for stored3 || stp_fail "the three responses were not stored"
+        PEAK=$(cat "$P/responder.mode.peak")
+        for p in "${pids[@]}"; do
+            stp_stop_pid "$p"
+            stp_forget_pid "$p"
+        done
+    }
+    r0=$(stp_requests)
+    hostcap_run 0
+    [ "$PEAK" -ge 2 ] || stp_fail "without a cap the responder had $PEAK request(s) at once, not 2 or 3"
+    stp_ok "no cap (fetch_per_host_total = 0): $PEAK requests at once"
+    hostcap_run 1
+    stp_assert_eq "$PEAK" 1 "fetch_per_host_total = 1: requests at once"
+    stp_assert_eq "$(($(stp_requests) - r0))" 6 "one request per certificate and run"
+    S_SERVER_PID=
+    ;;
 *) stp_fail "unknown scenario $SCEN" ;;
 esac
 if [ -n "${main:-}" ]; then
     stp_stop_pid "$main"
 fi
-stp_stop_pid "$S_SERVER_PID"
+if [ -n "$S_SERVER_PID" ]; then
+    stp_stop_pid "$S_SERVER_PID"
+fi
 stp_no_errors "$T/hook.log"
 stp_ok "$SCEN ($ROUTE)"

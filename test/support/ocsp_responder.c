@@ -96,6 +96,7 @@ struct server {
     unsigned long seq;
     int64_t end_ms, next_poll;
     char acked[MODE_LINE]; /* the mode line last acknowledged */
+    int peak;              /* most answers in progress at once */
     unsigned char *huge;   /* "huge" mode body, built on first use */
     struct conn conns[MAX_CONNS];
 };
@@ -1020,6 +1021,27 @@ static void conn_close(struct conn *c)
     c->st = C_FREE;
 }
 
+/*
+ * A new most of answers in progress at once (requests read, answer not yet
+ * all sent: what a "lag" keeps open) goes to "<mode file>.peak", so that a
+ * test can check a cap on concurrent requests. A new mode starts it again.
+ */
+static void note_peak(struct server *s)
+{
+    char path[PATH_MAX], text[32];
+    int i, n = 0;
+
+    for (i = 0; i < MAX_CONNS; i++)
+        n += s->conns[i].st == C_WRITE;
+    if (n <= s->peak || s->cfg.mode_file == NULL)
+        return;
+    s->peak = n;
+    snprintf(text, sizeof(text), "%d", n);
+    if (snprintf(path, sizeof(path), "%s.peak", s->cfg.mode_file)
+        < (int)sizeof(path))
+        write_text_atomic(path, text);
+}
+
 static void conn_answer(struct server *s, struct conn *c, struct request *rq)
 {
     const struct mode *m = c->mode;
@@ -1041,6 +1063,7 @@ static void conn_answer(struct server *s, struct conn *c, struct request *rq)
         conn_close(c);
         return;
     }
+    note_peak(s);
     c->next_write = now_ms();
     if (m->flags & MODE_LAG) {
         long lag = c->arg[0] != '\0' ? strtol(c->arg, NULL, 10) : 1000;
@@ -1226,6 +1249,11 @@ static void acknowledge_mode(struct server *s, const struct mode *m,
         return;
     if (strcmp(line, s->acked) == 0)
         return;
+    /* the peak starts again with the mode, before the mode is said */
+    s->peak = 0;
+    if (snprintf(path, sizeof(path), "%s.peak", s->cfg.mode_file)
+        < (int)sizeof(path))
+        write_text_atomic(path, "0");
     if (snprintf(path, sizeof(path), "%s.applied", s->cfg.mode_file)
             >= (int)sizeof(path)
         || !write_text_atomic(path, line))

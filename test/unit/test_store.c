@@ -2,7 +2,8 @@
 /*
  * Store directory (engine/store.h): atomic replace, caps, refusal of
  * symlinks and FIFOs, the chain file, the per-certificate lock across
- * processes, sidecar state and listing.
+ * processes, sidecar state and listing, the host's fetch slots, the lists
+ * of what each process uses and whether a process is alive.
  */
 #include "engine/store.h"
 
@@ -214,7 +215,7 @@ static int temp_exists(const char *id, const char *rest)
 struct seen {
     int n;
     char procs[4][48];
-    char texts[4][64];
+    char texts[4][128];
 };
 
 static void on_metrics(void *arg, const char *proc, const char *text,
@@ -302,6 +303,65 @@ static void test_clean_temps(void)
     stp_store_close(st);
 }
 
+/* A host's <cap> slots: held by one descriptor each, within a process as
+ * between processes; another host's are its own; a closed one is free. */
+static void test_slots(struct stp_store *st)
+{
+    const char *a = "http://ocsp.a.test:80", *b = "http://ocsp.b.test:80";
+    int s1 = stp_store_slot_try(st, a, 2), s2 = stp_store_slot_try(st, a, 2);
+    int status = 0, s3;
+    pid_t pid;
+
+    ASSERT_TRUE(s1 >= 0 && s2 >= 0);
+    errno = 0;
+    ASSERT_EQ(stp_store_slot_try(st, a, 2), -1);
+    ASSERT_EQ(errno, EWOULDBLOCK);
+    pid = fork();
+    if (pid == 0)
+        _exit(stp_store_slot_try(st, a, 2) == -1 && errno == EWOULDBLOCK
+                      && stp_store_slot_try(st, b, 2) >= 0
+                  ? 0
+                  : 1);
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* a third slot of the same host, with a larger cap */
+    s3 = stp_store_slot_try(st, a, 3);
+    ASSERT_TRUE(s3 >= 0);
+    stp_store_unlock(s3);
+    stp_store_unlock(s1);
+    s3 = stp_store_slot_try(st, a, 2);
+    ASSERT_TRUE(s3 >= 0);
+    stp_store_unlock(s3);
+    stp_store_unlock(s2);
+}
+
+/* uses-<proc> files, and whether <proc> is alive (pid and start time). */
+static void test_uses(struct stp_store *st)
+{
+    char self[64], other[64], text[128];
+    struct stp_err err;
+    struct seen seen = { 0 };
+
+    snprintf(self, sizeof(self), "%ld-%llu", (long)getpid(),
+             stp_proc_start_time(0));
+    snprintf(other, sizeof(other), "%ld-%llu", (long)getpid(),
+             stp_proc_start_time(0) + 1);
+    ASSERT_TRUE(stp_proc_start_time(0) > 0);
+    ASSERT_EQ(stp_proc_start_time(getpid()), stp_proc_start_time(0));
+    ASSERT_TRUE(stp_store_proc_alive(self));
+    ASSERT_EQ(stp_store_proc_alive(other), 0); /* a reused pid */
+    ASSERT_EQ(stp_store_proc_alive("999999999-1"), 0);
+    ASSERT_EQ(stp_store_proc_alive("x-1"), 0);
+    snprintf(text, sizeof(text), "program t\n%s staple\n", ID1);
+    ASSERT_OK(stp_store_write_uses(st, self, text, &err));
+    ASSERT_EQ(stp_store_list_uses(st, on_metrics, &seen, &err), 1);
+    ASSERT_STREQ(seen.procs[0], self);
+    ASSERT_STREQ(seen.texts[0], text);
+    ASSERT_OK(stp_store_remove_uses(st, self));
+    ASSERT_OK(stp_store_remove_uses(st, self)); /* gone already: fine */
+    ASSERT_EQ(stp_store_write_uses(st, "../x", "program t\n", &err), 0);
+}
+
 int main(void)
 {
     struct stp_store *st = NULL;
@@ -322,6 +382,8 @@ int main(void)
     test_lock(st);
     test_state(st);
     test_metrics(st);
+    test_slots(st);
+    test_uses(st);
     stp_store_close(st);
     test_clean_temps();
     {
