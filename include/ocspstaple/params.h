@@ -54,6 +54,7 @@
 /* Observability (Ferron). */
 #define OCSPSTAPLE_KEY_LOG_LEVEL    "log_level"
 #define OCSPSTAPLE_KEY_LOG_FILE     "log_file"
+#define OCSPSTAPLE_KEY_LOG_SYSLOG   "log_syslog"
 #define OCSPSTAPLE_KEY_METRICS_FILE "metrics_file"
 
 /* Which programs the module acts in (a system-wide openssl.cnf is read by all).

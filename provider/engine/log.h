@@ -54,6 +54,19 @@ void stp_log_init(void);
  */
 int stp_log_configure(int level, const char *file);
 
+/*
+ * Lines also go to the syslog socket <path> (log_syslog: facility daemon,
+ * tag "ocspstaple[pid]"; NULL: off), connected now, so before a server's
+ * chroot; reconnected at most every 10 s when syslog restarts. Returns 1,
+ * or 0 (said at ERROR) when it cannot be connected now.
+ */
+int stp_log_configure_syslog(const char *path);
+
+/* A log file rotated away (moved or removed: its path now names another
+ * file, or none) is opened again at its path. Any thread; the refresher
+ * calls it every 10 s. */
+void stp_log_reopen(void);
+
 /* Name of a level ("error", "warn", ...); "?" for an unknown one. */
 const char *stp_log_level_name(int level);
 

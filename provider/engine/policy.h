@@ -110,6 +110,7 @@ struct stp_policy {
     int client_nonce;   /* a nonce in each request, echoed by the answer */
     int log_level;      /* enum stp_log_level */
     char *log_file;     /* NULL: stderr */
+    char *log_syslog;   /* a syslog socket (/dev/log), or NULL */
     char *metrics_file; /* NULL: none */
     char **programs;    /* fnmatch patterns; none: every program */
     size_t nprograms;

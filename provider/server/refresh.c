@@ -872,6 +872,7 @@ static void *run(void *arg)
 
         write_metrics(now);
         write_metrics_file(now);
+        stp_log_reopen(); /* after a logrotate */
         if (wake > now + METRICS_S)
             wake = now + METRICS_S;
         sleep_until(wake);

@@ -192,6 +192,7 @@ static void set_policy_locked(const struct stp_kv *kv, size_t n,
     policy = p;
     policy_state = 1;
     stp_log_configure(p->log_level, p->log_file);
+    stp_log_configure_syslog(p->log_syslog);
     load_trust(p->ca_file);
 }
 

@@ -24,6 +24,8 @@ RARGS=()
 # responses valid 60 s: due for refresh at once (refresh_min apart)
 [ "$SCEN" = nostore_unknown ] && RARGS=(--nmin 1)
 [ "$SCEN" = lost ] && RARGS=(--nmin 1)
+# (and a refresh, so a log line, every 15 s or so)
+case $SCEN in logrotate | syslog) RARGS=(--nmin 1) ;; esac
 stp_start_responder "$P" "${RARGS[@]}"
 stp_mkpki "$P" "$RESPONDER_PORT"
 ROUTE=${2:-preload}
@@ -329,6 +331,69 @@ skipprog)
     stp_probe "$PORT"
     stp_expect_line "stapled=no" "stapled in a skipped program"
     stp_assert_file_contains "$T/hook.log" "program 'openssl' is outside" "says why"
+    ;;
+logrotate)
+    # logrotate moves the log file away (its "create" mode): within 10 s
+    # the hook writes to a new file at the same path; what it wrote before
+    # stays in the moved one. (Responses valid 60 s: a refresh, so a line,
+    # about every 15 s.)
+    stp_conf "$CONF" "$ROUTE" "refresh_min = 10s" "refresh_jitter = 0"
+    stp_serve_s_server "$ROUTE" "$CONF" good
+    stp_wait_staple "$PORT"
+    mv "$T/hook.log" "$T/hook.log.1"
+    rotated_size=$(stat -c %s "$T/hook.log.1")
+    reopened() { [ -e "$T/hook.log" ]; }
+    STP_WAIT=20 stp_wait_for reopened || stp_fail "no new $T/hook.log 20 s after the rotation"
+    refreshed() { grep -q "good.test: stored good response" "$T/hook.log"; }
+    STP_WAIT=60 stp_wait_for refreshed || stp_fail "the next refresh is not in the new file"
+    stp_assert_file_contains "$T/hook.log.1" "good.test: stored good response" \
+        "the lines before the rotation stay in the moved file"
+    # the moved file got nothing after the reopen (a short while for a
+    # line being written during it)
+    sleep_until_quiet() { [ "$(stat -c %s "$T/hook.log.1")" = "$rotated_size" ]; }
+    rotated_size=$(stat -c %s "$T/hook.log.1")
+    stp_probe "$PORT" --count 3
+    stp_expect_probe 0 "still stapled after the rotation"
+    sleep_until_quiet || stp_fail "the moved file still grows after the reopen"
+    ;;
+syslog)
+    # log_syslog: lines also go to a syslog socket (facility daemon), even
+    # after syslog restarts; the listener is a real datagram socket
+    stp_need perl
+    listen_syslog() {
+        perl -MIO::Socket::UNIX -MSocket -e '
+            my ($path, $out) = @ARGV;
+            unlink $path;
+            my $s = IO::Socket::UNIX->new(Type => SOCK_DGRAM, Local => $path)
+                or die "bind $path: $!";
+            open(my $o, ">>", $out) or die "$out: $!";
+            $o->autoflush(1);
+            alarm 120;
+            while (defined $s->recv(my $m, 8192)) { print $o "$m\n"; }' \
+            "$T/log.sock" "$T/syslog.out" &
+        SYSLOG_PID=$!
+        stp_register_pid "$SYSLOG_PID"
+        STP_WAIT=5 stp_wait_for test -S "$T/log.sock" || stp_fail "no syslog socket"
+    }
+    listen_syslog
+    stp_conf "$CONF" "$ROUTE" "log_syslog = $T/log.sock" "refresh_min = 10s" \
+        "refresh_jitter = 0"
+    stp_serve_s_server "$ROUTE" "$CONF" good
+    stp_wait_staple "$PORT"
+    # <30>: facility daemon (3), severity info (6)
+    in_syslog() { grep -q "$1" "$T/syslog.out" 2>/dev/null; }
+    STP_WAIT=10 stp_wait_for in_syslog '^<30>ocspstaple\[[0-9]*\]: INFO refresh: good.test: stored good response' ||
+        stp_fail "the stored response is not in syslog: $(head -c 600 "$T/syslog.out" 2>/dev/null)"
+    stp_assert_file_contains "$T/hook.log" "good.test: stored good response" \
+        "and still in the log file"
+    # syslog restarts (a new socket at the path): the hook connects again
+    stp_stop_pid "$SYSLOG_PID"
+    stp_forget_pid "$SYSLOG_PID"
+    : >"$T/syslog.out"
+    listen_syslog
+    STP_WAIT=60 stp_wait_for in_syslog 'good.test: stored good response' ||
+        stp_fail "the next refresh is not in syslog after it restarted"
+    stp_stop_pid "$SYSLOG_PID"
     ;;
 *)
     stp_fail "unknown scenario $SCEN"
