@@ -87,10 +87,22 @@ struct stp_policy *cli_load_policy(const char *conf_file)
     struct stp_conf *c = NULL;
     struct stp_policy *pol;
 
-    if (conf_file == NULL)
-        return stp_policy_new_default();
-    if (!stp_conf_load(conf_file, &c, cli_diag_print, &d))
+    if (conf_file == NULL) {
+        /* as check and the servers do: $OPENSSL_CONF, else the system
+         * file; one that does not load ocspstaple means the defaults */
+        char *file = stp_conf_default_file();
+        int r = file != NULL
+                    ? stp_conf_load_if_any(file, &c, cli_diag_print, &d)
+                    : -1;
+
+        OPENSSL_free(file);
+        if (r < 0)
+            return stp_policy_new_default();
+        if (r == 0)
+            return NULL;
+    } else if (!stp_conf_load(conf_file, &c, cli_diag_print, &d)) {
         return NULL;
+    }
     pol = cli_parse_conf(c, &d);
     stp_conf_free(c);
     return pol;

@@ -37,6 +37,8 @@ struct loader {
     char name[NAME_MAX_];          /* dotted name being built */
     const char *visited[MAX_NEST]; /* sections on the current path */
     size_t depth;
+    int quiet_absent; /* a file without our provider is no problem */
+    int absent;       /* it has none */
 };
 
 static void report(struct loader *ld, const char *fmt, ...)
@@ -182,6 +184,9 @@ static int collect_providers(struct loader *ld)
 
     init_name = NCONF_get_string(ld->cnf, NULL, "openssl_conf");
     if (init_name == NULL) {
+        ld->absent = 1;
+        if (ld->quiet_absent)
+            return 0;
         report(ld,
                "%s: no openssl_conf in the default section, so OpenSSL "
                "configures no providers from this file",
@@ -249,6 +254,9 @@ static int find_self(struct loader *ld)
             self = &c->providers[i];
     }
     if (self == NULL) {
+        ld->absent = 1;
+        if (ld->quiet_absent)
+            return 0;
         report(ld,
                "%s: no %s provider: the providers section needs an "
                "entry named %s, or one whose section sets module = "
@@ -351,8 +359,8 @@ static int flatten(struct loader *ld, size_t len, int top, const char *value)
     return ok;
 }
 
-int stp_conf_load(const char *file, struct stp_conf **out, stp_diag_fn diag,
-                  void *arg)
+static int load(const char *file, struct stp_conf **out, stp_diag_fn diag,
+                void *arg, int quiet_absent)
 {
     struct loader *ld = OPENSSL_zalloc(sizeof(*ld));
     int ok = 0;
@@ -367,6 +375,7 @@ int stp_conf_load(const char *file, struct stp_conf **out, stp_diag_fn diag,
     ld->file = file;
     ld->diag = diag;
     ld->arg = arg;
+    ld->quiet_absent = quiet_absent;
     ld->conf = OPENSSL_zalloc(sizeof(*ld->conf));
     if (ld->conf != NULL)
         ld->conf->file = OPENSSL_strdup(file);
@@ -382,12 +391,26 @@ int stp_conf_load(const char *file, struct stp_conf **out, stp_diag_fn diag,
     ld->conf = NULL;
     ok = 1;
 end:
+    if (!ok && ld->absent && quiet_absent)
+        ok = -1;
     stp_conf_free(ld->conf);
     NCONF_free(ld->cnf);
     OPENSSL_free(ld->lists);
     OPENSSL_free(ld);
     ERR_pop_to_mark();
     return ok;
+}
+
+int stp_conf_load(const char *file, struct stp_conf **out, stp_diag_fn diag,
+                  void *arg)
+{
+    return load(file, out, diag, arg, 0);
+}
+
+int stp_conf_load_if_any(const char *file, struct stp_conf **out,
+                         stp_diag_fn diag, void *arg)
+{
+    return load(file, out, diag, arg, 1);
 }
 
 void stp_conf_free(struct stp_conf *conf)

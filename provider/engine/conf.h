@@ -55,6 +55,15 @@ struct stp_conf {
 int stp_conf_load(const char *file, struct stp_conf **out, stp_diag_fn diag,
                   void *arg);
 
+/*
+ * The same, for a file that may configure no ocspstaple provider at all
+ * (the system openssl.cnf of a host that does not load it): returns -1,
+ * saying nothing, when it has no openssl_conf or no ocspstaple entry in its
+ * providers; 1 or 0 (said) otherwise.
+ */
+int stp_conf_load_if_any(const char *file, struct stp_conf **out,
+                         stp_diag_fn diag, void *arg);
+
 /* Frees <conf> and every string it holds. NULL is fine. */
 void stp_conf_free(struct stp_conf *conf);
 

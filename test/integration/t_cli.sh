@@ -105,6 +105,14 @@ revoked)
     stp_assert_file_contains "$OUT" "revoked.test: revoked" "prints revoked"
     stp_cli status --conf "$CONF"
     stp_assert_eq "$RC" 3 "status: a revoked certificate (exit 3)"
+    # without --conf, the file check and the servers read: $OPENSSL_CONF
+    # (its store_dir and ca_file); one without ocspstaple: the defaults
+    OPENSSL_CONF=$CONF stp_cli status
+    stp_assert_eq "$RC" 3 "status reads \$OPENSSL_CONF without --conf"
+    stp_assert_file_contains "$OUT" "CN=revoked.test .* revoked " "and lists this store"
+    printf 'openssl_conf = init\n[init]\n' >"$T/plain.cnf"
+    OPENSSL_CONF=$T/plain.cnf stp_cli status --store-dir "$S"
+    stp_assert_eq "$RC" 6 "an openssl.cnf without ocspstaple: the defaults (no ca_file: unverified)"
     openssl_verify revoked | grep -q "revoked.pem: revoked" || stp_fail "stored response is not revoked"
     ;;
 prune)
