@@ -169,6 +169,10 @@ void cli_used_by(const struct cli_uses *u, const char *id, char *buf,
                  size_t len);
 void cli_uses_free(struct cli_uses *u);
 
+/* After <stored> responses were written to <st>: tells the running servers
+ * (the store's "changed" file), which then serve them within 10 s. */
+void cli_tell_servers(struct stp_store *st, int stored);
+
 /* One stored response as `status` shows it (cli_status.c). */
 struct cli_row {
     char id[65];

@@ -40,9 +40,10 @@ struct fetch_args {
     int force;
 };
 
+/* Fetches one chain file; *<stored> counts the responses written. */
 static int fetch_one(const char *path, const struct fetch_args *a,
                      const struct stp_policy *pol, struct stp_store *st,
-                     STACK_OF(X509) *extra_issuers)
+                     STACK_OF(X509) *extra_issuers, int *stored)
 {
     struct stp_update_opts uo = { .url = a->url,
                                   .force = a->force,
@@ -85,6 +86,7 @@ static int fetch_one(const char *path, const struct fetch_args *a,
                 stp_store_dir(st));
     } else {
         rc = cli_exit_of_status(res.verdict.status);
+        *stored += res.stored;
         printf("%s: %s: %s (this update %s, next update %s)%s -> %s/%s.der\n",
                path, ci->ident, stp_cert_status_name(res.verdict.status),
                cli_time(res.verdict.this_update, tbuf, sizeof(tbuf)),
@@ -173,7 +175,7 @@ int cli_fetch(int argc, char **argv)
     struct stp_store *st = NULL;
     STACK_OF(X509) *issuers = NULL;
     struct stp_err err;
-    int i, rc, worst = CLI_EXIT_GOOD;
+    int i, rc, worst = CLI_EXIT_GOOD, stored = 0;
 
     rc = parse_args(argc, argv, &a);
     if (rc != CLI_EXIT_GOOD)
@@ -195,7 +197,10 @@ int cli_fetch(int argc, char **argv)
         worst = CLI_EXIT_ERROR;
     }
     for (i = optind; st != NULL && i < argc; i++)
-        worst = cli_worst(worst, fetch_one(argv[i], &a, pol, st, issuers));
+        worst =
+            cli_worst(worst, fetch_one(argv[i], &a, pol, st, issuers, &stored));
+    if (st != NULL)
+        cli_tell_servers(st, stored);
     stp_store_close(st);
     sk_X509_pop_free(issuers, X509_free);
     stp_policy_free(pol);

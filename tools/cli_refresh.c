@@ -27,6 +27,7 @@ struct refresh_ctx {
     int force;
     int total;
     int failed;
+    int stored; /* responses written: running servers are told */
 };
 
 static int update(const struct refresh_ctx *c, const struct stp_certinfo *ci,
@@ -88,6 +89,7 @@ static void refresh_id(void *arg, const char *id)
         printf("%.12s: %s: %s (%s)\n", id, ci->ident,
                stp_cert_status_name(res.verdict.status),
                res.reused ? "stored response not due" : "fetched");
+        c->stored += res.stored;
     }
     stp_update_result_free(&res);
     stp_certinfo_free(ci);
@@ -124,6 +126,7 @@ int cli_refresh(int argc, char **argv)
     if (n < 0)
         fprintf(stderr, "ocspstaple: %s\n", err.msg);
     printf("%d certificate(s), %d failed\n", c.total, c.failed);
+    cli_tell_servers(c.st, c.stored);
     cli_store_cmd_close(&cmd);
     return n < 0 || c.failed > 0 ? CLI_EXIT_ERROR : 0;
 }

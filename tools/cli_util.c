@@ -450,3 +450,14 @@ void cli_uses_load(struct stp_store *st, struct cli_uses *u)
     else if (u->n > 0)
         qsort(u->v, u->n, sizeof(*u->v), cmp_use);
 }
+
+void cli_tell_servers(struct stp_store *st, int stored)
+{
+    struct stp_err err;
+
+    if (stored > 0 && !stp_store_mark_changed(st, &err))
+        fprintf(stderr,
+                "ocspstaple: %s (running servers take the new responses at "
+                "their next refresh instead)\n",
+                err.msg);
+}

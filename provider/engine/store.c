@@ -931,6 +931,51 @@ int stp_store_proc_alive(const char *proc)
     return stp_proc_start_time(pid) == start;
 }
 
+/* ---- "something changed": the CLI tells running servers ------------------ */
+
+#define CHANGED_NAME "changed"
+
+static unsigned long long stamp_of(const struct stat *sb)
+{
+    return ((unsigned long long)sb->st_ino * 1000003ULL)
+           ^ ((unsigned long long)sb->st_mtim.tv_sec * 1000000000ULL
+              + (unsigned long long)sb->st_mtim.tv_nsec)
+           ^ ((unsigned long long)sb->st_size << 40) ^ 1;
+}
+
+static unsigned long long stamp_named(struct stp_store *st, const char *name)
+{
+    struct stat sb;
+
+    if (fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0
+        || !S_ISREG(sb.st_mode))
+        return 0;
+    return stamp_of(&sb);
+}
+
+int stp_store_mark_changed(struct stp_store *st, struct stp_err *err)
+{
+    char text[64];
+
+    snprintf(text, sizeof(text), "%lld %ld\n", (long long)time(NULL),
+             (long)getpid());
+    return write_named(st, CHANGED_NAME, MODE_PUBLIC,
+                       (const unsigned char *)text, strlen(text), 0, err);
+}
+
+unsigned long long stp_store_changed_stamp(struct stp_store *st)
+{
+    return stamp_named(st, CHANGED_NAME);
+}
+
+unsigned long long stp_store_response_stamp(struct stp_store *st,
+                                            const char *id)
+{
+    char name[NAME_MAX_LEN];
+
+    return file_name(name, id, SUFFIX_RESPONSE) ? stamp_named(st, name) : 0;
+}
+
 time_t stp_store_entry_time(struct stp_store *st, const char *id)
 {
     static const char *const sfx[] = { SUFFIX_RESPONSE, SUFFIX_STATE };

@@ -183,6 +183,18 @@ unsigned long long stp_proc_start_time(long pid);
  * pid). */
 int stp_store_proc_alive(const char *proc);
 
+/*
+ * `ocspstaple fetch` and `refresh` tell running servers that they wrote
+ * responses: the file "changed" of the directory, replaced (public, 0644).
+ * A stamp is an identity of a file as it is now (inode, modification time,
+ * size), 0 when it is not there: that of "changed", and that of <id>'s
+ * response, so that a server re-reads only what changed since it looked.
+ */
+int stp_store_mark_changed(struct stp_store *st, struct stp_err *err);
+unsigned long long stp_store_changed_stamp(struct stp_store *st);
+unsigned long long stp_store_response_stamp(struct stp_store *st,
+                                            const char *id);
+
 /* When <id>'s entry was last written (its response or its state: every
  * refresh attempt writes the state), or 0 when it has neither. */
 time_t stp_store_entry_time(struct stp_store *st, const char *id);

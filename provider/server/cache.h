@@ -69,6 +69,9 @@ struct stp_rec {
         int issuer_logged;
         int busy_logged;    /* the held lock was said */
         int expired_logged; /* the leaf is past notAfter */
+        /* the stored response as this process last read or wrote it
+         * (store.h stamp; 0 unknown) */
+        unsigned long long file_stamp;
     } rf;
     /* any thread, atomically */
     atomic_int issuer_known; /* ci->issuer is set (the refresher sets it) */

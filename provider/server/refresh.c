@@ -519,9 +519,15 @@ static void load_pass(struct stp_rec **recs, size_t n, time_t now)
             || atomic_load(&rec->busy))
             continue;
         if (atomic_load(&rec->stored_read) == 0) {
+            struct stp_store *st = store_or_log();
+
             step_begin();
-            if (!atomic_load(&stopping))
+            if (!atomic_load(&stopping)) {
+                if (st != NULL)
+                    rec->rf.file_stamp =
+                        stp_store_response_stamp(st, rec->ci->id_hex);
                 load_stored(rec, 1);
+            }
             step_end();
         }
         if (rec->rf.next == 0 && stp_cache_verdict(rec, &v))
@@ -529,6 +535,59 @@ static void load_pass(struct stp_rec **recs, size_t n, time_t now)
                 stp_update_next_refresh(stp_runtime_get0_policy(), &v, now);
         check_revoked(rec); /* a revoked response found in the store */
     }
+}
+
+/*
+ * `ocspstaple fetch` or `refresh` wrote responses (the store's "changed"
+ * file, store.h): every record whose stored response is not the one this
+ * process last read or wrote takes it (if it verifies and may replace the
+ * held one: a newer response), and its next refresh follows it. So an
+ * operator's `refresh --force` is served without a reload. One stat of
+ * the marker per pass; on a change, one stat per certificate.
+ */
+static unsigned long long changed_seen;
+static int changed_known;
+
+static void follow_store(struct stp_rec **recs, size_t n, time_t now)
+{
+    struct stp_store *st = stp_runtime_active() ? store_or_log() : NULL;
+    unsigned long long stamp, fs;
+    struct stp_verdict v;
+    size_t i;
+    int took = 0;
+
+    if (st == NULL)
+        return;
+    stamp = stp_store_changed_stamp(st);
+    if (!changed_known || stamp == changed_seen) {
+        changed_known = 1;
+        changed_seen = stamp;
+        return;
+    }
+    changed_seen = stamp;
+    for (i = 0; i < n && !atomic_load(&stopping); i++) {
+        struct stp_rec *rec = recs[i];
+
+        if (atomic_load(&rec->dropped) || atomic_load(&rec->busy)
+            || !rec->dec.staple
+            || (fs = stp_store_response_stamp(st, rec->ci->id_hex)) == 0
+            || fs == rec->rf.file_stamp)
+            continue;
+        rec->rf.file_stamp = fs;
+        step_begin();
+        if (!atomic_load(&stopping)) {
+            take_stored(rec, st, now);
+            if (stp_cache_verdict(rec, &v))
+                rec->rf.next =
+                    stp_update_next_refresh(stp_runtime_get0_policy(), &v, now);
+            took++;
+        }
+        step_end();
+    }
+    STP_LOG_INFO("store",
+                 "%s: changed by ocspstaple: %d stored response(s) read "
+                 "again",
+                 stp_store_dir(st), took);
 }
 
 /* The URL a record is fetched from (its responder host's queue). */
@@ -545,8 +604,13 @@ static void work_on(struct stp_rec *rec, int slot)
     time_t next;
 
     step_begin();
-    if (!atomic_load(&stopping) && !atomic_load(&rec->dropped))
+    if (!atomic_load(&stopping) && !atomic_load(&rec->dropped)) {
+        struct stp_store *st;
+
         o = refresh_one(rec, stp_now());
+        if ((st = store_or_log()) != NULL)
+            rec->rf.file_stamp = stp_store_response_stamp(st, rec->ci->id_hex);
+    }
     step_end();
     next = rec->rf.next; /* ours until stp_pool_done() */
     stp_pool_done(rec, slot, o, stp_now());
@@ -586,6 +650,7 @@ static time_t pass(void)
     }
     n = stp_cache_snapshot(&recs);
     load_pass(recs, n, now);
+    follow_store(recs, n, now);
     if (n > 0 && RAND_bytes((unsigned char *)&start, sizeof(start)) == 1)
         start %= n;
     for (i = 0; i < n && !atomic_load(&stopping); i++) {

@@ -32,6 +32,9 @@
 #                  of every worker's counters file), the certificate as
 #                  present and good; --textfile writes the same atomically,
 #                  and so do the workers into metrics_file
+#   forcerefresh   `ocspstaple refresh --force` run as the workers' user
+#                  while nginx runs: every worker serves the new response
+#                  within seconds, with no reload and no request of its own
 #   client         ssl_verify_client on, client_ocsp = leaf: a good client
 #                  gets $ssl_client_verify SUCCESS, a revoked one nginx's
 #                  400 and "certificate revoked" in its error.log, from every
@@ -468,6 +471,32 @@ client)
     client client-revoked
     [ "$CODE" = 400 ] || stp_fail "after a restart, client-revoked: HTTP $CODE"
     requests_said || stp_fail "after a restart: requests $(stp_requests), not 3"
+    ;;
+forcerefresh)
+    stp_warm good "$RUN_USER"
+    stp_conf "$CONF" "$ROUTE" "ca_file = $P/root.pem"
+    start
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    old=$(stp_probe_this_update)
+    r0=$(stp_requests)
+    stp_next_second # the new response's thisUpdate is a later second
+    setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --clear-groups -- \
+        "$STP_CLI" refresh --force --conf "$CONF" >&2 || stp_fail "refresh --force"
+    new=$(stp_file_this_update "$T/store/$(stp_id good).der")
+    [ "$new" != "$old" ] || stp_fail "refresh --force stored no new response"
+    # every worker: 4 handshakes per worker, all with the new response
+    all_new() {
+        local i
+        for ((i = 0; i < 4 * WORKERS; i++)); do
+            stp_probe "$PORT" "${GOOD[@]}" --require-staple
+            [ "$(stp_probe_this_update)" = "$new" ] || return 1
+        done
+    }
+    STP_WAIT=30 stp_wait_for all_new || stp_fail "not every handshake serves the new response ($new)"
+    stp_ok "every worker serves the response of refresh --force"
+    stp_assert_eq "$(($(stp_requests) - r0))" 1 "one request, the CLI's; none from the workers"
+    stp_assert_file_contains "$T/hook.log" "changed by ocspstaple: 1 stored response\\(s\\) read again" \
+        "the workers say they took it"
     ;;
 programs)
     # a policy limited to nginx (programs = nginx) acts in nginx's workers
