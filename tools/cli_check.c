@@ -5,13 +5,19 @@
  * order, module file, store directory, files named by keys).
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <libgen.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -57,15 +63,181 @@ static void check_order(const struct stp_conf *c, struct cli_diag *d)
             c->file, c->self->name);
 }
 
+static void check_loadable(const char *module, struct cli_diag *d,
+                           const char *file);
+
 static void check_module(const struct stp_conf *c, struct cli_diag *d)
 {
+    char path[4096];
+    const char *m = c->self->module;
+
     if (!c->self->activate)
         problem(d, "%s: provider %s has no 'activate = 1': it will not load",
                 c->file, c->self->name);
-    if (c->self->module != NULL && c->self->module[0] == '/'
-        && access(c->self->module, R_OK) != 0)
-        problem(d, "%s: module '%s': %s", c->file, c->self->module,
-                strerror(errno));
+    if (m == NULL)
+        return;
+    if (m[0] != '/') {
+        /* as OpenSSL finds it: in its modules directory */
+        const char *dir = OPENSSL_info(OPENSSL_INFO_MODULES_DIR);
+
+        snprintf(path, sizeof(path), "%s/%s", dir != NULL ? dir : ".", m);
+        m = path;
+    }
+    if (access(m, R_OK) != 0)
+        problem(d, "%s: module '%s': %s", c->file, m, strerror(errno));
+    else
+        check_loadable(m, d, c->file);
+}
+
+/*
+ * Whether the module loads at all: dlopen(RTLD_NOW) in a child process (its
+ * constructors and whatever it links stay out of ours), so a dependency
+ * that cannot be found (libocspstaple.so.0 of a prefix install) is said.
+ */
+static void check_loadable(const char *module, struct cli_diag *d,
+                           const char *file)
+{
+    char msg[512] = "";
+    int fds[2], status = 0;
+    ssize_t n;
+    pid_t pid;
+
+    if (pipe(fds) != 0)
+        return;
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        void *h;
+        const char *e;
+
+        close(fds[0]);
+        h = dlopen(module, RTLD_NOW | RTLD_LOCAL);
+        e = h == NULL ? dlerror() : NULL;
+        if (e != NULL && write(fds[1], e, strlen(e)) < 0)
+            _exit(2);
+        _exit(h == NULL ? 1 : 0);
+    }
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        return;
+    }
+    n = read(fds[0], msg, sizeof(msg) - 1);
+    msg[n > 0 ? n : 0] = '\0';
+    close(fds[0]);
+    if (waitpid(pid, &status, 0) == pid && WIFEXITED(status)
+        && WEXITSTATUS(status) == 0)
+        return;
+    problem(d,
+            "%s: module '%s' cannot be loaded: %s (every server would run "
+            "without it, silently)",
+            file, module, msg[0] ? msg : "dlopen failed");
+}
+
+/* The servers Debian packages, and the user each one's workers run as. */
+static const struct {
+    const char *program, *binary, *user;
+} servers[] = {
+    { "nginx", "/usr/sbin/nginx", "www-data" },
+    { "apache2", "/usr/sbin/apache2", "www-data" },
+    { "lighttpd", "/usr/sbin/lighttpd", "www-data" },
+    { "haproxy", "/usr/sbin/haproxy", "haproxy" },
+    { "stunnel4", "/usr/bin/stunnel4", "stunnel4" },
+};
+
+/*
+ * Whether <user> can create and write store_dir (traverse every parent,
+ * write the directory, or create it in its parent), checked in a child
+ * that becomes that user. Returns 1, 0 (said with the fix), or -1 if it
+ * cannot be tried (not root, no such user).
+ */
+static int user_can_write(const char *dir, const char *user, const char *who,
+                          struct cli_diag *d)
+{
+    struct passwd *pw = getpwnam(user);
+    char parent[4096], *p;
+    int status = 0, exists;
+    pid_t pid;
+
+    if (pw == NULL || geteuid() != 0)
+        return -1;
+    snprintf(parent, sizeof(parent), "%s", dir);
+    p = dirname(parent);
+    exists = access(dir, F_OK) == 0;
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        if (initgroups(user, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0
+            || setuid(pw->pw_uid) != 0)
+            _exit(3);
+        if (exists)
+            _exit(access(dir, W_OK | X_OK) == 0 ? 0 : errno == EACCES ? 1 : 2);
+        _exit(access(p, W_OK | X_OK) == 0 ? 0 : 1);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)
+        || WEXITSTATUS(status) == 3)
+        return -1;
+    if (WEXITSTATUS(status) == 0)
+        return 1;
+    if (exists)
+        problem(d,
+                "store_dir '%s': user %s (%s) cannot write it (or reach it): "
+                "that server would fetch for each process alone and keep "
+                "nothing; fix: chown %s: '%s' if it is the only server user, "
+                "else give the servers' users one group: chgrp GROUP '%s' && "
+                "chmod 2770 '%s' (and adduser %s GROUP)",
+                dir, user, who, user, dir, dir, dir, user);
+    else
+        problem(d,
+                "store_dir '%s' does not exist and user %s (%s) cannot create "
+                "it in '%s'; fix: install -d -o %s -m 0750 '%s' (or 2770 with "
+                "a group shared by the servers' users)",
+                dir, user, who, p, user, dir);
+    return 0;
+}
+
+/*
+ * The users of the servers the policy acts in: --user NAMEs when given,
+ * else the users of the installed servers that `programs` and
+ * `skip_programs` let it act in. Each must be able to write store_dir.
+ */
+static void check_users(const struct stp_policy *pol, char **users, int nusers,
+                        struct cli_diag *d)
+{
+    char checked[256] = "";
+    size_t i, off = 0;
+    int k, r, tried = 0;
+
+    for (k = 0; k < nusers; k++) {
+        r = user_can_write(pol->store_dir, users[k], "--user", d);
+        if (r < 0)
+            problem(d, "--user %s: %s", users[k],
+                    geteuid() != 0 ? "check must run as root to act as "
+                                     "another user"
+                                   : "no such user");
+    }
+    if (nusers > 0)
+        return;
+    for (i = 0; i < sizeof(servers) / sizeof(servers[0]); i++) {
+        if (access(servers[i].binary, X_OK) != 0
+            || !stp_policy_program_allowed(pol, servers[i].program)
+            || strstr(checked, servers[i].user) != NULL)
+            continue;
+        r = user_can_write(pol->store_dir, servers[i].user, servers[i].program,
+                           d);
+        if (r < 0)
+            continue;
+        tried++;
+        off += (size_t)snprintf(checked + off, sizeof(checked) - off, "%s%s",
+                                off ? ", " : "", servers[i].user);
+        if (off >= sizeof(checked))
+            break;
+    }
+    if (geteuid() != 0)
+        printf("note: run check as root to verify that the servers' users "
+               "can write store_dir\n");
+    else if (tried > 0)
+        printf("note: store_dir checked for the users of the installed "
+               "servers: %s\n",
+               checked);
 }
 
 static void check_files(const struct stp_policy *pol, struct cli_diag *d)
@@ -134,27 +306,37 @@ static void check_store_safety(const struct stp_policy *pol, struct cli_diag *d)
 static void check_usage(FILE *out)
 {
     fprintf(out,
-            "usage: ocspstaple check [--conf FILE]\n"
+            "usage: ocspstaple check [--conf FILE] [--user NAME]...\n"
             "  Report every problem of the ocspstaple section of an "
             "openssl.cnf (default:\n"
-            "  $OPENSSL_CONF, else OpenSSL's default file). Exit status: 0 "
-            "OK, 1 problems.\n");
+            "  $OPENSSL_CONF, else OpenSSL's default file): its keys, the "
+            "provider order,\n"
+            "  whether the module loads, and (as root) whether the users of "
+            "the installed\n"
+            "  servers it acts in (or each --user NAME) can write "
+            "store_dir. Exit status:\n"
+            "  0 OK, 1 problems.\n");
 }
 
 int cli_check(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "conf", required_argument, NULL, 'c' },
+        { "user", required_argument, NULL, 'u' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     struct cli_diag d = { "ocspstaple check: ", 0 };
     struct stp_conf *c = NULL;
     struct stp_policy *pol = NULL;
-    char *file = NULL;
-    int ch;
+    char *file = NULL, *users[16];
+    int ch, nusers = 0;
 
-    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:u:h", opts, NULL)) != -1) {
+        if (ch == 'u' && nusers < 16) {
+            users[nusers++] = optarg;
+            continue;
+        }
         if (ch != 'c') {
             OPENSSL_free(file);
             if (ch == 'h')
@@ -175,6 +357,7 @@ int cli_check(int argc, char **argv)
     pol = cli_parse_conf(c, &d);
     if (pol != NULL) {
         check_files(pol, &d);
+        check_users(pol, users, nusers, &d);
         check_store_safety(pol, &d);
         stp_policy_inert_keys(pol, cli_diag_print, &d);
     }

@@ -10,17 +10,25 @@ source "$STP_SUPPORT/lib.sh"
 
 stp_need openssl
 stp_setup
+# the store as a host acting in nginx alone has it: its workers' user
+# (www-data) owns it, and can reach it
+chmod 0711 "$T"
+if [ "$(id -u)" = 0 ]; then
+    install -d -o www-data -m 0750 "$T/store"
+fi
 
-# conf FILE [extra lines for the ocspstaple section...]
+# conf FILE [extra lines for the ocspstaple section...]: acting in nginx
+# alone unless the lines set programs
 conf() {
-    local file=$1
+    local file=$1 progs="programs = nginx"
     shift
+    case " $* " in *" programs = "*) progs= ;; esac
     {
         printf 'openssl_conf = openssl_init\n[openssl_init]\nproviders = prov\n'
         printf '[prov]\ndefault = default_sect\nocspstaple = stp_sect\n'
         printf '[default_sect]\nactivate = 1\n'
         printf '[stp_sect]\nactivate = 1\nstore_dir = %s\n' "$T/store"
-        printf '%s\n' "$@"
+        printf '%s\n' "$progs" "$@"
     } >"$file"
 }
 
@@ -70,6 +78,37 @@ stp_cli check --conf "$T/both.cnf"
 stp_assert_eq "$RC" 1 "both responders fail the check"
 stp_assert_file_contains "$ERR" "keys 'client_ocsp_responder' and 'client_ocsp_default_responder': both are set" \
     "names both keys"
+
+# as root: the users of the installed servers the policy acts in (nginx:
+# www-data) can write store_dir; another (--user) cannot, and is told how
+if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/nginx ] && id haproxy >/dev/null 2>&1; then
+    stp_cli check --conf "$T/ok.cnf"
+    stp_assert_file_contains "$OUT" "store_dir checked for the users of the installed servers: www-data" \
+        "www-data (nginx) was checked"
+    stp_cli check --conf "$T/ok.cnf" --user haproxy
+    stp_assert_eq "$RC" 1 "a server user that cannot write store_dir fails the check"
+    stp_assert_file_contains "$ERR" "store_dir '$T/store': user haproxy \\(--user\\) cannot write it .*chgrp GROUP '$T/store' && chmod 2770" \
+        "names the user and the fix"
+    conf "$T/nostore.cnf"
+    sed -i "s|^store_dir = .*|store_dir = $T/root-only/store|" "$T/nostore.cnf"
+    install -d -m 0700 "$T/root-only"
+    stp_cli check --conf "$T/nostore.cnf"
+    stp_assert_eq "$RC" 1 "a store_dir www-data cannot create fails the check"
+    stp_assert_file_contains "$ERR" "does not exist and user www-data \(nginx\) cannot create it in '$T/root-only'; fix: install -d -o www-data" \
+        "names the user, the parent and the fix"
+fi
+# a module that cannot be loaded (here: not an ELF file; a prefix install's
+# missing libocspstaple.so.0 fails the same way) is a problem, not OK
+printf 'not a shared object\n' >"$T/bogus.so"
+conf "$T/bogus.cnf" "module = $T/bogus.so"
+stp_cli check --conf "$T/bogus.cnf"
+stp_assert_eq "$RC" 1 "a module that does not load fails the check"
+stp_assert_file_contains "$ERR" "module '$T/bogus.so' cannot be loaded: .*bogus.so" "says why"
+if [ -n "${STP_MODULE:-}" ]; then
+    conf "$T/realmod.cnf" "module = $STP_MODULE"
+    stp_cli check --conf "$T/realmod.cnf"
+    stp_assert_eq "$RC" 0 "the built module loads"
+fi
 
 # a providers section without an activated default provider breaks TLS
 sed 's/^default = default_sect$//' "$T/ok.cnf" >"$T/nodefault.cnf"
