@@ -191,8 +191,9 @@ int cli_fetch(int argc, char **argv)
         stp_policy_free(pol);
         return CLI_EXIT_ERROR;
     }
-    if (!stp_store_open(a.store_dir != NULL ? a.store_dir : pol->store_dir, 1,
-                        &st, &err)) {
+    if (!stp_store_open_shared(a.store_dir != NULL ? a.store_dir
+                                                   : pol->store_dir,
+                               1, pol->store_group, &st, &err)) {
         fprintf(stderr, "ocspstaple: %s\n", err.msg);
         worst = CLI_EXIT_ERROR;
     }

@@ -163,8 +163,8 @@ int cli_store_cmd_open(const struct cli_store_spec *spec, int argc, char **argv,
         cli_store_cmd_close(out);
         return 0;
     }
-    if (!stp_store_open(dir != NULL ? dir : out->pol->store_dir, 0, &out->st,
-                        &err)) {
+    if (!stp_store_open_shared(dir != NULL ? dir : out->pol->store_dir, 0,
+                               out->pol->store_group, &out->st, &err)) {
         fprintf(stderr, "ocspstaple: %s\n", err.msg);
         cli_store_cmd_close(out);
         return 0;

@@ -30,7 +30,8 @@
 #define OCSPSTAPLE_KEY_FETCH_PER_HOST_TOTAL "fetch_per_host_total"
 
 /* Shared cache (NATS store_dir). */
-#define OCSPSTAPLE_KEY_STORE_DIR "store_dir"
+#define OCSPSTAPLE_KEY_STORE_DIR   "store_dir"
+#define OCSPSTAPLE_KEY_STORE_GROUP "store_group"
 
 /* Refresh schedule (Ferron). */
 #define OCSPSTAPLE_KEY_REFRESH_MARGIN "refresh_margin"

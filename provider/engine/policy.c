@@ -153,6 +153,7 @@ static const struct keydef keys[] = {
         TOP(fetch_per_host_total), NUM(16)),
     KEY(OCSPSTAPLE_KEY_STORE_DIR, PLAIN(PATH), TOP(store_dir),
         STR("/var/cache/ocspstaple")),
+    KEY(OCSPSTAPLE_KEY_STORE_GROUP, PLAIN(NAME), TOP(store_group), NONE),
     KEY(OCSPSTAPLE_KEY_REFRESH_MARGIN, RANGE(PERCENT, 1, 90, 1),
         TOP(refresh_margin), NUM(25)),
     KEY(OCSPSTAPLE_KEY_REFRESH_JITTER, RANGE(DURATION, 0, HOUR_MS, SEC_MS),
@@ -260,6 +261,7 @@ static enum field_kind field_kind(const struct keydef *kd)
     switch (kd->spec.type) {
     case STP_PV_URL:
     case STP_PV_PATH:
+    case STP_PV_NAME:
         return F_STR;
     case STP_PV_LIST:
         return F_LIST;

@@ -99,6 +99,7 @@ struct stp_policy {
     int fetch_per_host_total; /* to one host from every process sharing
                                  store_dir (the store's slots); 0: no cap */
     char *store_dir;          /* absolute path */
+    char *store_group;        /* shared by several server users, or NULL */
     int refresh_margin;       /* percent of validity left when refresh is due */
     long refresh_jitter;      /* s, maximum */
     long refresh_min;         /* s */

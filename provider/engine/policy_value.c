@@ -151,6 +151,9 @@ void stp_pv_describe(const struct stp_pv_spec *spec, char *buf, size_t len)
     case STP_PV_LIST:
         snprintf(buf, len, "program name patterns separated by commas");
         break;
+    case STP_PV_NAME:
+        snprintf(buf, len, "a group name (letters, digits, '.', '_', '-')");
+        break;
     }
 }
 
@@ -166,6 +169,7 @@ const char *stp_pv_problem(enum stp_pv_type type, enum stp_pv_res r)
         [STP_PV_URL] = "is not a valid URL",
         [STP_PV_PATH] = "is not an absolute path",
         [STP_PV_LIST] = "is not valid",
+        [STP_PV_NAME] = "is not a group name",
     };
 
     switch (r) {
@@ -428,6 +432,14 @@ enum stp_pv_res stp_pv_convert(const struct stp_pv_spec *spec, char *s,
         return STP_PV_OK;
     case STP_PV_LIST:
         return split_list(s, &out->list, &out->nlist);
+    case STP_PV_NAME:
+        if (s[0] == '-' || strlen(s) > 32
+            || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                         "0123456789._-")
+                   != strlen(s))
+            return STP_PV_SYNTAX;
+        out->str = s;
+        return STP_PV_OK;
     }
     return STP_PV_SYNTAX;
 }

@@ -29,7 +29,8 @@ enum stp_pv_type {
     STP_PV_COUNT, /* a whole number in [min, max] */
     STP_PV_URL,
     STP_PV_PATH,
-    STP_PV_LIST
+    STP_PV_LIST,
+    STP_PV_NAME /* a user or group name: [A-Za-z0-9._-], not "-" first */
 };
 
 /* Outcome of a conversion; each failure has its own diagnostic text. */

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -102,23 +103,106 @@ static int mkdir_p(const char *dir)
     return 1;
 }
 
+#define MODE_SHARED_DIR 02770
+
+/* The files of the directory <fd> that we may change get group <gid>. */
+static void regroup_files(int fd, gid_t gid)
+{
+    int dfd = dup(fd);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    struct dirent *de;
+    struct stat sb;
+
+    if (d == NULL) {
+        if (dfd >= 0)
+            close(dfd);
+        return;
+    }
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.'
+            && fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0
+            && S_ISREG(sb.st_mode) && sb.st_gid != gid
+            && (geteuid() == 0 || sb.st_uid == geteuid()))
+            fchownat(fd, de->d_name, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW);
+    closedir(d);
+}
+
+/* The shared layout on the open directory <fd> (see store.h). */
+static int keep_shared(int fd, const char *dir, const char *group,
+                       struct stp_err *err)
+{
+    struct group *gr = getgrnam(group);
+    struct stat sb;
+
+    if (gr == NULL)
+        return stp_err_set(err, STP_E_STORE, ENOENT,
+                           "store_group '%s': no such group", group);
+    if (fstat(fd, &sb) != 0)
+        return stp_err_set(err, STP_E_STORE, errno, "store_dir '%s': %s", dir,
+                           strerror(errno));
+    if (sb.st_gid == gr->gr_gid && (sb.st_mode & 07777) == MODE_SHARED_DIR)
+        return 1;
+    if (geteuid() == 0 || sb.st_uid == geteuid()) {
+        if (fchown(fd, (uid_t)-1, gr->gr_gid) == 0
+            && fchmod(fd, MODE_SHARED_DIR) == 0) {
+            regroup_files(fd, gr->gr_gid);
+            STP_LOG_INFO("store",
+                         "store_dir '%s': made group %s's, setgid, mode 2770 "
+                         "(store_group), and its files group %s's",
+                         dir, group, group);
+            return 1;
+        }
+    }
+    STP_LOG_WARN("store",
+                 "store_dir '%s' is not group %s's with mode 2770 "
+                 "(store_group): other servers' users may not write it; "
+                 "fix: chgrp -R %s '%s' && chmod 2770 '%s'",
+                 dir, group, group, dir, dir);
+    return 1;
+}
+
 int stp_store_open(const char *dir, int create, struct stp_store **out,
                    struct stp_err *err)
+{
+    return stp_store_open_shared(dir, create, NULL, out, err);
+}
+
+int stp_store_open_shared(const char *dir, int create, const char *group,
+                          struct stp_store **out, struct stp_err *err)
 {
     struct stp_store *st;
     struct stat sb;
     int fd;
 
     *out = NULL;
-    if (create && !mkdir_p(dir))
-        return stp_err_set(err, STP_E_STORE, errno,
-                           "store_dir '%s': cannot create: %s", dir,
-                           strerror(errno));
+    if (create && access(dir, F_OK) != 0) {
+        /* the parents as before; the store itself with the layout */
+        char parent[4096];
+        size_t n = strlen(dir);
+
+        while (n > 1 && dir[n - 1] == '/')
+            n--;
+        snprintf(parent, sizeof(parent), "%.*s", (int)n, dir);
+        if (strrchr(parent, '/') != NULL && strrchr(parent, '/') != parent)
+            *strrchr(parent, '/') = '\0';
+        else
+            parent[0] = '\0';
+        if ((parent[0] != '\0' && !mkdir_p(parent))
+            || (mkdir(dir, group != NULL ? 0770 : 0755) != 0
+                && errno != EEXIST))
+            return stp_err_set(err, STP_E_STORE, errno,
+                               "store_dir '%s': cannot create: %s", dir,
+                               strerror(errno));
+    }
     fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return stp_err_set(err, STP_E_STORE, errno,
                            "store_dir '%s': cannot open: %s", dir,
                            strerror(errno));
+    if (group != NULL && !keep_shared(fd, dir, group, err)) {
+        close(fd);
+        return 0;
+    }
     if (fstat(fd, &sb) == 0 && (sb.st_mode & S_IWOTH)
         && !(sb.st_mode & S_ISVTX))
         STP_LOG_WARN("store",

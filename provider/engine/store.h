@@ -45,6 +45,19 @@ struct stp_state {
 int stp_store_open(const char *dir, int create, struct stp_store **out,
                    struct stp_err *err);
 
+/*
+ * The same, for a store shared by the users of several servers through the
+ * group <group> (store_group; NULL: as stp_store_open()). The layout
+ * (docs/design-notes.md, "One store for several server users"): the
+ * directory is <group>'s, setgid, 2770 (its files then get <group> whoever
+ * writes them, root included); a missing one is created so, and an
+ * existing one that is not is made so when this process owns it or is
+ * root (said once at INFO, its files' group fixed too), else said at WARN
+ * with the command that fixes it. Fails when <group> does not exist.
+ */
+int stp_store_open_shared(const char *dir, int create, const char *group,
+                          struct stp_store **out, struct stp_err *err);
+
 void stp_store_close(struct stp_store *st);
 
 /* The directory path given to stp_store_open(). */

@@ -323,7 +323,8 @@ struct stp_store *stp_runtime_get0_store(struct stp_err *err)
         if (policy == NULL)
             stp_err_set(err, STP_E_INTERNAL, 0, "no policy");
         else
-            stp_store_open(policy->store_dir, 1, &store, err);
+            stp_store_open_shared(policy->store_dir, 1, policy->store_group,
+                                  &store, err);
     }
     st = store;
     pthread_mutex_unlock(&rt_lock);
