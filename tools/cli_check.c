@@ -21,8 +21,11 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "cli.h"
+#include "engine/certinfo.h"
 #include "engine/conf.h"
 #include "engine/policy.h"
 
@@ -240,6 +243,96 @@ static void check_users(const struct stp_policy *pol, char **users, int nusers,
                checked);
 }
 
+static void print_certpol(const struct stp_certpol *cp)
+{
+    static const char *const client[] = { "off", "leaf", "chain" };
+
+    printf(
+        "mode %s%s, responder %s, timeout %lds, skip_verify %s, "
+        "client_ocsp %s",
+        stp_mode_name(cp->mode), cp->staple_all ? " (staple_all)" : "",
+        cp->responder_url != NULL ? cp->responder_url : "from its AIA",
+        cp->timeout, cp->skip_verify ? "yes" : "no",
+        client[cp->client_ocsp <= STP_CLIENT_OCSP_CHAIN ? cp->client_ocsp : 0]);
+    if (cp->client_ocsp != STP_CLIENT_OCSP_OFF)
+        printf(" (fail %s, timeout %ldms)",
+               cp->client_fail == STP_FAIL_OPEN ? "open" : "closed",
+               cp->client_timeout_ms);
+}
+
+/*
+ * --program NAME: whether the policy acts in NAME, its settings there, and
+ * those of each certificate NAME's running processes use (the store's
+ * lists, as status shows them), with the section that sets them. A stored
+ * chain is shown only if its leaf is the certificate its name says.
+ */
+static void print_program(const struct stp_policy *pol, const char *name)
+{
+    struct stp_store *st = NULL;
+    struct cli_uses u;
+    struct stp_err err;
+    size_t k, shown = 0;
+
+    printf("program %s: ocspstaple %s\n", name,
+           stp_policy_program_allowed(pol, name)
+               ? "acts in it"
+               : "does not act in it (programs / skip_programs)");
+    printf("  defaults: ");
+    print_certpol(&pol->defaults);
+    printf("\n  store_dir %s%s%s, fetch %s, %zu per-certificate section(s)\n",
+           pol->store_dir, pol->store_group != NULL ? ", group " : "",
+           pol->store_group != NULL ? pol->store_group : "",
+           pol->fetch ? "yes" : "no", pol->ncerts);
+    if (!stp_store_open(pol->store_dir, 0, &st, &err)) {
+        printf("  (no certificate: %s)\n", err.msg);
+        return;
+    }
+    cli_uses_load(st, &u);
+    for (k = 0; k < u.n; k++) {
+        const struct stp_cert_override *ov;
+        struct stp_certpol cp;
+        STACK_OF(X509) *chain;
+        unsigned char md[32];
+        unsigned int mdlen = 0;
+        char hex[65], subject[256] = "?";
+        int i;
+
+        if (strcmp(u.users[u.v[k].user].program, name) != 0
+            || (k > 0 && strcmp(u.v[k].id, u.v[k - 1].id) == 0
+                && strcmp(u.users[u.v[k - 1].user].program, name) == 0))
+            continue;
+        if ((chain = stp_store_read_chain(st, u.v[k].id, &err)) == NULL)
+            continue;
+        X509_digest(sk_X509_value(chain, 0), EVP_sha256(), md, &mdlen);
+        for (i = 0; i < 32 && mdlen == 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        if (mdlen != 32 || strcmp(hex, u.v[k].id) != 0) {
+            sk_X509_pop_free(chain, X509_free);
+            continue; /* not the certificate its name says: not shown */
+        }
+        {
+            struct stp_certinfo *ci = NULL;
+
+            if (stp_certinfo_new(sk_X509_value(chain, 0), chain, &ci, &err))
+                snprintf(subject, sizeof(subject), "%s", ci->subject);
+            stp_certinfo_free(ci);
+        }
+        ov = stp_policy_resolve(pol, md, sk_X509_value(chain, 0), &cp);
+        printf("  %.12s %s: ", u.v[k].id, subject);
+        print_certpol(&cp);
+        printf(" (%s%s%s)\n", ov != NULL ? "section " : "defaults",
+               ov != NULL ? ov->label : "", "");
+        shown++;
+        sk_X509_pop_free(chain, X509_free);
+    }
+    if (shown == 0)
+        printf("  no certificate used by a running %s process (USED BY in "
+               "status)\n",
+               name);
+    cli_uses_free(&u);
+    stp_store_close(st);
+}
+
 static void check_files(const struct stp_policy *pol, struct cli_diag *d)
 {
     struct stat sb;
@@ -306,7 +399,8 @@ static void check_store_safety(const struct stp_policy *pol, struct cli_diag *d)
 static void check_usage(FILE *out)
 {
     fprintf(out,
-            "usage: ocspstaple check [--conf FILE] [--user NAME]...\n"
+            "usage: ocspstaple check [--conf FILE] [--user NAME]... "
+            "[--program NAME]\n"
             "  Report every problem of the ocspstaple section of an "
             "openssl.cnf (default:\n"
             "  $OPENSSL_CONF, else OpenSSL's default file): its keys, the "
@@ -314,8 +408,11 @@ static void check_usage(FILE *out)
             "  whether the module loads, and (as root) whether the users of "
             "the installed\n"
             "  servers it acts in (or each --user NAME) can write "
-            "store_dir. Exit status:\n"
-            "  0 OK, 1 problems.\n");
+            "store_dir.\n"
+            "  --program NAME: whether it acts in program NAME, its "
+            "settings there, and\n"
+            "  those of every certificate NAME's running processes use.\n"
+            "  Exit status: 0 OK, 1 problems.\n");
 }
 
 int cli_check(int argc, char **argv)
@@ -323,6 +420,7 @@ int cli_check(int argc, char **argv)
     static const struct option opts[] = {
         { "conf", required_argument, NULL, 'c' },
         { "user", required_argument, NULL, 'u' },
+        { "program", required_argument, NULL, 'p' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -330,11 +428,16 @@ int cli_check(int argc, char **argv)
     struct stp_conf *c = NULL;
     struct stp_policy *pol = NULL;
     char *file = NULL, *users[16];
+    const char *program = NULL;
     int ch, nusers = 0;
 
-    while ((ch = getopt_long(argc, argv, "c:u:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:u:p:h", opts, NULL)) != -1) {
         if (ch == 'u' && nusers < 16) {
             users[nusers++] = optarg;
+            continue;
+        }
+        if (ch == 'p') {
+            program = optarg;
             continue;
         }
         if (ch != 'c') {
@@ -360,6 +463,8 @@ int cli_check(int argc, char **argv)
         check_users(pol, users, nusers, &d);
         check_store_safety(pol, &d);
         stp_policy_inert_keys(pol, cli_diag_print, &d);
+        if (program != NULL)
+            print_program(pol, program);
     }
     if (d.problems == 0)
         printf("%s: [%s] OK: %zu keys, mode %s, store_dir %s, %zu "

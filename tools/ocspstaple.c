@@ -49,7 +49,7 @@ static void usage(FILE *out)
             "  show FILE [--cert FILE --issuer FILE]\n"
             "      Decode a DER response; with --cert and --issuer, verify "
             "it.\n"
-            "  check [--conf FILE] [--user NAME]...\n"
+            "  check [--conf FILE] [--user NAME]... [--program NAME]\n"
             "      Report every problem of the ocspstaple section of an "
             "openssl.cnf.\n"
             "  probe HOST:PORT [--servername NAME] [--CAfile FILE] "

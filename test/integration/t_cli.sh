@@ -157,6 +157,20 @@ prune)
     stp_cli status --conf "$CONF"
     stp_assert_file_contains "$OUT" "^${g:0:12} .* openssl\[$S_SERVER_PID\] " \
         "status's USED BY names s_server"
+    # check --program: the settings for a program and each certificate its
+    # running processes use, with the section that sets them
+    stp_conf "$T/prog.cnf" preload "skip_programs = nginx" "certs = c" "[c]" \
+        "g = c_g" "[c_g]" "match = name:good.test" "timeout = 7s"
+    "$STP_CLI" check --conf "$T/prog.cnf" --program openssl >"$T/prog.out" 2>/dev/null || true
+    stp_assert_file_contains "$T/prog.out" "^program openssl: ocspstaple acts in it$" \
+        "check --program says it acts in openssl"
+    stp_assert_file_contains "$T/prog.out" "^  ${g:0:12} CN=good.test: mode auto.*timeout 7s.* \(section g\)$" \
+        "and good.test's settings, from its section"
+    "$STP_CLI" check --conf "$T/prog.cnf" --program nginx >"$T/prog.out" 2>/dev/null || true
+    stp_assert_file_contains "$T/prog.out" "^program nginx: ocspstaple does not act in it" \
+        "and not in nginx (skip_programs)"
+    stp_assert_file_contains "$T/prog.out" "no certificate used by a running nginx process" \
+        "no nginx process uses a certificate"
     # lists of processes that are gone: a pid that does not run, and a
     # running pid (ours) with another start time (a reused pid)
     printf 'program ghost\n%s staple\n' "$g" >"$S/uses-999999999-1"
