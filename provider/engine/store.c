@@ -131,9 +131,16 @@ static void regroup_files(int fd, gid_t gid)
 static int keep_shared(int fd, const char *dir, const char *group,
                        struct stp_err *err)
 {
-    struct group *gr = getgrnam(group);
+    struct group grbuf, *gr = NULL;
+    char buf[16384]; /* the group's member list */
     struct stat sb;
+    int e;
 
+    /* any thread may open the store: the reentrant lookup */
+    if ((e = getgrnam_r(group, &grbuf, buf, sizeof(buf), &gr)) != 0)
+        return stp_err_set(err, STP_E_STORE, e,
+                           "store_group '%s': cannot be looked up: %s", group,
+                           strerror(e));
     if (gr == NULL)
         return stp_err_set(err, STP_E_STORE, ENOENT,
                            "store_group '%s': no such group", group);
