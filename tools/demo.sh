@@ -79,6 +79,9 @@ module = $MODULE
 activate = 1
 store_dir = $T/store
 log_level = info
+# the demo's only server is openssl s_server, as root (check, as root, would
+# otherwise also try the users of the servers installed on this host)
+programs = openssl
 # the throwaway PKI's root: \`status\` believes stored chains that reach it
 ca_file = $T/pki/root.pem
 CNF
