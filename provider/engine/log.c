@@ -213,18 +213,37 @@ int stp_log_configure_syslog(const char *path)
         atomic_store(&syslog_on, 0);
         ok = path == NULL;
     } else {
+        /* connected by stp_log_syslog_connect() (a serving process) or at
+         * the first line: a program that only reads openssl.cnf and never
+         * logs opens no socket */
         snprintf(syslog_path, sizeof(syslog_path), "%s", path);
         syslog_retry = 0;
-        syslog_connect_locked();
-        ok = atomic_load(&syslog_fd) >= 0;
         atomic_store(&syslog_on, 1);
+        ok = 1;
     }
     pthread_mutex_unlock(&reopen_lock);
-    if (!ok && path != NULL)
-        STP_LOG_ERR("log", "log_syslog '%s': cannot connect to it: %s", path,
-                    strlen(path) >= sizeof(syslog_path) ? "path too long"
-                                                        : strerror(errno));
+    if (!ok)
+        STP_LOG_ERR("log", "log_syslog '%s': path too long", path);
     return ok;
+}
+
+void stp_log_syslog_connect(void)
+{
+    int connected, e;
+    char path[sizeof(syslog_path)];
+
+    if (!atomic_load(&syslog_on) || atomic_load(&syslog_fd) >= 0)
+        return;
+    pthread_mutex_lock(&reopen_lock);
+    syslog_retry = 0;
+    syslog_connect_locked();
+    e = errno;
+    connected = atomic_load(&syslog_fd) >= 0;
+    memcpy(path, syslog_path, sizeof(path));
+    pthread_mutex_unlock(&reopen_lock);
+    if (!connected)
+        STP_LOG_ERR("log", "log_syslog '%s': cannot connect to it: %s", path,
+                    strerror(e));
 }
 
 /* One line to syslog (facility daemon), never waiting: a full syslog

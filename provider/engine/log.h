@@ -56,11 +56,17 @@ int stp_log_configure(int level, const char *file);
 
 /*
  * Lines also go to the syslog socket <path> (log_syslog: facility daemon,
- * tag "ocspstaple[pid]"; NULL: off), connected now, so before a server's
- * chroot; reconnected at most every 10 s when syslog restarts. Returns 1,
- * or 0 (said at ERROR) when it cannot be connected now.
+ * tag "ocspstaple[pid]"; NULL: off); reconnected at most every 10 s when
+ * syslog restarts. Only the path is kept here: the socket is connected by
+ * stp_log_syslog_connect(), which a serving process calls before it forks
+ * or starts its refresher (before a server's chroot), or at the first line.
+ * Returns 0 (said at ERROR) for a path too long for a socket address.
  */
 int stp_log_configure_syslog(const char *path);
+
+/* Connects the log_syslog socket now, if set and not connected; a socket
+ * that cannot be connected is said at ERROR. */
+void stp_log_syslog_connect(void);
 
 /* A log file rotated away (moved or removed: its path now names another
  * file, or none) is opened again at its path. Any thread; the refresher

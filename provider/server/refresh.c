@@ -1010,6 +1010,7 @@ static void spawn_refresher(int need_certs)
         || (need_certs && atomic_load(&stp_metrics[STP_M_CERTS]) == 0)
         || stp_monotonic_ms() < atomic_load(&next_try_ms))
         return;
+    stp_log_syslog_connect(); /* a serving process: syslog from now on */
     pthread_once(&cond_once, init_cond);
     pthread_mutex_lock(&rf_lock);
     if (!atomic_load(&running)) {
@@ -1075,6 +1076,7 @@ void stp_refresh_prepare(void)
     /* failures are said by the refresher when it needs these */
     (void)stp_runtime_get0_store(&err);
     (void)stp_fetch_preload(&err);
+    stp_log_syslog_connect(); /* before the child's chroot */
 }
 
 void stp_refresh_wake(void)
