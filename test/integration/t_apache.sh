@@ -235,7 +235,7 @@ cold)
     t0=$(date +%s%N)
     every_child "${GOOD[@]}"
     lag_ms=$((($(date +%s%N) - t0) / 1000000))
-    stp_assert_eq "$(stp_requests)" 2 \
+    stp_assert_requests 2 \
         "one responder request per certificate with $(tracking) processes"
     tracked_by_parent
     # both stored and two requests: exactly one request per certificate
@@ -254,7 +254,7 @@ warm)
     stp_verified good.test
     stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
     stp_expect_probe 0 "the first handshake of every child is stapled"
-    stp_assert_eq "$(stp_requests)" 2 "no request beyond the CLI's"
+    stp_assert_requests 2 "no request beyond the CLI's"
     stp_ok "$(tracking) children served, $(stp_requests) responder request(s)"
     ;;
 revoked_must)
@@ -275,7 +275,7 @@ revoked_must)
     stp_expect_probe 0 "good.test: every handshake stapled"
     stp_assert_file_contains "$T/hook.log" "revoked.test: certificate is revoked: refusing" \
         "the refusal is logged"
-    stp_assert_eq "$(stp_requests)" 2 "no request beyond the CLI's"
+    stp_assert_requests 2 "no request beyond the CLI's"
     # the refusal is the expected ERROR; mod_ssl reports the failed
     # handshakes at info level
     ERRORS_OK=1
@@ -303,7 +303,7 @@ event)
     every_child "${GOOD[@]}"
     stp_wait_staple "$PORT" --servername revoked.test "${CA[@]}"
     stp_expect_probe 3 "revoked.test is stapled with its revoked status (mode auto)"
-    stp_assert_eq "$(stp_requests)" 2 "one request per certificate"
+    stp_assert_requests 2 "one request per certificate"
     stp_ok "$(tracking) processes served, $(stp_requests) responder request(s)"
     ;;
 client)
@@ -329,7 +329,7 @@ client)
     stp_wait_staple "$PORT" "${GOOD[@]}"
     stp_wait_staple "$PORT" --servername revoked.test "${CA[@]}"
     stp_expect_probe 3 "revoked.test is stapled with its revoked status"
-    stp_assert_eq "$(stp_requests)" 4 \
+    stp_assert_requests 4 \
         "one request per client certificate (and each vhost's staple) with $CHILDREN children"
     stop
     start
@@ -337,7 +337,7 @@ client)
     [ "$CODE" = 200 ] || stp_fail "after a restart, client-good: HTTP $CODE $CERR"
     client client-revoked
     [ "$CODE" = 000 ] || stp_fail "after a restart, client-revoked: HTTP $CODE"
-    stp_assert_eq "$(stp_requests)" 4 "after a restart: decided from the store, no request"
+    stp_assert_requests 4 "after a restart: decided from the store, no request"
     ;;
 *)
     stp_fail "unknown scenario $SCEN"

@@ -239,7 +239,7 @@ cold)
     stp_expect_line "handshakes=20 stapled=20 verified=20" "every handshake stapled"
     serving
     hooked
-    stp_assert_eq "$(stp_requests)" 1 "exactly one responder request"
+    stp_assert_requests 1 "exactly one responder request"
     stp_assert_eq "$(stp_refreshers "$SRV_PID")" 1 "one refresher thread"
     [ -s "$T/store/$(stp_id good).der" ] || stp_fail "nothing stored"
     ;;
@@ -260,7 +260,7 @@ client)
     done
     stp_ok "4 times: client-good served, client-revoked refused (alert certificate revoked)"
     stp_wait_staple "$PORT" "${GOOD[@]}"
-    stp_assert_eq "$(stp_requests)" 3 "one request per client certificate (and good.test's staple)"
+    stp_assert_requests 3 "one request per client certificate (and good.test's staple)"
     ;;
 debian)
     MODE=stock
@@ -275,7 +275,7 @@ debian)
     stp_expect_probe 0 "HAProxy as Debian ships it staples"
     stp_verified good.test
     hooked
-    stp_assert_eq "$(stp_requests)" 1 "one responder request"
+    stp_assert_requests 1 "one responder request"
     ps -o user= -p "$SRV_PID" | grep -qx haproxy || stp_fail "HAProxy did not drop to user haproxy"
     # the 60 s response is refreshed well before its nextUpdate
     NU=$(stp_probe_next_update)
@@ -310,7 +310,7 @@ warm)
     stp_verified good.test
     serving
     hooked
-    stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's"
+    stp_assert_requests 1 "no request beyond the CLI's"
     ;;
 mw)
     MODE=mw
@@ -327,7 +327,7 @@ mw)
         "the master tracks the certificate before it forks the worker"
     stp_assert_eq "$(stp_refreshers "$worker")" 1 "one refresher in the worker"
     stp_assert_eq "$(stp_refreshers "$SRV_PID")" 0 "no refresher in the master"
-    stp_assert_eq "$(stp_requests)" 1 "exactly one responder request"
+    stp_assert_requests 1 "exactly one responder request"
     stop
     stp_alive "$worker" && stp_fail "worker $worker survived its master"
     ;;
@@ -340,7 +340,7 @@ tls12)
     stp_expect_line "protocol=TLSv1.2" "TLS 1.2 negotiated"
     stp_probe "$PORT" "${GOOD[@]}" --tls1.3 --require-staple
     stp_expect_probe 0 "TLS 1.3 stapled"
-    stp_assert_eq "$(stp_requests)" 1 "one request"
+    stp_assert_requests 1 "one request"
     # gnutls-cli --ocsp checks a stapled response itself, and asks the
     # responder when none is stapled (the request count tells which): its
     # "- Options: ... OCSP status request," means received and verified
@@ -361,7 +361,7 @@ tls12)
         "gnutls-cli found the staple valid and asked no responder"
     stp_assert_file_contains "$T/gnutls.out" "The certificate is trusted" \
         "gnutls-cli trusts good.test"
-    stp_assert_eq "$(stp_requests)" 1 "gnutls-cli used the staple, asked no responder"
+    stp_assert_requests 1 "gnutls-cli used the staple, asked no responder"
     serving
     ;;
 replace)
@@ -394,7 +394,7 @@ replace)
         stp_probe "$PORT" --servername ecdsa.test "${CA[@]}"
     fi
     stp_expect_line "CN=ecdsa.test" "the new certificate is served"
-    stp_assert_eq "$(stp_requests)" "$warmed" "no request with a warm store"
+    stp_assert_requests "$warmed" "no request with a warm store"
     ;;
 hotupdate)
     stp_own_response good "$H/good.pem.ocsp" 2
@@ -476,7 +476,7 @@ own)
         stp_assert_file_contains "$T/hook.log" "own status callback: left alone" \
             "the provider leaves HAProxy's callback alone"
     fi
-    stp_assert_eq "$(stp_requests)" 2 "the CLI's request and ecdsa.test's"
+    stp_assert_requests 2 "the CLI's request and ecdsa.test's"
     ;;
 *)
     stp_fail "unknown scenario $SCEN"

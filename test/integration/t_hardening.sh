@@ -266,7 +266,7 @@ shared_backoff)
         [ "$(grep -cE "good.test: (.*timed out|.*after a failed attempt)" "$T/hook.log")" -ge 2 ]
     }
     STP_WAIT=15 stp_wait_for both_done || stp_fail "the attempts did not end"
-    stp_assert_eq "$(stp_requests)" 1 "one request to the hanging responder for both servers"
+    stp_assert_requests 1 "one request to the hanging responder for both servers"
     stp_assert_file_contains "$T/hook.log" "after a failed attempt .*next attempt in" \
         "the second server defers to the first's backoff"
     ;;
@@ -299,12 +299,12 @@ lock_held)
     STP_WAIT=30 stp_wait_for attempts || stp_fail "no further attempts"
     stp_assert_eq "$(grep -v DEBUG "$T/hook.log" | grep -c "$ID.lock")" 1 \
         "the held lock is logged once"
-    stp_assert_eq "$(stp_requests)" 0 "no request while the lock is held"
+    stp_assert_requests 0 "no request while the lock is held"
     stp_stop_pid "$HOLDER"
     stp_forget_pid "$HOLDER"
     STP_WAIT=15 stp_wait_staple "$PORT" --CAfile "$P/root.pem"
     stp_expect_probe 0 "stapled once the lock is released"
-    stp_assert_eq "$(stp_requests)" 1 "one request"
+    stp_assert_requests 1 "one request"
     ;;
 *) stp_fail "unknown scenario $SCEN" ;;
 esac

@@ -113,7 +113,7 @@ cold)
     serving
     stp_assert_file_contains "$T/hook.log" "tracking certificate .* in lighttpd" \
         "lighttpd's certificate is tracked"
-    stp_assert_eq "$(stp_requests)" 1 "exactly one responder request"
+    stp_assert_requests 1 "exactly one responder request"
     stp_assert_eq "$(stp_refreshers "$SRV_PID")" 1 "one refresher thread"
     ;;
 warm)
@@ -129,7 +129,7 @@ warm)
     stp_wait_staple "$PORT" "${GOOD[@]}"
     stp_verified good.test
     serving
-    stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's: the store served it"
+    stp_assert_requests 1 "no request beyond the CLI's: the store served it"
     ;;
 idle)
     # the certificate is met in the status callback of the first handshake;
@@ -144,7 +144,7 @@ idle)
     stp_assert_eq "$(stp_refreshers "$SRV_PID")" 1 "one refresher thread"
     stp_wait_staple "$PORT" "${GOOD[@]}"
     stp_verified good.test
-    stp_assert_eq "$(stp_requests)" 1 "exactly one responder request"
+    stp_assert_requests 1 "exactly one responder request"
     ;;
 stapling_file)
     # lighttpd's own response, made first (thisUpdate T0, 2 days), then the
@@ -171,7 +171,7 @@ stapling_file)
         stp_assert_file_contains "$T/hook.log" "own status callback: left alone" \
             "the provider leaves lighttpd's callback alone"
     fi
-    stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's"
+    stp_assert_requests 1 "no request beyond the CLI's"
     ;;
 appcb)
     # through the provider alone: lighttpd's callback is always there, so
@@ -189,7 +189,7 @@ appcb)
         stp_expect_line "protocol=TLSv$v" "TLS $v negotiated"
     done
     serving
-    stp_assert_eq "$(stp_requests)" 0 "no request"
+    stp_assert_requests 0 "no request"
     stp_assert_eq "$(stp_refreshers "$SRV_PID")" 0 "no refresher thread"
     ;;
 *)

@@ -43,7 +43,7 @@ cold)
     stp_wait_staple "$PORT" --CAfile "$P/root.pem"
     stp_expect_probe 0 "cold store: good staple"
     stp_expect_line "status=good verified=yes" "not verified good"
-    stp_assert_eq "$(stp_requests)" 1 "one responder request"
+    stp_assert_requests 1 "one responder request"
     stp_assert_eq "$(stp_refreshers "$S_SERVER_PID")" 1 "one refresher thread"
     [ -s "$T/store/$(stp_id good).der" ] || stp_fail "nothing stored"
     stp_assert_file_contains "$T/hook.log" "tracking certificate" "discovered"
@@ -64,7 +64,7 @@ warm)
     # the very first handshake is stapled, with no new request
     stp_probe "$PORT" --require-staple --CAfile "$P/root.pem"
     stp_expect_probe 0 "first handshake with a warm store"
-    stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's"
+    stp_assert_requests 1 "no request beyond the CLI's"
     stp_no_errors "$T/hook.log"
     ;;
 restart)
@@ -75,7 +75,7 @@ restart)
     stp_serve_s_server "$ROUTE" "$CONF" ecdsa
     stp_probe "$PORT" --require-staple
     stp_expect_probe 0 "first handshake after a restart"
-    stp_assert_eq "$(stp_requests)" 1 "no new request after a restart"
+    stp_assert_requests 1 "no new request after a restart"
     ;;
 tls12)
     stp_conf "$CONF" "$ROUTE"
@@ -96,7 +96,7 @@ dual)
     stp_expect_line "cert_key=RSA" "RSA leaf not selected"
     stp_probe "$PORT" --sigalgs "ECDSA+SHA256" --require-staple
     stp_expect_probe 0 "ECDSA staple verified against the ECDSA leaf (TLS 1.3)"
-    stp_assert_eq "$(stp_requests)" 2 "one request per certificate"
+    stp_assert_requests 2 "one request per certificate"
     ;;
 sni)
     # a second SSL_CTX chosen by SNI (libssl switches contexts mid-handshake)
@@ -117,7 +117,7 @@ muststaple)
     stp_serve_s_server "$ROUTE" "$CONF" muststaple
     stp_probe "$PORT" --require-staple
     stp_expect_probe 0 "the first Must-Staple handshake is stapled"
-    stp_assert_eq "$(stp_requests)" 1 "one request"
+    stp_assert_requests 1 "one request"
     ;;
 notmuststaple)
     # staple_all = no: a certificate without Must-Staple is not stapled
@@ -126,7 +126,7 @@ notmuststaple)
     stp_probe "$PORT"
     stp_expect_probe 0 "handshake"
     stp_expect_line "stapled=no" "stapled with staple_all=no"
-    stp_assert_eq "$(stp_requests)" 0 "no request"
+    stp_assert_requests 0 "no request"
     ;;
 noaia)
     stp_conf "$CONF" "$ROUTE"
@@ -138,7 +138,7 @@ noaia)
         stp_fail "the refresher did not look at the certificate"
     stp_probe "$PORT"
     stp_expect_line "stapled=no" "stapled without a URL"
-    stp_assert_eq "$(stp_requests)" 0 "no request"
+    stp_assert_requests 0 "no request"
     stp_assert_file_contains "$T/hook.log" "no OCSP URL" "said at debug level"
     stp_no_errors "$T/hook.log"
     ;;
@@ -211,7 +211,7 @@ both)
     stp_serve_s_server "$ROUTE" "$CONF" good
     stp_wait_staple "$PORT"
     stp_assert_eq "$(stp_refreshers "$S_SERVER_PID")" 1 "one refresher thread"
-    stp_assert_eq "$(stp_requests)" 1 "one request"
+    stp_assert_requests 1 "one request"
     stp_assert_file_contains "$T/hook.log" "provider stands down" "provider yields"
     ;;
 lost)
@@ -246,7 +246,7 @@ badconf)
     # said once by the server (a bystander never says it: it/bystander_*)
     stp_probe "$PORT" --count 5
     stp_assert_eq "$(grep -c "unknown key 'cache_tll'" "$T/hook.log")" 1 "said once"
-    stp_assert_eq "$(stp_requests)" 0 "no request"
+    stp_assert_requests 0 "no request"
     ;;
 fetchno)
     # fetch = no: the server only takes what the CLI put in the store
@@ -269,7 +269,7 @@ fetchno)
         [ "$(grep -c "ecdsa.test: stored response not usable" "$T/hook.log")" -ge 2 ]
     }
     stp_wait_for read_twice || stp_fail "the refresher did not read the store"
-    stp_assert_eq "$(stp_requests)" 1 "the servers sent no request"
+    stp_assert_requests 1 "the servers sent no request"
     ;;
 nostore)
     # store_dir cannot be used (a regular file is in the way): the process
@@ -283,7 +283,7 @@ nostore)
     stp_expect_probe 0 "and keeps stapling"
     stp_assert_eq "$(grep -c "notadir/store" "$T/hook.log")" 1 \
         "the store problem is logged once"
-    stp_assert_eq "$(stp_requests)" 1 "one request"
+    stp_assert_requests 1 "one request"
     ;;
 nostore_unknown)
     # What may replace a held response is one rule whether or not a store
@@ -323,7 +323,7 @@ never)
     stp_serve_s_server "$ROUTE" "$CONF" muststaple
     stp_probe "$PORT"
     stp_expect_line "stapled=no" "stapled in mode never"
-    stp_assert_eq "$(stp_requests)" 0 "no request"
+    stp_assert_requests 0 "no request"
     ;;
 skipprog)
     stp_conf "$CONF" "$ROUTE" "skip_programs = openssl"

@@ -74,7 +74,7 @@ lazy)
     # the refresher reads ecdsa.test's, and it is stapled too
     stp_wait_for read_by_hook || stp_fail "no thread of the hook read ecdsa.test's stored response"
     stp_wait_staple "$PORT" --servername ecdsa.test --CAfile "$T/cas.pem"
-    stp_assert_eq "$(stp_requests)" "$warmed" "no request with a warm store"
+    stp_assert_requests "$warmed" "no request with a warm store"
     ;;
 hang)
     good_port=$RESPONDER_PORT

@@ -124,7 +124,7 @@ stp_start_server nginx nginx_launch nginx_up "$N/stderr" "$N/error.log"
 NG_PID=$SRV_PID
 NG_PORT=$PORT
 stp_wait_staple "$NG_PORT" "${CA[@]}"
-stp_assert_eq "$(stp_requests)" 1 "one request for both servers"
+stp_assert_requests 1 "one request for both servers"
 stp_assert_eq "$(stat -c '%G %a' "$S")" "$GROUP 2770" "the store: $GROUP's, setgid, 2770"
 # what each server user wrote (HAProxy the response, nginx's workers their
 # lists) is the group's
@@ -151,7 +151,7 @@ both_new() {
     done
 }
 STP_WAIT=30 stp_wait_for both_new || stp_fail "not both servers serve root's new response"
-stp_assert_eq "$(stp_requests)" 2 "one more request: the CLI's"
+stp_assert_requests 2 "one more request: the CLI's"
 stp_ok "after fetch --force as root both servers serve its response"
 
 # outside the group, the store cannot even be listed

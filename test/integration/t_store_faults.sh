@@ -304,7 +304,7 @@ missing)
     # would fetch again, or say the store problem again
     sleep 1
     verified_good
-    stp_assert_eq "$(stp_requests)" 1 "one fetch, for this process"
+    stp_assert_requests 1 "one fetch, for this process"
     stp_assert_eq "$(grep -c "store_dir '$bad': cannot create" "$T/hook.log")" 1 \
         "said once, naming the directory"
     names_fault "$T/hook.log" "$bad" "Not a directory" "the hook says why"
@@ -373,7 +373,7 @@ unreadable)
     sleep 1
     verified_good
     stp_assert_file_contains "$T/hook.log" "tracking certificate" "hook loaded"
-    stp_assert_eq "$(stp_requests)" 2 "the warm fetch, and this process's own"
+    stp_assert_requests 2 "the warm fetch, and this process's own"
     stp_assert_eq "$(grep -c "store_dir '$S'" "$T/hook.log")" 1 \
         "said once, naming the directory"
     names_fault "$T/hook.log" "$S" "cannot open: Permission denied" \

@@ -134,7 +134,7 @@ cold)
     stp_assert_file_lacks "$T/hook.log" "own status callback" \
         "stunnel has no status callback of its own"
     stp_assert_file_lacks "$S/stunnel.log" "OCSP: " "stunnel itself does no OCSP"
-    stp_assert_eq "$(stp_requests)" 1 "exactly one responder request"
+    stp_assert_requests 1 "exactly one responder request"
     stp_assert_eq "$(stp_refreshers "$SRV_PID")" 1 "one refresher thread"
     ;;
 warm)
@@ -145,7 +145,7 @@ warm)
     stp_expect_probe 0 "the first handshake with a warm store is stapled"
     stp_verified good.test
     tunnels
-    stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's"
+    stp_assert_requests 1 "no request beyond the CLI's"
     ;;
 client)
     SVC_EXTRA="CAfile = $P/root.pem
@@ -168,7 +168,7 @@ requireCert = yes"
     stp_assert_file_contains "$S/stunnel.log" "certificate revoked" \
         "stunnel's own log names the cause"
     stp_wait_staple "$PORT" "${GOOD[@]}"
-    stp_assert_eq "$(stp_requests)" 3 "one request per client certificate (and the staple's)"
+    stp_assert_requests 3 "one request per client certificate (and the staple's)"
     ;;
 *)
     stp_fail "unknown scenario $SCEN"

@@ -177,6 +177,25 @@ stp_refreshers() {
 # stp_requests: how many requests the responder of $P received.
 stp_requests() { stp_responder_requests "$P"; }
 
+# stp_assert_requests N MSG: the responder of $P received exactly N requests;
+# else fail, first showing which serial numbers were asked how often and what
+# the hook's processes said of their fetches ($T/hook.log), so that a count
+# that differs once in CI says why.
+stp_assert_requests() {
+    local got
+    got=$(stp_requests)
+    [ "$got" = "$1" ] && return 0
+    echo "--- $P/responder.log (seq method len mode status serial):" >&2
+    cat "$P/responder.log" >&2 2>/dev/null || true
+    echo "--- requests per serial:" >&2
+    awk '{ print $NF }' "$P/responder.log" 2>/dev/null | sort | uniq -c >&2 || true
+    if [ -f "$T/hook.log" ]; then
+        echo "--- $T/hook.log, fetch and store lines:" >&2
+        grep -E " (refresh|client|store|fetch|pool): " "$T/hook.log" >&2 || true
+    fi
+    stp_fail "$2: got '$got', want '$1'"
+}
+
 # stp_mtls_get PORT CLIENT PATH: one HTTPS request to good.test on PORT with
 # the client certificate CLIENT of $P (its chain and key), bounded (10 s): sets
 # CODE (the HTTP status; 000 when the server refused the handshake), BODY

@@ -29,6 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/bn.h>
+#include <openssl/ocsp.h>
+
 #define MAX_CONNS        32
 #define MAX_HEAD         16384 /* request line + headers */
 #define MAX_BODY         65536 /* POST body */
@@ -367,22 +370,53 @@ fail:
 
 /* ---- log and mode file ------------------------------------------------ */
 
+/* The serial number (hex) of the first certificate <der> asks about, or
+ * "-": a test that counts requests can then say which certificate was asked
+ * twice. */
+static void request_serial(const unsigned char *der, size_t len, char *buf,
+                           size_t cap)
+{
+    const unsigned char *p = der;
+    OCSP_REQUEST *req =
+        der != NULL ? d2i_OCSP_REQUEST(NULL, &p, (long)len) : NULL;
+    OCSP_ONEREQ *one = req != NULL ? OCSP_request_onereq_get0(req, 0) : NULL;
+    ASN1_INTEGER *serial = NULL;
+    BIGNUM *bn = NULL;
+    char *hex = NULL;
+
+    snprintf(buf, cap, "-");
+    if (one != NULL
+        && OCSP_id_get0_info(NULL, NULL, NULL, &serial,
+                             OCSP_onereq_get0_id(one))
+        && (bn = ASN1_INTEGER_to_BN(serial, NULL)) != NULL
+        && (hex = BN_bn2hex(bn)) != NULL)
+        snprintf(buf, cap, "%s", hex);
+    OPENSSL_free(hex);
+    BN_free(bn);
+    OCSP_REQUEST_free(req);
+}
+
 /*
- * One line per request: "<seq> <GET|POST|-> <reqlen> <mode> <http-status>".
+ * One line per request:
+ * "<seq> <GET|POST|-> <reqlen> <mode> <http-status> <serial>".
  * reqlen is the OCSP request DER length (bytes received when unparsed); status
  * 0: no HTTP answer (hang, close, client left early), 408: request timed out.
- * A request on the --alt-addr listener logs its mode as "alt:<mode>".
+ * A request on the --alt-addr listener logs its mode as "alt:<mode>". serial
+ * is the first asked certificate's, in hex ("-" when there is no request).
  */
 static void log_request(struct server *s, const char *method, size_t reqlen,
-                        const struct mode *m, int alt, int status)
+                        const struct mode *m, int alt, int status,
+                        const struct request *rq)
 {
-    char line[160];
+    char line[320], serial[96];
     int n;
 
     if (s->logfd < 0)
         return;
-    n = snprintf(line, sizeof(line), "%lu %s %zu %s%s %d\n", s->seq, method,
-                 reqlen, alt ? "alt:" : "", m->name, status);
+    request_serial(rq != NULL ? rq->der : NULL, rq != NULL ? rq->derlen : 0,
+                   serial, sizeof(serial));
+    n = snprintf(line, sizeof(line), "%lu %s %zu %s%s %d %s\n", s->seq, method,
+                 reqlen, alt ? "alt:" : "", m->name, status, serial);
     if (n > 0 && !write_all(s->logfd, line, (size_t)n))
         complain_errno("cannot write", s->cfg.log_file);
 }
@@ -1052,7 +1086,7 @@ static void conn_answer(struct server *s, struct conn *c, struct request *rq)
     s->seq++;
     c->st = C_WRITE;
     status = m->respond(s, c, m, rq);
-    log_request(s, rq->method, rq->derlen, m, c->alt, status);
+    log_request(s, rq->method, rq->derlen, m, c->alt, status, rq);
     free(rq->der);
     rq->der = NULL;
     if (c->st == C_HANG) {
@@ -1108,7 +1142,7 @@ static void conn_read(struct server *s, struct conn *c)
     if (eof) {
         if (c->st == C_READ && c->inlen > 0) {
             s->seq++;
-            log_request(s, "-", c->inlen, c->mode, c->alt, 0);
+            log_request(s, "-", c->inlen, c->mode, c->alt, 0, NULL);
         }
         conn_close(c);
     }
@@ -1152,7 +1186,7 @@ static void conn_timeout(struct server *s, struct conn *c)
 {
     if (c->st == C_READ && c->inlen > 0) {
         s->seq++;
-        log_request(s, "-", c->inlen, c->mode, c->alt, 408);
+        log_request(s, "-", c->inlen, c->mode, c->alt, 408, NULL);
     }
     conn_close(c);
 }
@@ -1308,7 +1342,7 @@ static void accept_conns(struct server *s, int which)
         m = read_mode(s, c->arg);
         if (m->flags & MODE_AT_ACCEPT) {
             s->seq++;
-            log_request(s, "-", 0, m, which == L_ALT, 0);
+            log_request(s, "-", 0, m, which == L_ALT, 0, NULL);
             drop(fd, m->flags & MODE_RESET);
             if (m->flags & MODE_REFUSE)
                 stop_listening(s);
