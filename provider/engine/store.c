@@ -328,6 +328,30 @@ static int write_all(int fd, const unsigned char *buf, size_t len)
     return 1;
 }
 
+/*
+ * A file of root's in a store that belongs to another user or group (a
+ * server's user: nginx's workers made it as www-data, or the operator gave
+ * it to them) is given the directory's owner and group, as if they had
+ * made it. Root writes there by hand (`ocspstaple fetch`) and, for a
+ * moment, as a server worker between its fork and its setuid, when its
+ * refresher already runs; a root:root 0640 lock or state file then locked
+ * the server's user out for good: it fetched without the lock (one request
+ * more) and lost its backoff. The directory's owner could replace any of
+ * its files anyway: this gives them nothing new. Files not root's are left
+ * alone (another user's, which root did not make).
+ */
+static void own_as_dir(struct stp_store *st, int fd)
+{
+    struct stat d, f;
+
+    if (geteuid() != 0 || fstat(st->dirfd, &d) != 0 || fstat(fd, &f) != 0
+        || f.st_uid != 0 || (d.st_uid == f.st_uid && d.st_gid == f.st_gid))
+        return;
+    if (fchown(fd, d.st_uid, d.st_gid) != 0)
+        STP_LOG_DEBUG("store", "%s: cannot give a file to uid %ld gid %ld: %s",
+                      st->dir, (long)d.st_uid, (long)d.st_gid, strerror(errno));
+}
+
 /* Creates a fresh temp file next to <name>; O_EXCL defeats planted links. */
 static int open_temp(struct stp_store *st, const char *name, char *tmp,
                      size_t tmplen)
@@ -342,6 +366,8 @@ static int open_temp(struct stp_store *st, const char *name, char *tmp,
         snprintf(tmp, tmplen, ".%s.%08x.tmp", name, r);
         fd = openat(st->dirfd, tmp,
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            own_as_dir(st, fd);
         if (fd >= 0 || errno != EEXIST)
             return fd;
     }
@@ -547,6 +573,7 @@ int stp_store_lock(struct stp_store *st, const char *id, long wait_ms,
                     strerror(errno));
         return -1;
     }
+    own_as_dir(st, fd);
     /* a lock file that other users can read (an older version made them
      * 0644) lets them hold it: tighten it if it is ours */
     if (fstat(fd, &sb) == 0 && (sb.st_mode & S_IROTH) && sb.st_uid == geteuid())
@@ -614,6 +641,7 @@ int stp_store_slot_try(struct stp_store *st, const char *host_key, int cap)
             err = errno;
             break;
         }
+        own_as_dir(st, fd);
         if (flock(fd, LOCK_EX | LOCK_NB) == 0)
             return fd;
         close(fd);

@@ -328,6 +328,35 @@ refresh)
     stp_assert_eq "$RC" 1 "a certificate without its chain is a failure"
     stp_assert_file_contains "$OUT" "skipped: no usable" "says why"
     ;;
+rootowned)
+    # A server's user owns the store (nginx's workers made it as www-data,
+    # or the operator gave it to them) and root writes into it: the
+    # operator's `ocspstaple fetch`, or a server worker in the moment
+    # between its fork and its setuid, when its refresher already runs.
+    # Every file root makes there is the directory owner's, so that the
+    # server's user can still take the certificate's lock, read its state
+    # and replace its files (a lock file root:root 0640 made a worker fetch
+    # without the lock: one request more, once in CI).
+    if [ "$(id -u)" -ne 0 ] || ! id -u www-data >/dev/null 2>&1; then
+        echo "SKIP: needs root and the user www-data" >&2
+        exit 77
+    fi
+    chmod 711 "$T"
+    mkdir "$S"
+    chown www-data:www-data "$S"
+    fetch good
+    stp_assert_eq "$RC" 0 "fetch as root"
+    [ -e "$S/$(stp_id good).lock" ] || stp_fail "fetch took no lock file"
+    foreign=$(find "$S" -mindepth 1 \( ! -user www-data -o ! -group www-data \) -printf '%u:%g %f\n')
+    stp_assert_eq "$foreign" "" "every file root made in www-data's store is www-data's"
+    STP_AS=(setpriv --reuid=www-data --regid=www-data --clear-groups --)
+    stp_cli refresh --conf "$CONF" --force
+    STP_AS=()
+    stp_assert_eq "$RC" 0 "refresh --force as www-data"
+    stp_assert_file_lacks "$ERR" "without the lock|ermission denied" \
+        "www-data takes the lock and reads the state root wrote"
+    stp_assert_requests 2 "one request each"
+    ;;
 planted)
     # A store writer plants a chain of its own making beside a response: a
     # self-signed "leaf" whose AIA names another server, and a sidecar state
