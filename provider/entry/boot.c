@@ -10,6 +10,8 @@
 #include "server/cache.h"
 #include "server/hook.h"
 #include "server/refresh.h"
+#include "server/runtime.h"
+#include "server/track.h"
 
 static pthread_mutex_t boot_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -28,6 +30,12 @@ static void after_fork_parent(void)
 static void before_fork(void)
 {
     if (stp_hook_has_server_certs()) {
+        /* a reload: new contexts in a master that does not serve */
+        if (!stp_refresh_running()
+            && stp_runtime_recheck(stp_hook_generation())) {
+            stp_refresh_policy_changed();
+            stp_track_resolve_again();
+        }
         stp_refresh_prepare();
         stp_hook_examine_held();
         stp_refresh_load_all();

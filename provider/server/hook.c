@@ -61,6 +61,8 @@ static pthread_mutex_t verify_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ctxstate *head;
 static atomic_int pending; /* contexts created since the last walk */
 static atomic_int walked;  /* a walk happened in this process */
+/* server contexts made in this process so far (stp_hook_generation) */
+static atomic_ulong generation;
 static __thread int in_hook;
 
 static int status_cb(SSL *s, void *arg);
@@ -366,6 +368,8 @@ static void ctx_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     if (!cs->late && server_capable(parent) && SSL_CTX_up_ref(parent))
         cs->held = 1;
     pthread_mutex_unlock(&list_lock);
+    if (server_capable(parent))
+        atomic_fetch_add(&generation, 1);
     atomic_fetch_add(&pending, 1);
 }
 
@@ -433,6 +437,11 @@ void stp_hook_after_fork(void)
         if (!cs->held && (!atomic_load(&cs->examined) || cs->discover)
             && server_capable(cs->ctx) && SSL_CTX_up_ref(cs->ctx))
             cs->held = 1;
+}
+
+unsigned long stp_hook_generation(void)
+{
+    return atomic_load(&generation);
 }
 
 int stp_hook_has_server_certs(void)

@@ -59,6 +59,10 @@ void stp_hook_after_fork(void);
  */
 int stp_hook_has_server_certs(void);
 
+/* How many server contexts this process made so far: a master's reload
+ * makes new ones (stp_runtime_recheck()). Any thread. */
+unsigned long stp_hook_generation(void);
+
 /*
  * Drops the references the hook holds on contexts created before the
  * process served (see hook.c, walk()): in the parent after a fork (a

@@ -1079,6 +1079,16 @@ void stp_refresh_prepare(void)
     stp_log_syslog_connect(); /* before the child's chroot */
 }
 
+void stp_refresh_policy_changed(void)
+{
+    atomic_store(&prepared, 0);
+}
+
+int stp_refresh_running(void)
+{
+    return atomic_load(&running);
+}
+
 void stp_refresh_wake(void)
 {
     pthread_once(&cond_once, init_cond);

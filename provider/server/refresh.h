@@ -35,6 +35,13 @@ void stp_refresh_ensure(void);
  */
 void stp_refresh_prepare(void);
 
+/* The policy changed (stp_runtime_recheck()): the next fork prepares again
+ * (its store, its syslog socket). */
+void stp_refresh_policy_changed(void);
+
+/* 1 if the refresher runs in this process: it serves TLS itself. */
+int stp_refresh_running(void);
+
 /*
  * In a fork child of a prepared process: starts the thread now, before the
  * server lowers its limits (HAProxy sets RLIMIT_NPROC to 0 once it runs as

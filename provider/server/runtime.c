@@ -28,6 +28,12 @@ static int policy_state; /* 0: not loaded, 1: valid, -1: invalid */
 static atomic_int active = -1;
 static STACK_OF(X509) *trust;
 static struct stp_store *store;
+/* Where the policy came from, to read it again (stp_runtime_recheck):
+ * the file, the provider name that had to match (NULL: any), and its
+ * section flattened ("key=value\n"...), to tell a change. NULL source: not
+ * from a file (the provider's own section, or defaults). */
+static char *policy_file, *policy_name, *policy_text;
+static unsigned long policy_checked; /* the context generation last checked */
 
 /*
  * Taken when the hooks are registered (a constructor, or provider init
@@ -196,6 +202,35 @@ static void set_policy_locked(const struct stp_kv *kv, size_t n,
     load_trust(p->ca_file);
 }
 
+/* The section <kv> flattened, one "key=value" line each, to compare. */
+static char *flatten(const struct stp_kv *kv, size_t n)
+{
+    size_t i, len = 1, off = 0;
+    char *t;
+
+    for (i = 0; i < n; i++)
+        len += strlen(kv[i].key) + strlen(kv[i].value) + 2;
+    if ((t = OPENSSL_malloc(len)) == NULL)
+        return NULL;
+    for (i = 0; i < n; i++)
+        off += (size_t)snprintf(t + off, len - off, "%s=%s\n", kv[i].key,
+                                kv[i].value);
+    t[off] = '\0';
+    return t;
+}
+
+/* Under rt_lock: the source of the policy now in force. */
+static void remember_source_locked(const char *file, const char *name,
+                                   const struct stp_conf *c)
+{
+    OPENSSL_free(policy_file);
+    OPENSSL_free(policy_name);
+    OPENSSL_free(policy_text);
+    policy_file = OPENSSL_strdup(file);
+    policy_name = name != NULL ? OPENSSL_strdup(name) : NULL;
+    policy_text = flatten(c->kv, c->nkv);
+}
+
 /* Under rt_lock: the named file's ocspstaple section (the section of
  * provider <name>, or any when NULL); 0 if it has none. */
 static int set_policy_from_file_locked(const char *file, const char *name,
@@ -212,9 +247,104 @@ static int set_policy_from_file_locked(const char *file, const char *name,
     if (found) {
         snprintf(origin, sizeof(origin), "%s [%s]", c->file, c->self->section);
         set_policy_locked(c->kv, c->nkv, origin);
+        remember_source_locked(file, name, c);
     }
     stp_conf_free(c);
     return found;
+}
+
+/* Under rt_lock: <p> (valid) replaces the policy in force, read from
+ * <origin>. The old one is kept: records and threads borrow its strings. */
+static void swap_policy_locked(struct stp_policy *p, const char *origin)
+{
+    static struct stp_policy **retired; /* kept reachable, never freed */
+    static size_t nretired;
+    struct stp_policy **r;
+    const struct stp_policy *old = policy;
+
+    if (policy != NULL
+        && (r = OPENSSL_realloc(retired, (nretired + 1) * sizeof(*r)))
+               != NULL) {
+        retired = r;
+        retired[nretired++] = policy;
+    }
+
+    policy = p;
+    policy_state = 1;
+    stp_log_configure(p->log_level, p->log_file);
+    stp_log_configure_syslog(p->log_syslog);
+    if (p->ca_file != NULL
+        && (old == NULL || old->ca_file == NULL
+            || strcmp(old->ca_file, p->ca_file) != 0))
+        load_trust(p->ca_file);
+    else if (p->ca_file == NULL)
+        trust = NULL; /* the old stack may still be borrowed: not freed */
+    if (store != NULL
+        && (old == NULL || strcmp(old->store_dir, p->store_dir) != 0
+            || (old->store_group == NULL) != (p->store_group == NULL)
+            || (p->store_group != NULL
+                && strcmp(old->store_group, p->store_group) != 0)))
+        store = NULL; /* opened again on use; the old handle is not freed */
+    atomic_store(&active, -1); /* decided again, with the new policy */
+    STP_LOG_INFO("policy",
+                 "%s changed: read again in %s (default mode %s, store_dir "
+                 "%s)",
+                 origin, stp_runtime_program(), stp_mode_name(p->defaults.mode),
+                 p->store_dir);
+}
+
+int stp_runtime_recheck(unsigned long generation)
+{
+    struct stp_conf *c = NULL;
+    struct stp_policy *p;
+    char origin[1024], *text = NULL;
+    int swapped = 0;
+
+    pthread_mutex_lock(&rt_lock);
+    if (policy_file == NULL || generation == policy_checked)
+        goto done;
+    policy_checked = generation;
+    if (!stp_conf_load(policy_file, &c, diag_log, (void *)"configuration")) {
+        defer("%s: cannot be read again: keeping the policy read before",
+              policy_file);
+        goto done;
+    }
+    if (c->self == NULL
+        || (policy_name != NULL && strcmp(c->self->name, policy_name) != 0)) {
+        /* a kill switch is `mode = never`; a lost section may be a slip */
+        STP_LOG_WARN("policy",
+                     "%s no longer has the ocspstaple section: keeping the "
+                     "policy read before (mode = never turns ocspstaple off; "
+                     "a restart applies the file as it is)",
+                     policy_file);
+        goto done;
+    }
+    if ((text = flatten(c->kv, c->nkv)) == NULL || policy_text == NULL
+        || strcmp(text, policy_text) == 0)
+        goto done;
+    snprintf(origin, sizeof(origin), "%s [%s]", c->file, c->self->section);
+    if ((p = stp_policy_parse(c->kv, c->nkv, diag_log, (void *)origin))
+        == NULL) {
+        defer("%s: the changed policy is invalid: keeping the policy read "
+              "before in %s (run ocspstaple check)",
+              origin, stp_runtime_program());
+        /* said once: the same text is not parsed again */
+        OPENSSL_free(policy_text);
+        policy_text = text;
+        text = NULL;
+        goto done;
+    }
+    swap_policy_locked(p, origin);
+    OPENSSL_free(policy_text);
+    policy_text = text;
+    text = NULL;
+    swapped = 1;
+done:
+    OPENSSL_free(text);
+    stp_conf_free(c);
+    pthread_mutex_unlock(&rt_lock);
+    stp_runtime_report();
+    return swapped;
 }
 
 void stp_runtime_configure(const char *provider_name, const struct stp_kv *kv,

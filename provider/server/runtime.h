@@ -2,8 +2,9 @@
 /*
  * The per-process state shared by every route into the library: which
  * route registered the hooks (provider, LD_PRELOAD, or an application that
- * calls ocspstaple_attach()), the policy (parsed once, immutable, never
- * freed), whether the module is active or passive and why, the store
+ * calls ocspstaple_attach()), the policy (parsed when the process starts and
+ * again on a master's reload, see stp_runtime_recheck(); each immutable,
+ * never freed), whether the module is active or passive and why, the store
  * directory and the extra trust anchors. Exactly one copy per process: the
  * provider module is a thin shim over this library, so a process that loads
  * both routes still has one table, one refresher, one policy.
@@ -69,6 +70,19 @@ int stp_runtime_active(void);
  * A process that never serves TLS never prints them. Any thread.
  */
 void stp_runtime_report(void);
+
+/*
+ * Policy changes on a server's reload. openssl.cnf is read once per
+ * process, but nginx (`-s reload`) and Apache (`graceful`, `restart`) keep
+ * their master and only fork new workers. So a process that does not serve
+ * (no refresher runs in it) and built new server contexts since it last
+ * checked (<generation>: stp_hook_generation()) reads the file its policy
+ * came from again when it is about to fork: if the ocspstaple section
+ * changed and is valid, it replaces the policy (returns 1: the caller
+ * resolves the records again), with one INFO line; an invalid or missing
+ * one keeps the policy in force, said once. The old policy is never freed.
+ */
+int stp_runtime_recheck(unsigned long generation);
 
 /* The policy; only after stp_runtime_active() returned 1. */
 const struct stp_policy *stp_runtime_get0_policy(void);

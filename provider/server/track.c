@@ -165,6 +165,23 @@ struct stp_rec *stp_track_cert(SSL_CTX *ctx, X509 *leaf, STACK_OF(X509) *chain,
     return rec;
 }
 
+void stp_track_resolve_again(void)
+{
+    const struct stp_policy *p = stp_runtime_get0_policy();
+    struct stp_rec **recs = NULL;
+    size_t n = stp_cache_snapshot(&recs), i;
+
+    for (i = 0; p != NULL && i < n; i++) {
+        struct stp_rec *rec = recs[i];
+
+        if (rec->client)
+            continue; /* a master meets no client certificate */
+        stp_policy_resolve(p, rec->ci->id, rec->ci->leaf, &rec->pol);
+        stp_policy_decide(&rec->pol, rec->ci->must_staple, &rec->dec);
+    }
+    stp_cache_snapshot_free(recs, n);
+}
+
 int stp_track_discover(SSL_CTX *ctx, stp_track_claimed_fn keep, void *arg)
 {
     SSL *tmp;

@@ -34,4 +34,13 @@ typedef void (*stp_track_claimed_fn)(void *arg, struct stp_rec *rec);
  */
 int stp_track_discover(SSL_CTX *ctx, stp_track_claimed_fn keep, void *arg);
 
+/*
+ * After stp_runtime_recheck() replaced the policy: every server
+ * certificate's record takes its effective policy and decision from the new
+ * one (a record outlives a reload: the new contexts claim it before the old
+ * ones are freed). Only in a process where no refresher runs (a master):
+ * nothing else reads the records then.
+ */
+void stp_track_resolve_again(void);
+
 #endif

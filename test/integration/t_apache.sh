@@ -24,6 +24,15 @@
 #                  revoked.test and stay (none exits and is respawned)
 #   event         mpm_event (threads): cold store, every handshake stapled
 #                 after exactly one request per certificate
+#   reload        `apachectl graceful` (SIGUSR1) twice and `restart`
+#                 (SIGHUP) once: the same parent reads its configuration
+#                 again and forks a new generation of children. After
+#                 `mode = never` was written: nothing stapled by any child,
+#                 one INFO line that the policy was read again; after mode
+#                 auto and a responder override (127.0.0.2) were written:
+#                 stapled from the first handshake with no request; a
+#                 restart that adds ecdsa.test: fetched at once, from the
+#                 override
 #   client        SSLVerifyClient require on good.test, client_ocsp = leaf:
 #                 a good client is served by every child, a revoked one is
 #                 refused in the handshake ("certificate revoked"), with one
@@ -70,12 +79,15 @@ A=$T/apache
 CONF=$T/stp.cnf
 mkdir -p "$P" "$A/run" "$A/htdocs" "$T/store"
 chown "$RUN_USER:" "$T/store"
-stp_start_responder "$P"
+RARGS=()
+[ "$SCEN" = reload ] && RARGS=(--alt-addr 127.0.0.2) # the override's address
+stp_start_responder "$P" "${RARGS[@]}"
 stp_mkpki "$P" "$RESPONDER_PORT"
 
 MPM=prefork
 CHILDREN=4
 GOOD_EXTRA= # lines for the good.test virtual host
+VHOSTS="good revoked"
 vhost() {
     cat <<EOF
 <VirtualHost 127.0.0.1:$PORT>
@@ -130,8 +142,9 @@ MaxSpareThreads 16
 MaxRequestWorkers $((CHILDREN * 8))
 EOF
         fi
-        vhost good
-        vhost revoked
+        for v in $VHOSTS; do
+            vhost "$v"
+        done
     } >"$A/httpd.conf"
 }
 
@@ -208,6 +221,32 @@ every_child() {
 CA=(--CAfile "$P/root.pem")
 GOOD=(--servername good.test "${CA[@]}")
 ERRORS_OK=
+
+# children: the parent's children, sorted, on one line.
+children() {
+    { pgrep -P "$SRV_PID" || true; } | sort -n | paste -sd' '
+}
+
+# reload SIGNAL: the configuration written again ($VHOSTS), then SIGNAL to
+# the parent (USR1: graceful, HUP: restart); returns once none of the old
+# children is left and a new generation runs (bounded).
+reload() {
+    local old
+    old=$(children)
+    write_conf
+    kill -"$1" "$SRV_PID"
+    regenerated() {
+        local c now
+        now=$(children)
+        [ "$(wc -w <<<"$now")" -ge "$CHILDREN" ] || return 1
+        for c in $old; do
+            [[ " $now " != *" $c "* ]] || return 1
+        done
+    }
+    STP_WAIT=20 stp_wait_for regenerated ||
+        stp_fail "httpd did not reload on SIG$1 (children '$old' -> '$(children)')"
+    echo "httpd $SRV_PID reloaded (SIG$1): children $(children)" >&2
+}
 
 case $SCEN in
 cold)
@@ -305,6 +344,41 @@ event)
     stp_expect_probe 3 "revoked.test is stapled with its revoked status (mode auto)"
     stp_assert_requests 2 "one request per certificate"
     stp_ok "$(tracking) processes served, $(stp_requests) responder request(s)"
+    ;;
+reload)
+    stp_conf "$CONF" "$ROUTE"
+    start
+    hooked
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    stp_wait_staple "$PORT" --servername revoked.test "${CA[@]}"
+    every_child "${GOOD[@]}"
+    stp_assert_requests 2 "one request per certificate before the reloads"
+    # 1: graceful after the kill switch was written
+    stp_conf "$CONF" "$ROUTE" "mode = never"
+    reload USR1
+    for ((i = 0; i < 4 * CHILDREN; i++)); do
+        for name in good.test revoked.test; do
+            stp_probe "$PORT" --servername "$name" "${CA[@]}"
+            stp_expect_line "stapled=no" "graceful 1 (mode never): $name not stapled"
+        done
+    done
+    stp_assert_eq "$(grep -c "policy: $CONF \\[.*\\] changed: read again" "$T/hook.log")" 1 \
+        "graceful 1: the parent says once that it read the changed policy"
+    # 2: graceful after mode auto and a responder override were written
+    stp_conf "$CONF" "$ROUTE" "responder_url = http://127.0.0.2:$RESPONDER_PORT/"
+    reload USR1
+    stp_probe "$PORT" "${GOOD[@]}" --require-staple
+    stp_expect_probe 0 "graceful 2: good.test stapled from the first handshake"
+    every_child "${GOOD[@]}"
+    stp_assert_requests 2 "graceful 2: no request (the store's responses)"
+    # 3: a restart that adds ecdsa.test, fetched from the override
+    VHOSTS="good revoked ecdsa"
+    reload HUP
+    stp_wait_staple "$PORT" --servername ecdsa.test "${CA[@]}"
+    stp_verified ecdsa.test
+    stp_assert_requests 3 "restart: one request, for the certificate it added"
+    stp_assert_file_contains "$P/responder.log" "^3 GET [0-9]+ alt:normal 200 " \
+        "restart: ecdsa.test asked at the override (127.0.0.2)"
     ;;
 client)
     GOOD_EXTRA="    SSLCACertificateFile $P/root.pem

@@ -19,6 +19,12 @@
 #          certificate before it forks, the worker staples (one request, one
 #          refresher thread in the worker, none in the master);
 #          stopping the master leaves no worker behind
+#   mwreload  master-worker, reloaded (SIGUSR2: the master executes itself
+#          again and forks a new worker) twice: after `mode = never` was
+#          written nothing is stapled; after mode auto and a responder
+#          override (127.0.0.2) were written, with ecdsa.test added to the
+#          bind: good.test stapled from the first handshake with no request,
+#          ecdsa.test fetched at once from the override
 #   tls12  TLS 1.2 stapled; gnutls-cli --ocsp verifies the staple itself
 #          and asks no responder
 #   hotupdate  HAProxy's runtime API replaces good.pem and its .ocsp
@@ -91,6 +97,8 @@ if [ "$SCEN" = debian ]; then
     [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root to drop to haproxy" >&2 && exit 77; }
     # responses that live 60 s: the refresh before nextUpdate is seen
     stp_start_responder "$P" --nmin 1
+elif [ "$SCEN" = mwreload ]; then
+    stp_start_responder "$P" --alt-addr 127.0.0.2 # the override's address
 else
     stp_start_responder "$P"
 fi
@@ -330,6 +338,51 @@ mw)
     stp_assert_requests 1 "exactly one responder request"
     stop
     stp_alive "$worker" && stp_fail "worker $worker survived its master"
+    ;;
+mwreload)
+    MODE=mw
+    # reload SIGNAL: the configuration written again, then USR2 to the
+    # master; returns once its old worker is gone and a new one runs
+    reload() {
+        local old
+        old=$(pgrep -P "$SRV_PID" | paste -sd' ')
+        write_conf
+        kill -USR2 "$SRV_PID"
+        reloaded() {
+            local now w
+            now=$(pgrep -P "$SRV_PID" | paste -sd' ')
+            [ -n "$now" ] || return 1
+            for w in $old; do
+                [[ " $now " != *" $w "* ]] || return 1
+            done
+        }
+        STP_WAIT=20 stp_wait_for reloaded ||
+            stp_fail "HAProxy did not reload (workers '$old' -> '$(pgrep -P "$SRV_PID" | paste -sd' ')')"
+        echo "haproxy $SRV_PID reloaded: worker $(pgrep -P "$SRV_PID" | paste -sd' ')" >&2
+    }
+    stp_conf "$CONF" "$ROUTE"
+    start
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    stp_assert_requests 1 "one request before the reloads"
+    # 1: the kill switch
+    stp_conf "$CONF" "$ROUTE" "mode = never"
+    reload
+    for ((i = 0; i < 8; i++)); do
+        stp_probe "$PORT" "${GOOD[@]}"
+        stp_expect_line "stapled=no" "reload 1 (mode never): not stapled"
+    done
+    serving
+    # 2: back on, with a responder override and ecdsa.test added
+    stp_conf "$CONF" "$ROUTE" "responder_url = http://127.0.0.2:$RESPONDER_PORT/"
+    CRTS="crt $H/good.pem crt $H/ecdsa.pem"
+    reload
+    stp_probe "$PORT" "${GOOD[@]}" --require-staple
+    stp_expect_probe 0 "reload 2: good.test stapled from the first handshake"
+    stp_wait_staple "$PORT" --servername ecdsa.test "${CA[@]}"
+    stp_verified ecdsa.test
+    stp_assert_requests 2 "reload 2: one request, for the certificate it added"
+    stp_assert_file_contains "$P/responder.log" "^2 GET [0-9]+ alt:normal 200 " \
+        "reload 2: ecdsa.test asked at the override (127.0.0.2)"
     ;;
 tls12)
     stp_conf "$CONF" "$ROUTE"

@@ -35,6 +35,16 @@
 #   forcerefresh   `ocspstaple refresh --force` run as the workers' user
 #                  while nginx runs: every worker serves the new response
 #                  within seconds, with no reload and no request of its own
+#   reload         `nginx -s reload` (SIGHUP: the same master reads its
+#                  configuration again and forks new workers), three times:
+#                  a reload that adds ecdsa.test: good.test stapled from the
+#                  first handshake with no request, ecdsa.test fetched at
+#                  once; a reload after `mode = never` was written (the kill
+#                  switch): nothing stapled by any worker, and one INFO line
+#                  says the policy was read again; a reload after mode auto
+#                  and a responder override (127.0.0.2) were written, with
+#                  revoked.test added: stapled again, revoked.test fetched
+#                  from the override
 #   client         ssl_verify_client on, client_ocsp = leaf: a good client
 #                  gets $ssl_client_verify SUCCESS, a revoked one nginx's
 #                  400 and "certificate revoked" in its error.log, from every
@@ -77,7 +87,9 @@ N=$T/nginx
 CONF=$T/stp.cnf
 mkdir -p "$P" "$N" "$T/store"
 chown "$RUN_USER:" "$T/store"
-stp_start_responder "$P"
+RARGS=()
+[ "$SCEN" = reload ] && RARGS=(--alt-addr 127.0.0.2) # the override's address
+stp_start_responder "$P" "${RARGS[@]}"
 stp_mkpki "$P" "$RESPONDER_PORT"
 
 SNI=        # the name of a second server block's certificate, if any
@@ -152,6 +164,31 @@ start() {
 # stop: SIGTERM to the master, which stops its workers; none may survive.
 stop() {
     stp_stop_server "$SRV_PID" "$NGINX"
+}
+
+# workers: the master's worker pids, sorted, on one line.
+workers() {
+    { pgrep -P "$SRV_PID" || true; } | sort -n | paste -sd' '
+}
+
+# reload: the configuration written again ($SNI), then `nginx -s reload`
+# (SIGHUP to the master); returns once none of the old workers is left and
+# $WORKERS new ones run (bounded).
+reload() {
+    local old
+    old=$(workers)
+    write_conf
+    kill -HUP "$SRV_PID"
+    reloaded() {
+        local w now
+        now=$(workers)
+        [ "$(wc -w <<<"$now")" -eq "$WORKERS" ] || return 1
+        for w in $old; do
+            [[ " $now " != *" $w "* ]] || return 1
+        done
+    }
+    stp_wait_for reloaded || stp_fail "nginx did not reload (workers '$old' -> '$(workers)')"
+    echo "nginx $SRV_PID reloaded: workers $(workers)" >&2
 }
 
 # burst N: N concurrent handshakes (whatever their outcome): with several
@@ -233,7 +270,7 @@ cold)
     every_worker "${GOOD[@]}"
     lag_ms=$((($(date +%s%N) - t0) / 1000000))
     stp_expect_probe 0 "20 handshakes stapled, good"
-    stp_assert_eq "$(stp_requests)" 1 "one responder request with $WORKERS worker(s)"
+    stp_assert_requests 1 "one responder request with $WORKERS worker(s)"
     # every worker's refresher raced for the one fetch
     n=$(served)
     stp_assert_eq "$n" "$WORKERS" "a refresher in every worker"
@@ -251,7 +288,7 @@ warm)
     stp_verified good.test
     stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
     stp_expect_probe 0 "the first handshake of every worker is stapled"
-    stp_assert_eq "$(stp_requests)" 1 "no request beyond the CLI's"
+    stp_assert_requests 1 "no request beyond the CLI's"
     stp_ok "$(served) worker(s) served, $(stp_requests) responder request(s)"
     ;;
 restart)
@@ -267,7 +304,7 @@ restart)
     stp_verified good.test
     stp_probe "$PORT" "${GOOD[@]}" --require-staple --count 20
     stp_expect_probe 0 "every worker staples after a restart"
-    stp_assert_eq "$(stp_requests)" 1 "no new request after a restart"
+    stp_assert_requests 1 "no new request after a restart"
     ;;
 stapling_file)
     # nginx's own stapling with a fixed file: its callback wins (preload:
@@ -295,7 +332,7 @@ stapling_file)
         stp_assert_file_contains "$T/hook.log" "own status callback: left alone" \
             "the provider leaves nginx's callback alone"
     fi
-    stp_assert_eq "$(stp_requests)" 2 "no request beyond the CLI's"
+    stp_assert_requests 2 "no request beyond the CLI's"
     ;;
 sni)
     SNI=ecdsa
@@ -314,7 +351,7 @@ sni)
         stp_expect_probe 0 "$name: every handshake stapled and verified"
         stp_verified "$name"
     done
-    stp_assert_eq "$(stp_requests)" 2 "one request per certificate"
+    stp_assert_requests 2 "one request per certificate"
     ;;
 tls)
     stp_conf "$CONF" "$ROUTE"
@@ -328,7 +365,7 @@ tls)
         stp_verified good.test
         stp_expect_line "protocol=TLSv$v" "TLS $v negotiated"
     done
-    stp_assert_eq "$(stp_requests)" 1 "one request"
+    stp_assert_requests 1 "one request"
     ;;
 gnutls)
     # gnutls-cli --ocsp checks a stapled response itself (and would ask the
@@ -347,7 +384,7 @@ gnutls)
     stp_expect_probe 3 "revoked.test is stapled with its revoked status"
     every_worker "${GOOD[@]}"
     every_worker --servername revoked.test "${CA[@]}"
-    stp_assert_eq "$(stp_requests)" 2 "one request per certificate"
+    stp_assert_requests 2 "one request per certificate"
     gnutls good.test
     [ "$RC" -eq 0 ] || stp_fail "gnutls-cli --ocsp refused good.test (exit $RC)"
     stp_assert_file_contains "$T/gnutls.good.test" "Options:.* OCSP status request," \
@@ -360,7 +397,7 @@ gnutls)
     [ "$RC" -ne 0 ] || stp_fail "gnutls-cli --ocsp accepted revoked.test"
     stp_assert_file_contains "$T/gnutls.revoked.test" "revoked" \
         "gnutls-cli refuses revoked.test because of the stapled status"
-    stp_assert_eq "$(stp_requests)" 2 "gnutls-cli used the staples, asked no responder"
+    stp_assert_requests 2 "gnutls-cli used the staples, asked no responder"
     ;;
 revoked_exit)
     # revoked_action exit in nginx's workers: a worker must not kill itself
@@ -471,6 +508,46 @@ client)
     client client-revoked
     [ "$CODE" = 400 ] || stp_fail "after a restart, client-revoked: HTTP $CODE"
     requests_said || stp_fail "after a restart: requests $(stp_requests), not 3"
+    ;;
+reload)
+    stp_conf "$CONF" "$ROUTE"
+    start
+    burst 1
+    hooked
+    stp_wait_staple "$PORT" "${GOOD[@]}"
+    every_worker "${GOOD[@]}"
+    stp_assert_requests 1 "one request before the reloads"
+    # 1: a certificate added, the policy unchanged
+    SNI=ecdsa
+    reload
+    stp_probe "$PORT" "${GOOD[@]}" --require-staple
+    stp_expect_probe 0 "reload 1: good.test stapled from the first handshake"
+    stp_wait_staple "$PORT" --servername ecdsa.test "${CA[@]}"
+    stp_verified ecdsa.test
+    every_worker "${GOOD[@]}"
+    stp_assert_requests 2 "reload 1: one request, for the certificate it added"
+    # 2: the kill switch
+    stp_conf "$CONF" "$ROUTE" "mode = never"
+    reload
+    for ((i = 0; i < 4 * WORKERS; i++)); do
+        for name in good.test ecdsa.test; do
+            stp_probe "$PORT" --servername "$name" "${CA[@]}"
+            stp_expect_line "stapled=no" "reload 2 (mode never): $name not stapled"
+        done
+    done
+    stp_assert_eq "$(grep -c "policy: $CONF \\[.*\\] changed: read again" "$T/hook.log")" 1 \
+        "reload 2: the master says once that it read the changed policy"
+    # 3: back on, with a responder override and revoked.test added
+    stp_conf "$CONF" "$ROUTE" "responder_url = http://127.0.0.2:$RESPONDER_PORT/"
+    SNI=revoked
+    reload
+    stp_probe "$PORT" "${GOOD[@]}" --require-staple
+    stp_expect_probe 0 "reload 3: good.test stapled again from the first handshake"
+    stp_wait_staple "$PORT" --servername revoked.test "${CA[@]}"
+    stp_expect_probe 3 "reload 3: revoked.test stapled, revoked"
+    stp_assert_requests 3 "reload 3: one request, for revoked.test"
+    stp_assert_file_contains "$P/responder.log" "^3 GET [0-9]+ alt:normal 200 " \
+        "reload 3: revoked.test asked at the override (127.0.0.2)"
     ;;
 forcerefresh)
     stp_warm good "$RUN_USER"
