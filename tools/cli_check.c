@@ -74,6 +74,16 @@ static void check_module(const struct stp_conf *c, struct cli_diag *d)
     char path[4096];
     const char *m = c->self->module;
 
+    if (!c->self->activate && m == NULL) {
+        /* neither activated nor located: a policy file for LD_PRELOAD
+         * (OCSPSTAPLE_CONF), which OpenSSL is not meant to load */
+        printf("note: %s: provider %s has neither 'module' nor 'activate': "
+               "OpenSSL does not load ocspstaple.so from this file; its "
+               "section is a policy for the LD_PRELOAD route "
+               "(OCSPSTAPLE_CONF=%s)\n",
+               c->file, c->self->name, c->file);
+        return;
+    }
     if (!c->self->activate)
         problem(d, "%s: provider %s has no 'activate = 1': it will not load",
                 c->file, c->self->name);

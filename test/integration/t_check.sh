@@ -110,6 +110,21 @@ if [ -n "${STP_MODULE:-}" ]; then
     stp_assert_eq "$RC" 0 "the built module loads"
 fi
 
+# a policy file for the LD_PRELOAD route (OCSPSTAPLE_CONF): its section has
+# neither module nor activate, OpenSSL is not meant to load the provider
+# from it: a note, not a problem; with a module but no activate, it is one
+grep -v '^activate = 1$' "$T/ok.cnf" >"$T/preload.cnf"
+printf '[default_sect]\nactivate = 1\n' >>"$T/preload.cnf"
+stp_cli check --conf "$T/preload.cnf"
+stp_assert_eq "$RC" 0 "a preload-only policy file passes"
+stp_assert_file_contains "$OUT" "neither 'module' nor 'activate'.*LD_PRELOAD route" \
+    "says it is a policy for the preload route"
+conf "$T/noactivate.cnf" "module = ${STP_MODULE:-/nonexistent/ocspstaple.so}"
+sed -i '/^\[stp_sect\]$/{n;/^activate = 1$/d}' "$T/noactivate.cnf"
+stp_cli check --conf "$T/noactivate.cnf"
+stp_assert_eq "$RC" 1 "a module without activate fails"
+stp_assert_file_contains "$ERR" "has no 'activate = 1': it will not load" "says why"
+
 # a providers section without an activated default provider breaks TLS
 sed 's/^default = default_sect$//' "$T/ok.cnf" >"$T/nodefault.cnf"
 stp_cli check --conf "$T/nodefault.cnf"
