@@ -1021,8 +1021,69 @@ static void test_decide(void)
     }
 }
 
+/* The whole of file <path> (NUL-terminated), or NULL. */
+static char *slurp(const char *path)
+{
+    FILE *f = path != NULL ? fopen(path, "r") : NULL;
+    char *buf = NULL;
+    long n;
+
+    if (f == NULL)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0
+        && fseek(f, 0, SEEK_SET) == 0
+        && (buf = malloc((size_t)n + 1)) != NULL) {
+        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[n] = '\0';
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Every key the parser knows is in docs/policy.md's table of keys and has
+ * its entry in provider-ocspstaple(7) (made from that table at build time),
+ * and the table names no key the parser does not know: the reference and
+ * the man page say what the code reads. */
+static void test_documented(void)
+{
+    char *md = slurp(getenv("STP_POLICY_MD"));
+    char *man = slurp(getenv("STP_MAN7"));
+    char want[128];
+    const char *k, *p, *start, *stop;
+    size_t i, known = 0, rows = 0;
+
+    ASSERT_NOT_NULL(md);
+    ASSERT_NOT_NULL(man);
+    if (md == NULL || man == NULL)
+        goto end;
+    for (i = 0; (k = stp_policy_key(i)) != NULL; i++) {
+        snprintf(want, sizeof(want), "\n| `%s` |", k);
+        ASSERT_CONTAINS(md, want);
+        snprintf(want, sizeof(want), ".TP\n\\fB%s\\fR\n", k);
+        ASSERT_CONTAINS(man, want);
+        known++;
+    }
+    /* as many rows in the table as keys, and certs (a section) */
+    start = strstr(md, "\n## Keys");
+    stop = start != NULL ? strstr(start + 1, "\n## ") : NULL;
+    for (p = start; p != NULL && (p = strstr(p, "\n| `")) != NULL
+                    && (stop == NULL || p < stop);
+         p++)
+        rows++;
+    ASSERT_TRUE(known > 30);
+    ASSERT_EQ(rows, known + 1);
+end:
+    free(md);
+    free(man);
+}
+
 int main(void)
 {
+    test_documented();
     test_defaults();
     test_decide();
     test_good_values();
