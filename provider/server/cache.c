@@ -174,24 +174,34 @@ static int map_locked(X509 *x, struct stp_rec *rec)
     return 1;
 }
 
-static void note_issuer_locked(X509 *issuer)
+static atomic_ulong issuers_gen; /* stp_cache_issuers_generation() */
+
+static int note_issuer_locked(X509 *issuer)
 {
     size_t i;
 
     for (i = 0; i < nissuers; i++)
         if (issuers[i] == issuer || X509_cmp(issuers[i], issuer) == 0)
-            return;
+            return 0;
     if (nissuers == capissuers) {
         size_t ncap = capissuers ? capissuers * 2 : 8;
         X509 **p = OPENSSL_realloc(issuers, ncap * sizeof(*p));
 
         if (p == NULL)
-            return;
+            return 0;
         issuers = p;
         capissuers = ncap;
     }
-    if (X509_up_ref(issuer))
-        issuers[nissuers++] = issuer;
+    if (!X509_up_ref(issuer))
+        return 0;
+    issuers[nissuers++] = issuer;
+    atomic_fetch_add(&issuers_gen, 1);
+    return 1;
+}
+
+unsigned long stp_cache_issuers_generation(void)
+{
+    return atomic_load(&issuers_gen);
 }
 
 /* ---- lookup and lifecycle -------------------------------------------- */
@@ -523,9 +533,12 @@ X509 *stp_cache_get1_issuer(X509 *leaf)
     return found;
 }
 
-void stp_cache_note_issuer(X509 *issuer)
+int stp_cache_note_issuer(X509 *issuer)
 {
+    int added;
+
     pthread_rwlock_wrlock(&tab_lock);
-    note_issuer_locked(issuer);
+    added = note_issuer_locked(issuer);
     pthread_rwlock_unlock(&tab_lock);
+    return added;
 }

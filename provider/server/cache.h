@@ -67,6 +67,9 @@ struct stp_rec {
         int done; /* not applicable: no responder, or expired */
         int exit_sent;
         int issuer_logged;
+        /* stp_cache_issuers_generation() when the issuer was last looked
+         * for in vain */
+        unsigned long issuer_gen;
         int busy_logged;    /* the held lock was said */
         int expired_logged; /* the leaf is past notAfter */
         /* the stored response as this process last read or wrote it
@@ -204,8 +207,16 @@ void stp_cache_snapshot_free(struct stp_rec **recs, size_t n);
 X509 *stp_cache_get1_issuer(X509 *leaf);
 
 /* Adds <issuer> to that list (when the refresher found a record's issuer
- * later). Any thread. */
-void stp_cache_note_issuer(X509 *issuer);
+ * later); returns 1 if it was not in it. Any thread. */
+int stp_cache_note_issuer(X509 *issuer);
+
+/*
+ * How many issuers the list has had added so far. A record made without its
+ * issuer is tried again when this changed since its last attempt: a sibling
+ * context (an SNI one that s_server or a server gives no chain) may bring
+ * the issuer only after the record was first tried. Any thread.
+ */
+unsigned long stp_cache_issuers_generation(void);
 
 /* Fields of the held staple, for logs: 1 and *<v>, or 0 if none. */
 int stp_cache_verdict(struct stp_rec *rec, struct stp_verdict *v);

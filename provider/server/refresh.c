@@ -314,14 +314,21 @@ static void after_attempt(struct stp_rec *rec, enum stp_attempt a,
 /* The refresher alone writes ci->issuer, and only while it is NULL. */
 static int have_issuer(struct stp_rec *rec)
 {
+    /* read before the lookup: an issuer added after it is seen next pass */
+    unsigned long gen = stp_cache_issuers_generation();
+
     if (rec->ci->issuer == NULL)
         rec->ci->issuer = atomic_exchange(&rec->offered_issuer, NULL);
     if (rec->ci->issuer == NULL)
         rec->ci->issuer = stp_cache_get1_issuer(rec->ci->leaf);
     if (rec->ci->issuer != NULL && !atomic_load(&rec->issuer_known)) {
-        stp_cache_note_issuer(rec->ci->issuer);
+        /* a new issuer: records still without theirs look again now */
+        if (stp_cache_note_issuer(rec->ci->issuer))
+            stp_refresh_wake();
         atomic_store(&rec->issuer_known, 1);
     }
+    if (rec->ci->issuer == NULL)
+        rec->rf.issuer_gen = gen;
     if (rec->ci->issuer == NULL && !rec->rf.issuer_logged) {
         rec->rf.issuer_logged = 1;
         STP_LOG_WARN("refresh",
@@ -673,10 +680,12 @@ static time_t pass(void)
             stp_cache_loaded(rec);
             continue;
         }
-        /* an issuer offered for a record that had none: try now */
+        /* an issuer offered for a record that had none, or one more in
+         * the list since it looked: try now */
         if (rec->rf.next <= now
             || (!atomic_load(&rec->issuer_known)
-                && atomic_load(&rec->offered_issuer) != NULL)) {
+                && (atomic_load(&rec->offered_issuer) != NULL
+                    || rec->rf.issuer_gen != stp_cache_issuers_generation()))) {
             if (stp_pool_submit(rec, url_of(rec)))
                 continue;
         }
