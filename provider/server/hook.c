@@ -303,11 +303,23 @@ static int cs_queued(struct ctxstate *cs)
 
 static void on_ssl_new(SSL *s)
 {
+    /* NULL from OpenSSL 3.2 on: an SSL's ex_data is made before its
+     * context is set (the walk then examines every context it holds) */
     SSL_CTX *own = SSL_get_SSL_CTX(s);
     struct ctxstate *cs = state_of(own);
+    int serving;
 
     if (in_hook)
         return;
+    /* a process that serves TLS says what is wrong with the policy: one
+     * whose SSL's context has a certificate, or (no context known) one
+     * that holds a server context with a certificate, looked for only
+     * while something waits to be said (before the walk drops them) */
+    if (own == NULL)
+        stp_runtime_active(); /* parses the policy first (preload route) */
+    serving = own != NULL
+                  ? server_capable(own) && SSL_CTX_get0_certificate(own) != NULL
+                  : stp_runtime_report_pending() && stp_hook_has_server_certs();
     if (atomic_load(&pending) > 0
         || (cs != NULL && (!atomic_load(&cs->examined) || cs_queued(cs)))) {
         in_hook = 1;
@@ -322,9 +334,7 @@ static void on_ssl_new(SSL *s)
         }
         in_hook = 0;
     }
-    /* a process that serves TLS says what is wrong with the policy */
-    if (own != NULL && server_capable(own)
-        && SSL_CTX_get0_certificate(own) != NULL) {
+    if (serving) {
         stp_runtime_active();
         stp_runtime_report();
     }

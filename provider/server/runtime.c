@@ -123,6 +123,11 @@ static void defer(const char *fmt, ...)
     pthread_mutex_unlock(&report_lock);
 }
 
+int stp_runtime_report_pending(void)
+{
+    return atomic_load(&report_pending);
+}
+
 void stp_runtime_report(void)
 {
     int i;

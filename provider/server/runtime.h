@@ -71,6 +71,9 @@ int stp_runtime_active(void);
  */
 void stp_runtime_report(void);
 
+/* 1 while stp_runtime_report() has something to say. Any thread. */
+int stp_runtime_report_pending(void);
+
 /*
  * Policy changes on a server's reload. openssl.cnf is read once per
  * process, but nginx (`-s reload`) and Apache (`graceful`, `restart`) keep
