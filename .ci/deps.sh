@@ -8,7 +8,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config openssl libssl-dev libcurl4-openssl-dev
       ca-certificates curl gnutls-bin clang llvm shellcheck procps strace
       nginx apache2 haproxy lighttpd lighttpd-mod-openssl stunnel4 faketime
-      groff-base man-db systemd)
+      groff-base man-db systemd debootstrap)
 
 missing=()
 for p in "${PKGS[@]}"; do
