@@ -253,6 +253,39 @@ static void check_users(const struct stp_policy *pol, char **users, int nusers,
                checked);
 }
 
+/*
+ * `programs` empty on a host with several TLS servers installed: the policy
+ * acts in every OpenSSL program that reads the file (each server, and any
+ * other TLS server a package adds later). Not a problem (it works), a
+ * warning with the line that names them. Returns the number of warnings.
+ */
+static int check_programs(const struct stp_policy *pol)
+{
+    char names[256] = "";
+    size_t i, off = 0;
+    int n = 0;
+
+    if (pol->nprograms > 0)
+        return 0;
+    for (i = 0; i < sizeof(servers) / sizeof(servers[0]); i++) {
+        if (access(servers[i].binary, X_OK) != 0
+            || !stp_policy_program_allowed(pol, servers[i].program))
+            continue;
+        n++;
+        off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
+                                off ? ", " : "", servers[i].program);
+        if (off >= sizeof(names))
+            break;
+    }
+    if (n < 2)
+        return 0;
+    printf("warning: programs is empty: the policy acts in every OpenSSL "
+           "program that serves TLS on this host, and %d TLS servers are "
+           "installed (%s); name those it is meant for: programs = %s\n",
+           n, names, names);
+    return 1;
+}
+
 static void print_certpol(const struct stp_certpol *cp)
 {
     static const char *const client[] = { "off", "leaf", "chain" };
@@ -439,7 +472,7 @@ int cli_check(int argc, char **argv)
     struct stp_policy *pol = NULL;
     char *file = NULL, *users[16];
     const char *program = NULL;
-    int ch, nusers = 0;
+    int ch, nusers = 0, warnings = 0;
 
     while ((ch = getopt_long(argc, argv, "c:u:p:h", opts, NULL)) != -1) {
         if (ch == 'u' && nusers < 16) {
@@ -469,6 +502,7 @@ int cli_check(int argc, char **argv)
     check_module(c, &d);
     pol = cli_parse_conf(c, &d);
     if (pol != NULL) {
+        warnings += check_programs(pol);
         check_files(pol, &d);
         check_users(pol, users, nusers, &d);
         check_store_safety(pol, &d);
@@ -477,9 +511,10 @@ int cli_check(int argc, char **argv)
             print_program(pol, program);
     }
     if (d.problems == 0)
-        printf("%s: [%s] OK: %zu keys, mode %s, store_dir %s, %zu "
+        printf("%s: [%s] OK%s: %zu keys, mode %s, store_dir %s, %zu "
                "per-certificate override(s)\n",
-               file, c->self->section, c->nkv,
+               file, c->self->section,
+               warnings > 0 ? " (with the warning above)" : "", c->nkv,
                stp_mode_name(pol->defaults.mode), pol->store_dir, pol->ncerts);
     else
         fprintf(stderr, "%s: %d problem(s)\n", file, d.problems);

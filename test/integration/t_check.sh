@@ -125,6 +125,26 @@ stp_cli check --conf "$T/noactivate.cnf"
 stp_assert_eq "$RC" 1 "a module without activate fails"
 stp_assert_file_contains "$ERR" "has no 'activate = 1': it will not load" "says why"
 
+# programs empty on a host with several TLS servers installed: a warning
+# naming them (the policy would act in all of them), not a problem
+installed=0
+for b in /usr/sbin/nginx /usr/sbin/apache2 /usr/sbin/lighttpd /usr/sbin/haproxy /usr/bin/stunnel4; do
+    [ -x "$b" ] && installed=$((installed + 1))
+done
+conf "$T/noprog.cnf" "programs = "
+# (--user: the store is www-data's; the other servers' users are not the point)
+stp_cli check --conf "$T/noprog.cnf" --user www-data
+stp_assert_eq "$RC" 0 "an empty programs list is not a problem"
+if [ "$installed" -ge 2 ]; then
+    stp_assert_file_contains "$OUT" "warning: programs is empty: .* $installed TLS servers are installed .*programs = " \
+        "warns, naming the $installed installed servers"
+    stp_assert_file_contains "$OUT" "OK \(with the warning above\)" "its OK says so"
+else
+    stp_assert_file_lacks "$OUT" "warning: programs" "no warning with $installed server(s) installed"
+fi
+stp_cli check --conf "$T/ok.cnf"
+stp_assert_file_lacks "$OUT" "warning: programs" "programs = nginx: no warning"
+
 # a providers section without an activated default provider breaks TLS
 sed 's/^default = default_sect$//' "$T/ok.cnf" >"$T/nodefault.cnf"
 stp_cli check --conf "$T/nodefault.cnf"
