@@ -8,7 +8,8 @@
 # thread, open nothing in the store directory and never map libcurl. strace
 # proves it, and also proves that the module was loaded (so the test can
 # fail). A broken ocspstaple section prints nothing on their output either
-# (it is said in processes that serve TLS: it/s_server_badconf_*).
+# (it is said in processes that serve TLS: it/s_server_badconf_*), and a
+# policy with log_syslog connects no socket in them.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
@@ -24,7 +25,9 @@ ROUTE=${1:-provider}
 P=$T/pki
 mkdir -p "$P"
 stp_mkpki "$P" 9 >/dev/null # no responder needed: nothing may be fetched
-stp_conf "$T/stp.cnf" "$ROUTE"
+# log_syslog: a serving process connects its syslog socket, a bystander
+# never does (strace sees every connect)
+stp_conf "$T/stp.cnf" "$ROUTE" "log_syslog = $T/devlog"
 
 # traced NAME CMD...: runs CMD under $ROUTE, tracing file opens and thread
 # creation into $T/NAME.trace.
@@ -33,7 +36,7 @@ traced() {
     shift
     # shellcheck disable=SC2046
     timeout 20 env $(stp_route_env "$ROUTE" "$T/stp.cnf") \
-        strace -f -qq -e trace=openat,open,clone,clone3 -o "$T/$name.trace" \
+        strace -f -qq -e trace=openat,open,clone,clone3,connect -o "$T/$name.trace" \
         "$@" </dev/null >"$T/$name.out" 2>&1 || true
 }
 
@@ -44,6 +47,7 @@ check() {
     stp_assert_file_lacks "$trace" "CLONE_THREAD" "$1: no thread"
     stp_assert_file_lacks "$trace" "libcurl" "$1: libcurl not loaded"
     stp_assert_file_lacks "$trace" "$T/store" "$1: nothing opened in the store"
+    stp_assert_file_lacks "$trace" "$T/devlog" "$1: no syslog socket connected"
     [ ! -e "$T/store" ] || stp_fail "$1: the store directory was created"
 }
 
