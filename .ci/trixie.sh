@@ -9,7 +9,8 @@
 # inside it, in a private mount namespace, chroot runs: the build with
 # -Werror, the demo (README's first command), and the server tests
 # (it/nginx_*, it/apache_*, it/haproxy_*, it/s_server_*), on trixie's own
-# packaged servers. stunnel is left out: trixie's 5.74 staples by itself
+# packaged servers (`.ci/trixie.sh bench-haproxy` runs bench-haproxy there
+# instead, results in $BENCH_OUT, default /tmp). stunnel is left out: trixie's 5.74 staples by itself
 # (server-side stapling came with 5.71) and its callback is left alone.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,6 +72,15 @@ in_root "$R" 'cd /src && cmake -S . -B build -DOCSPSTAPLE_WERROR=ON >/tmp/config
 
 echo "== trixie: the demo (README's first command)"
 in_root "$R" 'cd /src && tools/demo.sh build'
+
+if [ "${1:-}" = bench-haproxy ]; then
+    # not CI: HAProxy 3.0's ocsp-update against ours (BENCHMARKS.md)
+    echo "== trixie: bench-haproxy (BENCH_N=${BENCH_N:-200})"
+    in_root "$R" "cd /src && BENCH_N=${BENCH_N:-200} cmake --build build --target bench-haproxy"
+    cp "$R/src/build/bench-haproxy-results.txt" "$R/src/build/bench-haproxy-results.log" \
+        "${BENCH_OUT:-/tmp}/"
+    exit 0
+fi
 
 echo "== trixie: the server tests ($TESTS)"
 in_root "$R" "cd /src && ctest --test-dir build --output-on-failure -j2 -R '$TESTS'"
