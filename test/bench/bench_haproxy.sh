@@ -15,9 +15,11 @@
 #   haproxy   HAProxy's updater, no hook (skipped when it has none)
 #   provider  no ocsp-update, ocspstaple.so loaded from openssl.cnf
 # Phases, HAProxy started again for each:
-#   cold      empty store / no .ocsp files: sweeps (one handshake per name,
-#             SNI, status_request, the staple verified against the root)
-#             until one sweep staples every name, bounded by BENCH_LIMIT
+#   slow      cold (empty store, no .ocsp files), every answer
+#             BENCH_DELAY_MS (100) late: sweeps (one handshake per name, SNI,
+#             status_request, the staple verified against the root) until
+#             one sweep staples every name, bounded by BENCH_LIMIT
+#   cold      the same with a responder that answers at once
 #   restart   HAProxy stopped and started again: one sweep at once (what a
 #             restart serves), and the requests it costs
 # Figures: seconds from HAProxy's start until one sweep stapled every name
@@ -30,6 +32,7 @@ source "$STP_SUPPORT/lib.sh"
 source "$STP_SUPPORT/servers.sh"
 
 N=${BENCH_N:-200}
+DELAY_MS=${BENCH_DELAY_MS:-100}
 LIMIT=${BENCH_LIMIT:-$((120 + N / 10))}
 RESULTS=${1:-bench-haproxy-results.txt}
 LOG=${RESULTS%.txt}.log
@@ -55,12 +58,14 @@ kv() { awk -v k="$2" '$1 == k { print $2; exit }' "$1"; }
 CTL_GEN=0
 CTL_SNAP=0
 _acked() { [ "$(kv "$P/stats" snap)" = "$CTL_SNAP" ] && [ "$(kv "$P/stats" gen)" = "$CTL_GEN" ]; }
-# responder_ctl NEWGEN: apply the control file (NEWGEN 1: new counters) and
-# wait until the responder did; then $P/snap holds its counters
+CTL_DELAY=0
+# responder_ctl NEWGEN: apply the control file (NEWGEN 1: new counters;
+# answers CTL_DELAY ms late) and wait until the responder did; then
+# $P/snap holds its counters
 responder_ctl() {
     CTL_GEN=$((CTL_GEN + $1))
     CTL_SNAP=$((CTL_SNAP + 1))
-    printf 'gen=%d snap=%d delay_ms=0 hang=0\n' "$CTL_GEN" "$CTL_SNAP" >"$P/ctl.tmp"
+    printf 'gen=%d snap=%d delay_ms=%d hang=0\n' "$CTL_GEN" "$CTL_SNAP" "$CTL_DELAY" >"$P/ctl.tmp"
     mv -f "$P/ctl.tmp" "$P/ctl"
     stp_wait_for _acked || stp_fail "the responder ignores its control file"
     cp "$P/stats" "$P/snap"
@@ -163,6 +168,11 @@ phase() {
 VARIANTS=(provider)
 [ "$NATIVE" = 1 ] && VARIANTS=(haproxy provider)
 for v in "${VARIANTS[@]}"; do
+    STORE=$T/store.$v.slow
+    mkdir -p "$STORE"
+    CTL_DELAY=$DELAY_MS
+    phase "$v" slow --until-all
+    CTL_DELAY=0
     STORE=$T/store.$v
     mkdir -p "$STORE"
     phase "$v" cold --until-all
@@ -170,11 +180,11 @@ for v in "${VARIANTS[@]}"; do
 done
 
 {
-    echo "bench-haproxy: HAProxy $HVER (-W, nbthread 2), $N certificates, one crt-list, responder answering at once, $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "bench-haproxy: HAProxy $HVER (-W, nbthread 2), $N certificates, one crt-list, slow: answers ${DELAY_MS} ms late, $(date -u +%Y-%m-%dT%H:%MZ)"
     printf '%-10s %-8s %-22s %-22s %-12s %-10s %s\n' variant phase "all in one sweep (s)" \
         "each once (s)" "first sweep" requests "max/cert"
     for v in "${VARIANTS[@]}"; do
-        for ph in cold restart; do
+        for ph in slow cold restart; do
             printf '%-10s %-8s %-22s %-22s %-12s %-10s %s\n' "$v" "$ph" "${R[$v.$ph.all]}" \
                 "${R[$v.$ph.once]}" "${R[$v.$ph.first]}/$N" "${R[$v.$ph.requests]}" "${R[$v.$ph.max]}"
         done
