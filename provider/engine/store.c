@@ -376,9 +376,9 @@ static int open_temp(struct stp_store *st, const char *name, char *tmp,
 
 /* Writes the file <name> of the directory: a temp file, then a rename;
  * with <durable>, synced to the disk first (counters need not be). */
-static int write_named(struct stp_store *st, const char *name, mode_t mode,
-                       const unsigned char *data, size_t len, int durable,
-                       struct stp_err *err)
+static int write_named_once(struct stp_store *st, const char *name, mode_t mode,
+                            const unsigned char *data, size_t len, int durable,
+                            struct stp_err *err)
 {
     char tmp[NAME_MAX_LEN + 32];
     int fd, saved;
@@ -408,6 +408,26 @@ fail:
     unlinkat(st->dirfd, tmp, 0);
     return stp_err_set(err, STP_E_STORE, saved, "%s/%s: write failed: %s",
                        st->dir, name, strerror(saved));
+}
+
+/*
+ * write_named_once(), made again once when it failed for want of a
+ * permission: a server worker's refresher starts right after the fork, as
+ * root, and the server drops to its user a moment later; a temp file made
+ * by root before the setuid (and not yet given to the store's owner) can no
+ * longer be changed by the same thread after it. The second try makes its
+ * temp file as the user the process now is. (Without it a response was
+ * held in memory only and another worker fetched it again.)
+ */
+static int write_named(struct stp_store *st, const char *name, mode_t mode,
+                       const unsigned char *data, size_t len, int durable,
+                       struct stp_err *err)
+{
+    if (write_named_once(st, name, mode, data, len, durable, err))
+        return 1;
+    if (err->detail != EPERM && err->detail != EACCES)
+        return 0;
+    return write_named_once(st, name, mode, data, len, durable, err);
 }
 
 static int write_file(struct stp_store *st, const char *id, const char *suffix,
@@ -550,6 +570,54 @@ static void maybe_clean(struct stp_store *st, const char *id)
     clean_temps(st, id);
 }
 
+/*
+ * Opens (creating it) the lock or slot file <name> for flock. A file this
+ * user cannot open at all (root:root 0640: made by a server worker as root
+ * in the moment before its setuid, and not given to the store's owner in
+ * time, or left by an older version) is replaced by one of ours (a temp
+ * file renamed over it): else the user would fetch without the lock for as
+ * long as the file stays. A holder of the old file keeps it until it is
+ * done; at most one fetch overlaps, once. Returns the descriptor, or -1
+ * with errno.
+ */
+static int open_lockfile(struct stp_store *st, const char *name)
+{
+    char tmp[NAME_MAX_LEN + 32];
+    int fd, saved;
+
+    fd = openat(st->dirfd, name,
+                O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                MODE_PRIVATE);
+    if (fd < 0 && (errno == EACCES || errno == EROFS))
+        fd = openat(st->dirfd, name,
+                    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0 || errno != EACCES)
+        goto done;
+    if ((fd = open_temp(st, name, tmp, sizeof(tmp))) < 0) {
+        errno = EACCES;
+        return -1;
+    }
+    if (fchmod(fd, MODE_PRIVATE) != 0
+        || renameat(st->dirfd, tmp, st->dirfd, name) != 0) {
+        saved = errno;
+        close(fd);
+        unlinkat(st->dirfd, tmp, 0);
+        errno = saved == EPERM ? EACCES : saved;
+        return -1;
+    }
+    STP_LOG_INFO("store",
+                 "%s/%s: could not be opened by this user (another user's, "
+                 "mode 0640: a server worker's before its setuid?): "
+                 "replaced by one of its own",
+                 st->dir, name);
+    /* the descriptor is that of the file now at <name>: O_WRONLY is
+     * enough for flock */
+done:
+    if (fd >= 0)
+        own_as_dir(st, fd);
+    return fd;
+}
+
 int stp_store_lock(struct stp_store *st, const char *id, long wait_ms,
                    struct stp_err *err)
 {
@@ -562,18 +630,12 @@ int stp_store_lock(struct stp_store *st, const char *id, long wait_ms,
         stp_err_set(err, STP_E_STORE, EINVAL, "invalid store id");
         return -1;
     }
-    fd = openat(st->dirfd, name,
-                O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-                MODE_PRIVATE);
-    if (fd < 0 && (errno == EACCES || errno == EROFS))
-        fd = openat(st->dirfd, name,
-                    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    fd = open_lockfile(st, name);
     if (fd < 0) {
         stp_err_set(err, STP_E_STORE, errno, "%s/%s: %s", st->dir, name,
                     strerror(errno));
         return -1;
     }
-    own_as_dir(st, fd);
     /* a lock file that other users can read (an older version made them
      * 0644) lets them hold it: tighten it if it is ours */
     if (fstat(fd, &sb) == 0 && (sb.st_mode & S_IROTH) && sb.st_uid == geteuid())
@@ -631,17 +693,11 @@ int stp_store_slot_try(struct stp_store *st, const char *host_key, int cap)
             err = ENOMEM;
             break;
         }
-        fd = openat(st->dirfd, name,
-                    O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-                    MODE_PRIVATE);
-        if (fd < 0 && (errno == EACCES || errno == EROFS))
-            fd = openat(st->dirfd, name,
-                        O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        fd = open_lockfile(st, name);
         if (fd < 0) {
             err = errno;
             break;
         }
-        own_as_dir(st, fd);
         if (flock(fd, LOCK_EX | LOCK_NB) == 0)
             return fd;
         close(fd);

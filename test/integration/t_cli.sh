@@ -357,6 +357,33 @@ rootowned)
         "www-data takes the lock and reads the state root wrote"
     stp_assert_requests 2 "one request each"
     ;;
+rootlock)
+    # A lock file root:root 0640 in www-data's store: what a server worker
+    # leaves when its identity changes between creating the file and giving
+    # it to the store's owner (or an older version left). www-data cannot
+    # open it: it replaces it with its own and takes the lock, instead of
+    # fetching without it from then on.
+    if [ "$(id -u)" -ne 0 ] || ! id -u www-data >/dev/null 2>&1; then
+        echo "SKIP: needs root and the user www-data" >&2
+        exit 77
+    fi
+    chmod 711 "$T"
+    mkdir "$S"
+    chown www-data:www-data "$S"
+    STP_AS=(setpriv --reuid=www-data --regid=www-data --clear-groups --)
+    fetch good
+    stp_assert_eq "$RC" 0 "fetch as www-data"
+    lock=$S/$(stp_id good).lock
+    rm -f "$lock"
+    install -m 0640 -o root -g root /dev/null "$lock"
+    stp_cli refresh --conf "$CONF" --force
+    STP_AS=()
+    stp_assert_eq "$RC" 0 "refresh --force as www-data"
+    stp_assert_file_lacks "$ERR" "without the lock|ermission denied" \
+        "www-data takes the certificate's lock"
+    stp_assert_eq "$(stat -c %U "$lock")" www-data "the lock file is www-data's now"
+    stp_assert_requests 2 "one request each"
+    ;;
 planted)
     # A store writer plants a chain of its own making beside a response: a
     # self-signed "leaf" whose AIA names another server, and a sidecar state

@@ -7,7 +7,8 @@
 # its store ids, the CLI, clocks, waits bounded by polling, and assertions.
 # Servers are in servers.sh, the hook's routes and probes in hook.sh.
 # Environment: STP_RESPONDER, STP_SUPPORT, STP_CLI, STP_KEEP=1 (keep $T of a
-# failed test), STP_WAIT (stp_wait_for limit, s).
+# failed test; always: of every run, for a benchmark), STP_WAIT
+# (stp_wait_for limit, s).
 
 STP_SUPPORT=${STP_SUPPORT:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 STP_PIDS=()
@@ -62,7 +63,7 @@ _stp_on_exit() {
         stp_stop_pid "${STP_PIDS[i]}"
     done
     if [ -n "${T:-}" ] && [ -d "$T" ]; then
-        if [ "$rc" -ne 0 ] && [ "${STP_KEEP:-0}" = 1 ]; then
+        if { [ "$rc" -ne 0 ] && [ "${STP_KEEP:-0}" = 1 ]; } || [ "${STP_KEEP:-0}" = always ]; then
             echo "kept $T (exit status $rc)" >&2
         else
             rm -rf "$T"
