@@ -222,30 +222,15 @@ CA=(--CAfile "$P/root.pem")
 GOOD=(--servername good.test "${CA[@]}")
 ERRORS_OK=
 
-# children: the parent's children, sorted, on one line.
-children() {
-    { pgrep -P "$SRV_PID" || true; } | sort -n | paste -sd' '
-}
-
 # reload SIGNAL: the configuration written again ($VHOSTS), then SIGNAL to
 # the parent (USR1: graceful, HUP: restart); returns once none of the old
 # children is left and a new generation runs (bounded).
 reload() {
     local old
-    old=$(children)
+    old=$(stp_children "$SRV_PID")
     write_conf
     kill -"$1" "$SRV_PID"
-    regenerated() {
-        local c now
-        now=$(children)
-        [ "$(wc -w <<<"$now")" -ge "$CHILDREN" ] || return 1
-        for c in $old; do
-            [[ " $now " != *" $c "* ]] || return 1
-        done
-    }
-    STP_WAIT=20 stp_wait_for regenerated ||
-        stp_fail "httpd did not reload on SIG$1 (children '$old' -> '$(children)')"
-    echo "httpd $SRV_PID reloaded (SIG$1): children $(children)" >&2
+    stp_wait_regenerated "$SRV_PID" "$old" "$CHILDREN" "httpd (SIG$1)"
 }
 
 case $SCEN in

@@ -40,6 +40,19 @@ openssl_verify() {
 
 requests() { stp_responder_requests "$P"; }
 
+# www_data_store: $S, a store of the user www-data's (as nginx's workers
+# make it), reachable through $T; skips the scenario without root or
+# www-data.
+www_data_store() {
+    if [ "$(id -u)" -ne 0 ] || ! id -u www-data >/dev/null 2>&1; then
+        echo "SKIP: needs root and the user www-data" >&2
+        exit 77
+    fi
+    chmod 711 "$T"
+    mkdir "$S"
+    chown www-data:www-data "$S"
+}
+
 # flip_last_byte FILE: corrupts a file in place.
 flip_last_byte() {
     local size last
@@ -337,13 +350,7 @@ rootowned)
     # server's user can still take the certificate's lock, read its state
     # and replace its files (a lock file root:root 0640 made a worker fetch
     # without the lock: one request more, once in CI).
-    if [ "$(id -u)" -ne 0 ] || ! id -u www-data >/dev/null 2>&1; then
-        echo "SKIP: needs root and the user www-data" >&2
-        exit 77
-    fi
-    chmod 711 "$T"
-    mkdir "$S"
-    chown www-data:www-data "$S"
+    www_data_store
     fetch good
     stp_assert_eq "$RC" 0 "fetch as root"
     [ -e "$S/$(stp_id good).lock" ] || stp_fail "fetch took no lock file"
@@ -363,13 +370,7 @@ rootlock)
     # it to the store's owner (or an older version left). www-data cannot
     # open it: it replaces it with its own and takes the lock, instead of
     # fetching without it from then on.
-    if [ "$(id -u)" -ne 0 ] || ! id -u www-data >/dev/null 2>&1; then
-        echo "SKIP: needs root and the user www-data" >&2
-        exit 77
-    fi
-    chmod 711 "$T"
-    mkdir "$S"
-    chown www-data:www-data "$S"
+    www_data_store
     STP_AS=(setpriv --reuid=www-data --regid=www-data --clear-groups --)
     fetch good
     stp_assert_eq "$RC" 0 "fetch as www-data"

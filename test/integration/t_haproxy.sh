@@ -341,24 +341,14 @@ mw)
     ;;
 mwreload)
     MODE=mw
-    # reload SIGNAL: the configuration written again, then USR2 to the
-    # master; returns once its old worker is gone and a new one runs
+    # reload: the configuration written again, then USR2 to the master;
+    # returns once its old worker is gone and a new one runs
     reload() {
         local old
-        old=$(pgrep -P "$SRV_PID" | paste -sd' ')
+        old=$(stp_children "$SRV_PID")
         write_conf
         kill -USR2 "$SRV_PID"
-        reloaded() {
-            local now w
-            now=$(pgrep -P "$SRV_PID" | paste -sd' ')
-            [ -n "$now" ] || return 1
-            for w in $old; do
-                [[ " $now " != *" $w "* ]] || return 1
-            done
-        }
-        STP_WAIT=20 stp_wait_for reloaded ||
-            stp_fail "HAProxy did not reload (workers '$old' -> '$(pgrep -P "$SRV_PID" | paste -sd' ')')"
-        echo "haproxy $SRV_PID reloaded: worker $(pgrep -P "$SRV_PID" | paste -sd' ')" >&2
+        stp_wait_regenerated "$SRV_PID" "$old" 1 haproxy
     }
     stp_conf "$CONF" "$ROUTE"
     start

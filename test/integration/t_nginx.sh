@@ -166,29 +166,15 @@ stop() {
     stp_stop_server "$SRV_PID" "$NGINX"
 }
 
-# workers: the master's worker pids, sorted, on one line.
-workers() {
-    { pgrep -P "$SRV_PID" || true; } | sort -n | paste -sd' '
-}
-
 # reload: the configuration written again ($SNI), then `nginx -s reload`
 # (SIGHUP to the master); returns once none of the old workers is left and
 # $WORKERS new ones run (bounded).
 reload() {
     local old
-    old=$(workers)
+    old=$(stp_children "$SRV_PID")
     write_conf
     kill -HUP "$SRV_PID"
-    reloaded() {
-        local w now
-        now=$(workers)
-        [ "$(wc -w <<<"$now")" -eq "$WORKERS" ] || return 1
-        for w in $old; do
-            [[ " $now " != *" $w "* ]] || return 1
-        done
-    }
-    stp_wait_for reloaded || stp_fail "nginx did not reload (workers '$old' -> '$(workers)')"
-    echo "nginx $SRV_PID reloaded: workers $(workers)" >&2
+    stp_wait_regenerated "$SRV_PID" "$old" "$WORKERS" nginx
 }
 
 # burst N: N concurrent handshakes (whatever their outcome): with several

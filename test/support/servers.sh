@@ -119,6 +119,30 @@ stp_nchildren() {
     { pgrep -P "$1" || true; } | wc -l
 }
 
+# stp_children PID: PID's children, sorted, on one line.
+stp_children() {
+    { pgrep -P "$1" || true; } | sort -n | paste -sd' '
+}
+
+# stp_wait_regenerated PID OLD MIN NAME: waits (STP_WAIT, default 20 s)
+# until PID (a master after its reload) has at least MIN children and none
+# of OLD (its children before); fails naming NAME otherwise.
+stp_wait_regenerated() {
+    local pid=$1 old=$2 min=$3
+    # shellcheck disable=SC2317 # called by stp_wait_for
+    _stp_regenerated() {
+        local c now
+        now=$(stp_children "$pid")
+        [ "$(wc -w <<<"$now")" -ge "$min" ] || return 1
+        for c in $old; do
+            [[ " $now " != *" $c "* ]] || return 1
+        done
+    }
+    STP_WAIT=${STP_WAIT:-20} stp_wait_for _stp_regenerated ||
+        stp_fail "$4 did not reload (children '$old' -> '$(stp_children "$pid")')"
+    echo "$4 $pid reloaded: children $(stp_children "$pid")" >&2
+}
+
 # stp_alive PID: PID runs (a zombie does not: a daemon's reaper may be slow).
 stp_alive() {
     local st
