@@ -59,23 +59,24 @@ cat >"$T/inside.sh" <<EOF
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive PATH=/usr/sbin:/usr/bin:/sbin:/bin
 say() { printf 'deb: %s\n' "\$*" >&2; }
-fail() { printf 'FAIL: deb: %s\n' "\$*" >&2; exit 1; }
+fail() { stp_fail "deb: \$*"; }
+# the project's test helpers (stp_stop_pid, stp_wait_for, stp_wait_staple):
+# the same paths inside this root
+export STP_SUPPORT=$STP_SUPPORT STP_CLI=/usr/bin/ocspstaple
+source "$STP_SUPPORT/lib.sh"
+source "$STP_SUPPORT/hook.sh"
 # nginx started here stops with this script: its master (the pid file, in
 # this root's own /run) and the master's workers, by pid
 stop_nginx() {
-    local m pids
+    local m w p
     [ -s /run/nginx.pid ] || return 0
     m=\$(cat /run/nginx.pid)
-    pids="\$m \$(pgrep -P "\$m" | paste -sd' ' || true)"
-    # shellcheck disable=SC2086
-    kill \$pids 2>/dev/null || true
-    for _ in \$(seq 1 60); do
-        # shellcheck disable=SC2086
-        kill -0 \$pids 2>/dev/null || break
-        sleep 0.05
+    w=\$(pgrep -P "\$m" || true)
+    # the master first (it stops its workers; a worker killed alone is
+    # started again), then whatever of them is left
+    for p in "\$m" \$w; do
+        stp_stop_pid "\$p"
     done
-    # shellcheck disable=SC2086
-    kill -9 \$pids 2>/dev/null || true
     rm -f /run/nginx.pid
 }
 trap stop_nginx EXIT
@@ -127,25 +128,11 @@ server {
 SITE
 nginx -t >&2 || fail "nginx -t"
 nginx || fail "nginx did not start"
-ok=
-for _ in \$(seq 1 200); do
-    if ocspstaple probe 127.0.0.1:$PORT --servername good.test --CAfile $P/root.pem \\
-        --require-staple >/tmp/probe.out 2>&1; then
-        ok=1
-        break
-    fi
-    sleep 0.1
-done
-cat /tmp/probe.out >&2
-[ -n "\$ok" ] || { tail -n 20 /var/log/nginx/error.log >&2; fail "no verified staple from Debian's nginx"; }
-grep -q "status=good verified=yes" /tmp/probe.out || fail "the staple is not good and verified"
+STP_WAIT=20 stp_wait_staple $PORT --servername good.test --CAfile $P/root.pem
+stp_verified good.test
 say "Debian's nginx staples through the package"
-for _ in \$(seq 1 150); do
-    ocspstaple status >/tmp/status.out 2>&1 && grep -q "nginx\\[" /tmp/status.out && break
-    sleep 0.1
-done
-cat /tmp/status.out >&2
-grep -q "nginx\\[" /tmp/status.out || fail "status does not name nginx as the staple's user"
+used_by_nginx() { ocspstaple status >/tmp/status.out 2>&1 && grep -q "nginx\\[" /tmp/status.out; }
+STP_WAIT=15 stp_wait_for used_by_nginx || { cat /tmp/status.out >&2; fail "status does not name nginx as the staple's user"; }
 
 # turned off, then removed
 stop_nginx
