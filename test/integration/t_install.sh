@@ -19,6 +19,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/hook.sh
+source "$STP_SUPPORT/hook.sh"
 
 stp_need cmake openssl groff man systemd-analyze readelf ldd
 if [ -z "${STP_BUILD:-}" ] || [ ! -f "$STP_BUILD/CMakeCache.txt" ]; then
@@ -99,15 +101,9 @@ for route in provider preload; do
     }
     stp_ok "openssl s_server staples through the installed files ($route)"
 done
-{
-    printf 'openssl_conf = openssl_init\n[openssl_init]\nproviders = prov\n'
-    printf '[prov]\ndefault = default_sect\nocspstaple = stp_sect\n'
-    printf '[default_sect]\nactivate = 1\n[stp_sect]\nmodule = %s\nactivate = 1\n' "$mod"
-    printf 'store_dir = %s\nprograms = openssl\n' "$T/store"
-} >"$T/inst.cnf"
-stp_cli_installed() { "$R/bin/ocspstaple" "$@"; }
+STP_MODULE=$mod stp_conf "$T/inst.cnf" provider "programs = openssl"
 set +e
-stp_cli_installed check --conf "$T/inst.cnf" >"$T/check.out" 2>&1
+"$R/bin/ocspstaple" check --conf "$T/inst.cnf" >"$T/check.out" 2>&1
 rc=$?
 set -e
 cat "$T/check.out" >&2
