@@ -5,10 +5,10 @@
 # test suite use. Safe to run again; needs root (apt-get).
 set -euo pipefail
 
-PKGS=(build-essential cmake pkg-config openssl libssl-dev libcurl4-openssl-dev
+PKGS=(build-essential cmake pkg-config openssl libssl-dev libcurl4-openssl-dev libhiredis-dev
       ca-certificates curl gnutls-bin clang llvm shellcheck procps strace
       nginx apache2 haproxy lighttpd lighttpd-mod-openssl stunnel4 faketime
-      groff-base man-db systemd debootstrap)
+      groff-base man-db systemd debootstrap redis-server redis-tools)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -17,7 +17,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${STP_TRIXIE_CACHE:-/var/cache/ocspstaple-ci}
 R=$CACHE/trixie-root
 MIRROR=${STP_TRIXIE_MIRROR:-http://deb.debian.org/debian}
-PKGS=(build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev openssl
+PKGS=(build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev libhiredis-dev openssl
       ca-certificates curl gnutls-bin procps iproute2 util-linux strace faketime
       nginx apache2 haproxy)
 TESTS='^it/(nginx|apache|haproxy|s_server)_'

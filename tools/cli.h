@@ -14,6 +14,7 @@
 
 #include "engine/err.h"
 #include "engine/policy.h"
+#include "engine/fleet.h"
 #include "engine/store.h"
 #include "engine/verify.h"
 
@@ -85,6 +86,9 @@ struct cli_store_cmd {
     /* the trust anchors in force: the system's, plus the policy's ca_file */
     X509_STORE *anchors;
     STACK_OF(X509) *ca_file; /* the ca_file certificates, or NULL */
+    /* the fleet tier when the policy sets fleet_url (and fleet_auth_file
+     * could be read: else said, and NULL); no connection made yet */
+    struct stp_fleet *fleet;
 };
 
 /*
@@ -97,6 +101,12 @@ struct cli_store_cmd {
  */
 int cli_store_cmd_open(const struct cli_store_spec *spec, int argc, char **argv,
                        struct cli_store_cmd *out, int *rc);
+
+/*
+ * The fleet of <pol> (fleet_url), or NULL when it has none or it cannot be
+ * set up (said on stderr: the command goes on without it).
+ */
+struct stp_fleet *cli_fleet_open(const struct stp_policy *pol);
 
 /* Closes the store and frees the policy of cli_store_cmd_open(). */
 void cli_store_cmd_close(struct cli_store_cmd *cmd);

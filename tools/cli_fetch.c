@@ -52,7 +52,8 @@ static int fetch_one(const char *path, const struct fetch_args *a,
     struct stp_update_result res = { 0 };
     struct stp_certinfo *ci = NULL;
     struct stp_certpol cp;
-    struct stp_update_ctx uc = { pol, &cp, st, NULL, NULL, 0 };
+    /* asks the responder itself, on purpose: no fleet (refresh has it) */
+    struct stp_update_ctx uc = { pol, &cp, st, NULL, NULL, 0, NULL };
     struct stp_err err;
     STACK_OF(X509) *certs = stp_load_certs(path, &err);
     char tbuf[32], nbuf[32];

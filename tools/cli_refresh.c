@@ -36,7 +36,8 @@ static int update(const struct refresh_ctx *c, const struct stp_certinfo *ci,
 {
     struct stp_certpol cp;
     struct stp_state s;
-    struct stp_update_ctx uc = { c->pol, &cp, c->st, ci, c->cmd->ca_file, 0 };
+    struct stp_update_ctx uc = { c->pol,          &cp, c->st,        ci,
+                                 c->cmd->ca_file, 0,   c->cmd->fleet };
 
     stp_policy_resolve(c->pol, ci->id, ci->leaf, &cp);
     /* a client certificate's answer (a server's client_ocsp wrote it) is
@@ -44,6 +45,7 @@ static int update(const struct refresh_ctx *c, const struct stp_certinfo *ci,
     if (stp_store_read_state(c->st, ci->id_hex, &s)
         && strcmp(s.role, "client") == 0) {
         uc.client = 1;
+        uc.fleet = NULL; /* as in a server: the fleet shares staples only */
         cp.responder_url = c->pol->client_responder != NULL
                                ? c->pol->client_responder
                            : ci->url != NULL ? NULL
@@ -118,6 +120,7 @@ int cli_refresh(int argc, char **argv)
 
     if (!cli_store_cmd_open(&spec, argc, argv, &cmd, &rc))
         return rc;
+    cmd.fleet = cli_fleet_open(cmd.pol); /* a host of the fleet, too */
     c.cmd = &cmd;
     c.pol = cmd.pol;
     c.st = cmd.st;

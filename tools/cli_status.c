@@ -32,6 +32,8 @@ struct status_ctx {
     int rows;
     time_t now;
     struct cli_uses uses;
+    int fleet;        /* --fleet: who published each staple in the fleet */
+    int fleet_failed; /* the fleet could not be asked (said once) */
 };
 
 /*
@@ -99,6 +101,44 @@ static void evaluate(struct status_ctx *c, struct cli_row *r)
     OPENSSL_free(der);
 }
 
+/* --fleet: what the fleet holds for <r> (a staple), as a line under its
+ * row or as the row's "fleet" member; nothing once the fleet failed. */
+static void print_fleet(struct status_ctx *c, const struct cli_row *r)
+{
+    struct stp_fleet_meta m;
+    struct stp_err err;
+    long long ttl = -2;
+    char at[32];
+
+    if (!c->fleet || c->clients || c->fleet_failed)
+        return;
+    if (stp_fleet_describe(c->cmd->fleet, r->id, &m, &ttl, &err) < 0) {
+        fprintf(stderr, "ocspstaple: %s\n", err.msg);
+        c->fleet_failed = 1;
+        return;
+    }
+    cli_time(m.at, at, sizeof(at));
+    if (!c->json) {
+        if (ttl < 0)
+            printf("%-12s  fleet: none (not published, or expired)\n", "");
+        else
+            printf("%-12s  fleet: fetched by %s (pid %ld) at %s, %llds "
+                   "left\n",
+                   "", m.host[0] ? m.host : "?", m.pid, at, ttl / 1000);
+        return;
+    }
+    printf(", \"fleet\": ");
+    if (ttl < 0) {
+        printf("null");
+        return;
+    }
+    printf("{\"host\": ");
+    cli_json_str(m.host);
+    printf(", \"pid\": %ld, \"at\": ", m.pid);
+    cli_json_str(at);
+    printf(", \"seconds_left\": %lld}", ttl / 1000);
+}
+
 static void print_row(struct status_ctx *c, const struct cli_row *r)
 {
     char t1[32], t2[32], left[32];
@@ -116,6 +156,7 @@ static void print_row(struct status_ctx *c, const struct cli_row *r)
             r->id, r->s.subject[0] ? r->s.subject : "-",
             r->s.serial[0] ? r->s.serial : "-", r->status, t1, t2, left, by,
             r->s.last_error[0] ? r->s.last_error : "-");
+        print_fleet(c, r);
         return;
     }
     printf("%s\n  {\"id\": ", c->rows > 1 ? "," : "");
@@ -151,7 +192,9 @@ static void print_row(struct status_ctx *c, const struct cli_row *r)
             printf("}");
         }
     }
-    printf("]}");
+    printf("]");
+    print_fleet(c, r);
+    printf("}");
 }
 
 /* How bad a finding is, for the exit status: a corrupt file, then no valid
@@ -223,7 +266,7 @@ static void on_id(void *arg, const char *id)
 static void status_usage(FILE *out)
 {
     fprintf(out, "usage: ocspstaple status [--store-dir DIR] [--conf FILE] "
-                 "[--json]\n"
+                 "[--json] [--fleet]\n"
                  "  One row per stored response: id, subject, serial, status, "
                  "this update,\n"
                  "  next update, time left, the running processes that use "
@@ -238,7 +281,12 @@ static void status_usage(FILE *out)
                  "6 a staple\n"
                  "  without a valid verified response, 3 revoked, 4 unknown, "
                  "8 past its\n"
-                 "  refresh point with failing refreshes, 0 none, 1 error.\n");
+                 "  refresh point with failing refreshes, 0 none, 1 error.\n"
+                 "  --fleet (with fleet_url): under each staple, the host "
+                 "that published\n"
+                 "  it in the fleet, when, and its time left there (\"fleet\" "
+                 "in JSON);\n"
+                 "  1 if the fleet cannot be asked.\n");
 }
 
 int cli_status(int argc, char **argv)
@@ -248,10 +296,33 @@ int cli_status(int argc, char **argv)
     struct cli_store_cmd cmd;
     struct status_ctx c = { 0 };
     struct stp_err err;
-    int n, rc;
+    int n, rc, i, j, fleet = 0;
 
+    /* --fleet, an option of status's own: taken out before the common
+     * parse (which knows one flag per command) */
+    for (i = j = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--fleet") == 0)
+            fleet = 1;
+        else
+            argv[j++] = argv[i];
+    }
+    argc = j;
+    argv[argc] = NULL;
     if (!cli_store_cmd_open(&spec, argc, argv, &cmd, &rc))
         return rc;
+    if (fleet) {
+        if (cmd.pol->fleet_url == NULL) {
+            fprintf(stderr, "ocspstaple: status --fleet: the policy sets no "
+                            "fleet_url\n");
+            cli_store_cmd_close(&cmd);
+            return CLI_EXIT_ERROR;
+        }
+        if ((cmd.fleet = cli_fleet_open(cmd.pol)) == NULL) {
+            cli_store_cmd_close(&cmd);
+            return CLI_EXIT_ERROR;
+        }
+    }
+    c.fleet = fleet;
     c.cmd = &cmd;
     c.st = cmd.st;
     c.pol = cmd.pol;
@@ -275,7 +346,7 @@ int cli_status(int argc, char **argv)
         fprintf(stderr, "ocspstaple: %s\n", err.msg);
     cli_uses_free(&c.uses);
     cli_store_cmd_close(&cmd);
-    return n < 0 ? CLI_EXIT_ERROR : c.worst;
+    return n < 0 || c.fleet_failed ? CLI_EXIT_ERROR : c.worst;
 }
 
 void cli_status_row(const struct cli_store_cmd *cmd, const char *id, time_t now,

@@ -173,8 +173,25 @@ int cli_store_cmd_open(const struct cli_store_spec *spec, int argc, char **argv,
     return 1;
 }
 
+struct stp_fleet *cli_fleet_open(const struct stp_policy *pol)
+{
+    struct stp_fleet *f;
+    struct stp_err err;
+
+    if (pol->fleet_url == NULL)
+        return NULL;
+    f = stp_fleet_new(pol, &err);
+    if (f == NULL)
+        fprintf(stderr,
+                "ocspstaple: %s: this run goes on without the fleet tier\n",
+                err.msg);
+    return f;
+}
+
 void cli_store_cmd_close(struct cli_store_cmd *cmd)
 {
+    stp_fleet_free(cmd->fleet);
+    cmd->fleet = NULL;
     stp_store_close(cmd->st);
     stp_policy_free(cmd->pol);
     X509_STORE_free(cmd->anchors);

@@ -58,6 +58,13 @@
 #define OCSPSTAPLE_KEY_LOG_SYSLOG   "log_syslog"
 #define OCSPSTAPLE_KEY_METRICS_FILE "metrics_file"
 
+/* The fleet tier on Redis (engine/fleet.h). */
+#define OCSPSTAPLE_KEY_FLEET_URL       "fleet_url"
+#define OCSPSTAPLE_KEY_FLEET_AUTH_FILE "fleet_auth_file"
+#define OCSPSTAPLE_KEY_FLEET_PREFIX    "fleet_prefix"
+#define OCSPSTAPLE_KEY_FLEET_TIMEOUT   "fleet_timeout"
+#define OCSPSTAPLE_KEY_FLEET_HOST      "fleet_host"
+
 /* Which programs the module acts in (a system-wide openssl.cnf is read by all).
  */
 #define OCSPSTAPLE_KEY_PROGRAMS      "programs"

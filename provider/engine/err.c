@@ -43,6 +43,7 @@ static const char *const code_names[STP_CODE_COUNT] = {
     [STP_E_UNTRUSTED] = "untrusted",
     [STP_E_DEFERRED] = "deferred",
     [STP_E_NONCE] = "nonce",
+    [STP_E_FLEET] = "fleet",
     [STP_E_INTERNAL] = "internal",
 };
 

@@ -43,6 +43,7 @@ enum stp_code {
     STP_E_UNTRUSTED,     /* skip_verify: a stored response is not trusted */
     STP_E_DEFERRED,      /* another process's attempt failed: its backoff */
     STP_E_NONCE,         /* the answer does not echo the request's nonce */
+    STP_E_FLEET,         /* the fleet tier (Redis): unusable or misconfigured */
     STP_E_INTERNAL,      /* allocation or library failure */
     STP_CODE_COUNT
 };

@@ -188,6 +188,14 @@ static const struct keydef keys[] = {
     KEY(OCSPSTAPLE_KEY_LOG_FILE, PLAIN(PATH), TOP(log_file), NONE),
     KEY(OCSPSTAPLE_KEY_LOG_SYSLOG, PLAIN(PATH), TOP(log_syslog), NONE),
     KEY(OCSPSTAPLE_KEY_METRICS_FILE, PLAIN(PATH), TOP(metrics_file), NONE),
+    KEY(OCSPSTAPLE_KEY_FLEET_URL, PLAIN(REDIS), TOP(fleet_url), NONE),
+    KEY(OCSPSTAPLE_KEY_FLEET_AUTH_FILE, PLAIN(PATH), TOP(fleet_auth_file),
+        NONE),
+    KEY(OCSPSTAPLE_KEY_FLEET_PREFIX, PLAIN(WORD), TOP(fleet_prefix),
+        STR("ocspstaple:")),
+    KEY(OCSPSTAPLE_KEY_FLEET_TIMEOUT, RANGE(DURATION, 10, 5 * SEC_MS, 1),
+        TOP(fleet_timeout_ms), NUM(250)),
+    KEY(OCSPSTAPLE_KEY_FLEET_HOST, PLAIN(WORD), TOP(fleet_host), NONE),
     KEY(OCSPSTAPLE_KEY_PROGRAMS, PLAIN(LIST), LIST(programs, nprograms), NONE),
     KEY(OCSPSTAPLE_KEY_SKIP_PROGRAMS, PLAIN(LIST),
         LIST(skip_programs, nskip_programs), NONE),
@@ -203,6 +211,7 @@ struct parser {
     int too_many;
     size_t cap_certs;
     unsigned char bad[NKEYS];
+    unsigned char given[NKEYS]; /* top-level keys present in the section */
     unsigned char has_match[MAX_CERTS];
 };
 
@@ -262,6 +271,8 @@ static enum field_kind field_kind(const struct keydef *kd)
     case STP_PV_URL:
     case STP_PV_PATH:
     case STP_PV_NAME:
+    case STP_PV_REDIS:
+    case STP_PV_WORD:
         return F_STR;
     case STP_PV_LIST:
         return F_LIST;
@@ -607,6 +618,7 @@ static void parse_entry(struct parser *ps, const char *key, const char *value)
 
     id = find_key(key);
     if (id >= 0) {
+        ps->given[id] = 1;
         if (!parse_value(ps, &keys[id], key, value, &v)) {
             ps->bad[id] = 1;
             return;
@@ -639,6 +651,29 @@ static void check_order(struct parser *ps, const char *a, long va,
            a, sa, b, sb, relation);
 }
 
+/* The fleet's other keys act only with fleet_url: given without it, each
+ * is refused (a key that would silently do nothing). */
+static void check_fleet(struct parser *ps)
+{
+    static const char *const deps[] = { OCSPSTAPLE_KEY_FLEET_AUTH_FILE,
+                                        OCSPSTAPLE_KEY_FLEET_PREFIX,
+                                        OCSPSTAPLE_KEY_FLEET_TIMEOUT,
+                                        OCSPSTAPLE_KEY_FLEET_HOST };
+    size_t i;
+
+    if (ps->pol->fleet_url != NULL
+        || ps->bad[find_key(OCSPSTAPLE_KEY_FLEET_URL)])
+        return;
+    for (i = 0; i < sizeof(deps) / sizeof(deps[0]); i++) {
+        if (ps->given[find_key(deps[i])])
+            report(ps,
+                   "key '%s': has no effect without %s (accepted: set %s = "
+                   "redis://HOST:PORT/DB too, or remove %s)",
+                   deps[i], OCSPSTAPLE_KEY_FLEET_URL, OCSPSTAPLE_KEY_FLEET_URL,
+                   deps[i]);
+    }
+}
+
 static void check_whole(struct parser *ps)
 {
     const struct stp_policy *p = ps->pol;
@@ -669,6 +704,7 @@ static void check_whole(struct parser *ps)
                "only for those that name no responder)",
                OCSPSTAPLE_KEY_CLIENT_RESPONDER,
                OCSPSTAPLE_KEY_CLIENT_DEFAULT_RESPONDER);
+    check_fleet(ps);
     for (i = 0; i < p->ncerts; i++) {
         if (!ps->has_match[i])
             report(ps,

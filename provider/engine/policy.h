@@ -113,7 +113,13 @@ struct stp_policy {
     char *log_file;     /* NULL: stderr */
     char *log_syslog;   /* a syslog socket (/dev/log), or NULL */
     char *metrics_file; /* NULL: none */
-    char **programs;    /* fnmatch patterns; none: every program */
+    /* the fleet tier (engine/fleet.h), on when fleet_url is set */
+    char *fleet_url;       /* redis://HOST[:PORT][/DB], or NULL */
+    char *fleet_auth_file; /* "PASSWORD" or "USER PASSWORD", or NULL */
+    char *fleet_prefix;    /* of every key this host writes or reads */
+    long fleet_timeout_ms; /* connect, and each command */
+    char *fleet_host;      /* this host's name in the fleet; NULL: hostname */
+    char **programs;       /* fnmatch patterns; none: every program */
     size_t nprograms;
     char **skip_programs; /* fnmatch patterns */
     size_t nskip_programs;

@@ -154,6 +154,14 @@ void stp_pv_describe(const struct stp_pv_spec *spec, char *buf, size_t len)
     case STP_PV_NAME:
         snprintf(buf, len, "a group name (letters, digits, '.', '_', '-')");
         break;
+    case STP_PV_REDIS:
+        snprintf(buf, len,
+                 "redis://HOST[:PORT][/DB] without credentials (those go in "
+                 "fleet_auth_file)");
+        break;
+    case STP_PV_WORD:
+        snprintf(buf, len, "1 to 64 printable characters without spaces");
+        break;
     }
 }
 
@@ -170,6 +178,8 @@ const char *stp_pv_problem(enum stp_pv_type type, enum stp_pv_res r)
         [STP_PV_PATH] = "is not an absolute path",
         [STP_PV_LIST] = "is not valid",
         [STP_PV_NAME] = "is not a group name",
+        [STP_PV_REDIS] = "is not a redis:// URL without credentials",
+        [STP_PV_WORD] = "is not a word of printable characters",
     };
 
     switch (r) {
@@ -404,6 +414,80 @@ static enum stp_pv_res split_list(const char *s, char ***out, size_t *out_n)
     return STP_PV_OK;
 }
 
+/* 1 to 64 printable ASCII characters, none of them a space. */
+static int valid_word(const char *s)
+{
+    size_t n = strlen(s), i;
+
+    if (n == 0 || n > 64)
+        return 0;
+    for (i = 0; i < n; i++) {
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* A decimal number of 1 to <digits> digits in [p, end) into *out. */
+static int whole_in(const char *p, const char *end, int digits, int *out)
+{
+    int v = 0;
+
+    if (p == end || end - p > digits)
+        return 0;
+    for (; p < end; p++) {
+        if (!is_digit((unsigned char)*p))
+            return 0;
+        v = v * 10 + (*p - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+int stp_pv_redis_url(const char *s, struct stp_pv_redis *out)
+{
+    const char *p, *end, *hend, *port;
+    size_t hlen;
+
+    memset(out, 0, sizeof(*out));
+    out->port = 6379;
+    for (p = s; *p != '\0'; p++) {
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return 0;
+    }
+    if (!ascii_ncaseeq(s, "redis://", 8))
+        return 0;
+    p = s + 8;
+    end = p + strcspn(p, "/");
+    if (memchr(p, '@', (size_t)(end - p)) != NULL)
+        return 0; /* credentials: refused */
+    if (*p == '[') {
+        hend = memchr(p, ']', (size_t)(end - p));
+        if (hend == NULL || hend == p + 1)
+            return 0;
+        hlen = (size_t)(hend - p - 1);
+        port = hend + 1;
+        p++;
+    } else {
+        hend = memchr(p, ':', (size_t)(end - p));
+        if (hend == NULL)
+            hend = end;
+        hlen = (size_t)(hend - p);
+        port = hend;
+    }
+    if (hlen == 0 || hlen >= sizeof(out->host))
+        return 0;
+    memcpy(out->host, p, hlen);
+    out->host[hlen] = '\0';
+    if (port != end
+        && (*port != ':' || !whole_in(port + 1, end, 5, &out->port)
+            || out->port < 1 || out->port > 65535))
+        return 0;
+    if (*end == '/' && end[1] != '\0')
+        return whole_in(end + 1, end + strlen(end), 4, &out->db);
+    return 1;
+}
+
 enum stp_pv_res stp_pv_convert(const struct stp_pv_spec *spec, char *s,
                                struct stp_pv_value *out)
 {
@@ -432,6 +516,19 @@ enum stp_pv_res stp_pv_convert(const struct stp_pv_spec *spec, char *s,
         return STP_PV_OK;
     case STP_PV_LIST:
         return split_list(s, &out->list, &out->nlist);
+    case STP_PV_REDIS: {
+        struct stp_pv_redis r;
+
+        if (!stp_pv_redis_url(s, &r))
+            return STP_PV_SYNTAX;
+        out->str = s;
+        return STP_PV_OK;
+    }
+    case STP_PV_WORD:
+        if (!valid_word(s))
+            return STP_PV_SYNTAX;
+        out->str = s;
+        return STP_PV_OK;
     case STP_PV_NAME:
         if (s[0] == '-' || strlen(s) > 32
             || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

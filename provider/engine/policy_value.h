@@ -30,7 +30,9 @@ enum stp_pv_type {
     STP_PV_URL,
     STP_PV_PATH,
     STP_PV_LIST,
-    STP_PV_NAME /* a user or group name: [A-Za-z0-9._-], not "-" first */
+    STP_PV_NAME,  /* a user or group name: [A-Za-z0-9._-], not "-" first */
+    STP_PV_REDIS, /* redis://HOST[:PORT][/DB], no credentials */
+    STP_PV_WORD   /* 1 to 64 printable ASCII characters, no space */
 };
 
 /* Outcome of a conversion; each failure has its own diagnostic text. */
@@ -103,6 +105,23 @@ char *stp_pv_trim_dup(const char *s);
  */
 enum stp_pv_res stp_pv_convert(const struct stp_pv_spec *spec, char *s,
                                struct stp_pv_value *out);
+
+/* A Redis server's address, as stp_pv_redis_url() reads it. */
+struct stp_pv_redis {
+    char host[256]; /* a name, an IPv4 literal, or an IPv6 one without [] */
+    int port;       /* 6379 if not given */
+    int db;         /* 0 if not given */
+};
+
+/*
+ * Parses "redis://HOST[:PORT][/DB]" (scheme case-insensitive; HOST may be
+ * [IPv6]; DB a number of at most 4 digits) into <out>. A URL carrying
+ * credentials
+ * ("user:pass@") is refused: they belong in a file (fleet_auth_file), not in
+ * a configuration every process and `ocspstaple check` prints. Returns 1 on
+ * success, 0 if <s> is not such a URL. Pure.
+ */
+int stp_pv_redis_url(const char *s, struct stp_pv_redis *out);
 
 /* Frees out->str and out->list and zeroes <v>. */
 void stp_pv_value_clear(struct stp_pv_value *v);

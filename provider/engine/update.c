@@ -5,6 +5,7 @@
 #include "engine/update.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -272,6 +273,164 @@ static int take_fresh(const struct cycle *cy, unsigned char **der, size_t len,
     return 1;
 }
 
+/*
+ * The fleet tier (fleet.h) in the cycle. Every value read from the fleet is
+ * verified like a stored file and must be newer than the response held,
+ * and not itself due, to be taken; anything else is refused (said once per
+ * cycle) and this host fetches, then overwrites it.
+ */
+enum fleet_step { FLEET_FETCH, FLEET_TOOK, FLEET_LEASED };
+
+static void net_begin(const struct cycle *cy)
+{
+    if (cy->o->net_begin != NULL)
+        cy->o->net_begin();
+}
+
+static void net_end(const struct cycle *cy)
+{
+    if (cy->o->net_end != NULL)
+        cy->o->net_end();
+}
+
+/* The fleet's response, taken if it may be (1); 0 when there is none to
+ * take; -1 when the fleet cannot be asked. <said>: a refusal was logged in
+ * this cycle. */
+static int fleet_take(const struct cycle *cy, const struct stp_verdict *base,
+                      struct stp_update_result *res, int *said)
+{
+    const struct stp_update_ctx *c = cy->c;
+    struct stp_fleet_meta m;
+    struct stp_verify_opts vo;
+    struct stp_verdict v;
+    struct stp_err e;
+    unsigned char *der = NULL;
+    const char *why = NULL;
+    size_t len = 0;
+    int r;
+
+    net_begin(cy);
+    r = stp_fleet_get(c->fleet, c->ci->id_hex, c->policy->max_response_size,
+                      &der, &len, &m);
+    net_end(cy);
+    if (r <= 0)
+        return r;
+    verify_opts_of(c, stp_now(), &vo);
+    if (c->certpol->skip_verify) {
+        /* as for a stored file: any fleet writer could have made it */
+        why = "skip_verify: a response from the fleet is not trusted";
+    } else if (!stp_verify_response(der, len, c->ci->leaf, c->ci->issuer, &vo,
+                                    &v, &e)) {
+        why = e.msg;
+    } else {
+        switch (stp_verdict_may_replace(base, &v, vo.now)) {
+        case STP_REPLACE_NO_OLDER:
+            why = "older than the response held";
+            break;
+        case STP_REPLACE_NO_UNKNOWN:
+            why = "\"unknown\" while the response held says good";
+            break;
+        default:
+            break;
+        }
+    }
+    if (why != NULL) {
+        if (!*said && !c->certpol->skip_verify)
+            STP_LOG_WARN("fleet",
+                         "%s: the fleet's response (published by %s) "
+                         "refused: %s; fetching it here",
+                         c->ci->ident, m.host[0] ? m.host : "?", why);
+        *said = 1;
+        OPENSSL_free(der);
+        return 0;
+    }
+    /* not newer, or due itself: the fleet needs a fetch as much as we do */
+    if ((base != NULL && v.this_update <= base->this_update) || due(cy, &v)) {
+        OPENSSL_free(der);
+        return 0;
+    }
+    if (!take_fresh(cy, &der, len, &v, base, "held", res, &e)) {
+        OPENSSL_free(der);
+        return 0;
+    }
+    res->from_fleet = 1;
+    STP_LOG_INFO("refresh",
+                 "%s: took the fleet's %s response (fetched by %s %lds ago), "
+                 "no request",
+                 c->ci->ident, stp_cert_status_name(v.status),
+                 m.host[0] ? m.host : "?",
+                 m.at > 0 ? (long)(cy->now - m.at) : -1L);
+    return 1;
+}
+
+/*
+ * Before a fetch: the fleet's response if it may be taken; else this host's
+ * lease on the certificate; else, while another host holds the lease, its
+ * response as soon as it is published, polled until the lease would have
+ * expired (a host killed mid-fetch costs that wait, once). With .force the
+ * fleet's response is not taken and no lease is waited for.
+ */
+static enum fleet_step fleet_before(const struct cycle *cy,
+                                    const struct stp_verdict *base,
+                                    struct stp_update_result *res,
+                                    char token[STP_FLEET_TOKEN_LEN])
+{
+    const struct stp_update_ctx *c = cy->c;
+    long lease_ms = c->certpol->timeout * 1000 + 2000;
+    long long deadline = stp_monotonic_ms() + lease_ms;
+    int r, said = 0;
+
+    if (!cy->o->force && (r = fleet_take(cy, base, res, &said)) != 0)
+        return r > 0 ? FLEET_TOOK : FLEET_FETCH;
+    for (;;) {
+        unsigned char rnd = 0;
+
+        net_begin(cy);
+        r = stp_fleet_lease(c->fleet, c->ci->id_hex, lease_ms, token);
+        net_end(cy);
+        if (r > 0)
+            return FLEET_LEASED;
+        if (r < 0 || cy->o->force)
+            return FLEET_FETCH;
+        if (stp_monotonic_ms() >= deadline
+            || (cy->o->stopping != NULL && cy->o->stopping())) {
+            STP_LOG_INFO("fleet",
+                         "%s: another host held the lease for %lds without "
+                         "publishing: fetching it here",
+                         c->ci->ident, lease_ms / 1000);
+            return FLEET_FETCH;
+        }
+        RAND_bytes(&rnd, 1);
+        net_begin(cy);
+        poll(NULL, 0, 100 + rnd % 50);
+        net_end(cy);
+        if ((r = fleet_take(cy, base, res, &said)) != 0)
+            return r > 0 ? FLEET_TOOK : FLEET_FETCH;
+    }
+}
+
+/* After a fetch: what this host now holds, for the others; the lease
+ * released if it is still ours. */
+static void fleet_after(const struct cycle *cy, int ok, int leased,
+                        const struct stp_update_result *res,
+                        const char token[STP_FLEET_TOKEN_LEN])
+{
+    const struct stp_update_ctx *c = cy->c;
+    time_t now = stp_now();
+
+    net_begin(cy);
+    if (ok && res->der != NULL && res->verdict.next_update > now
+        && stp_fleet_publish(c->fleet, c->ci->id_hex, res->der, res->len,
+                             (long long)(res->verdict.next_update - now) * 1000,
+                             now)
+               < 0)
+        STP_LOG_DEBUG("fleet", "%s: not published (the fleet is down)",
+                      c->ci->ident);
+    if (leased)
+        stp_fleet_release(c->fleet, c->ci->id_hex, token);
+    net_end(cy);
+}
+
 /* Under the lock (if there is a store): decide, fetch, compare, write. */
 static int cycle(const struct cycle *cy, struct stp_update_result *res,
                  struct stp_err *err)
@@ -280,6 +439,8 @@ static int cycle(const struct cycle *cy, struct stp_update_result *res,
     struct stp_state state;
     unsigned char *der = NULL, *old_der = NULL;
     size_t len = 0, old_len = 0;
+    char token[STP_FLEET_TOKEN_LEN];
+    enum fleet_step fs = FLEET_FETCH;
     int have_old, ok = 0;
 
     memset(&state, 0, sizeof(state));
@@ -307,12 +468,27 @@ static int cycle(const struct cycle *cy, struct stp_update_result *res,
                            state.last_error[0] ? state.last_error : "?",
                            (long)(state.next_attempt - cy->now));
     }
+    if (cy->c->fleet != NULL)
+        fs = fleet_before(cy, have_old ? &old : cy->o->held, res, token);
+    if (fs == FLEET_TOOK) {
+        OPENSSL_free(old_der);
+        state.failures = 0;
+        state.last_success = cy->now;
+        state.last_error[0] = '\0';
+        res->next_refresh = next_time(cy, 1, &res->verdict, 0);
+        state.next_attempt = res->next_refresh;
+        if (cy->c->store != NULL)
+            record(cy, &state, res->url);
+        return 1;
+    }
     res->fetched = 1;
     state.last_attempt = cy->now;
     ok = fetch_verified(cy, res->url, &der, &len, &fresh, err);
     if (!ok && err->code == STP_E_BUSY) {
         /* the fetch callback had no fetch slot: no request went out, and
          * the responder is not to blame (nothing recorded) */
+        if (fs == FLEET_LEASED)
+            fleet_after(cy, 0, 1, res, token);
         res->fetched = 0;
         if (have_old)
             hold(res, &old_der, old_len, &old);
@@ -330,6 +506,8 @@ static int cycle(const struct cycle *cy, struct stp_update_result *res,
                         have_old ? "stored" : "held", res, err);
     }
     OPENSSL_free(der);
+    if (cy->c->fleet != NULL)
+        fleet_after(cy, ok, fs == FLEET_LEASED, res, token);
     if (ok) {
         state.failures = 0;
         state.last_success = cy->now;
@@ -400,7 +578,7 @@ int stp_update_cert(const struct stp_update_ctx *c,
     cy.now = stp_now();
     ok = cycle(&cy, res, err);
     stp_store_unlock(lock);
-    if (ok && res->fetched)
+    if (ok && res->fetched) /* a response from the fleet: fleet_take() said */
         STP_LOG_INFO("refresh",
                      "%s: %s %s response from %s, next refresh in %lds",
                      ci->ident, res->stored ? "stored" : "holding",

@@ -18,6 +18,7 @@
 #include "engine/certinfo.h"
 #include "engine/err.h"
 #include "engine/fetch.h"
+#include "engine/fleet.h"
 #include "engine/policy.h"
 #include "engine/schedule.h"
 #include "engine/store.h"
@@ -34,6 +35,9 @@ struct stp_update_ctx {
     STACK_OF(X509) *extra_trust; /* more anchors (ca_file), or NULL */
     int client; /* a client certificate's answer (client_ocsp): its state
                  * says so, for `ocspstaple status` */
+    /* the fleet tier (fleet_url), or NULL: before a fetch, a newer response
+     * from the fleet is taken, else its lease; a fetched one is published */
+    struct stp_fleet *fleet;
 };
 
 /* The exchange with the responder; stp_fetch() unless a test replaces it. */
@@ -54,6 +58,11 @@ struct stp_update_opts {
     int shared_backoff;
     stp_fetch_fn fetch; /* NULL: stp_fetch() */
     void *fetch_arg;
+    /* around each exchange with the fleet and each wait for it (the
+     * refresher leaves its fork gate there), or NULL */
+    void (*net_begin)(void);
+    void (*net_end)(void);
+    int (*stopping)(void); /* non-zero: stop waiting for the fleet; or NULL */
 };
 
 struct stp_update_result {
@@ -61,15 +70,23 @@ struct stp_update_result {
     int have_verdict;
     unsigned char *der; /* that response (stp_update_result_free()) */
     size_t len;
-    int fetched; /* a request went to the responder */
-    int reused;  /* the stored response was kept, not due yet */
-    int stored;  /* a new response was written */
+    int fetched;    /* a request went to the responder */
+    int reused;     /* the stored response was kept, not due yet */
+    int stored;     /* a new response was written */
+    int from_fleet; /* that response came from the fleet, not the responder */
     time_t next_refresh;
     char url[512]; /* the responder URL used */
 };
 
 /*
- * Runs the cycle for <c>->ci. <c>->store may be NULL when the store
+ * Runs the cycle for <c>->ci. With <c>->fleet, a due certificate is first
+ * looked up in the fleet: a response there that verifies like a stored
+ * file, is newer than the one held and is not due itself is taken (stored,
+ * no request; res->from_fleet); else this host takes the certificate's
+ * lease, or waits (at most the fetch timeout plus 2 s, polling) for the
+ * host that holds it, then fetches and publishes what it fetched. The
+ * fleet being down or wrong only costs that lookup (fleet_timeout).
+ * <c>->store may be NULL when the store
  * directory is unusable: the response is then fetched and verified but
  * neither shared nor kept. A response that verifies but cannot be written
  * is held in memory (res->stored stays 0, a warning is logged). Returns 1

@@ -118,6 +118,9 @@ static void ctx_of(const struct stp_rec *rec, struct stp_store *st,
     c->ci = rec->ci;
     c->extra_trust = stp_runtime_get0_trust();
     c->client = rec->client;
+    /* a client certificate's answer is this host's own (it may carry this
+     * host's nonce): the fleet shares staples only */
+    c->fleet = rec->client ? NULL : stp_runtime_get0_fleet();
 }
 
 /* A response was published for <rec>: a revoked one is said (WARN, once
@@ -422,6 +425,11 @@ static enum stp_pool_outcome outcome_of(int ok, int fetched,
     }
 }
 
+static int is_stopping(void)
+{
+    return atomic_load(&stopping);
+}
+
 static enum stp_pool_outcome refresh_one(struct stp_rec *rec, time_t now)
 {
     /* Wait for a process that is fetching this certificate: its file is
@@ -431,7 +439,10 @@ static enum stp_pool_outcome refresh_one(struct stp_rec *rec, time_t now)
                                       rec->pol.timeout * 1000 + 1000,
                                   .shared_backoff = 1,
                                   .fetch = fetch_unlocked,
-                                  .fetch_arg = &slot_wait_ms };
+                                  .fetch_arg = &slot_wait_ms,
+                                  .net_begin = step_end,
+                                  .net_end = step_begin,
+                                  .stopping = is_stopping };
     struct stp_update_result res = { 0 };
     struct stp_update_ctx c;
     struct stp_verdict held;
@@ -1085,7 +1096,8 @@ void stp_refresh_prepare(void)
     /* failures are said by the refresher when it needs these */
     (void)stp_runtime_get0_store(&err);
     (void)stp_fetch_preload(&err);
-    stp_log_syslog_connect(); /* before the child's chroot */
+    (void)stp_runtime_get0_fleet(); /* its credentials: before any setuid */
+    stp_log_syslog_connect();       /* before the child's chroot */
 }
 
 void stp_refresh_policy_changed(void)

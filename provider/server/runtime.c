@@ -28,6 +28,8 @@ static int policy_state; /* 0: not loaded, 1: valid, -1: invalid */
 static atomic_int active = -1;
 static STACK_OF(X509) *trust;
 static struct stp_store *store;
+static struct stp_fleet *fleet;
+static int fleet_failed; /* the policy's fleet could not be made (said) */
 /* Where the policy came from, to read it again (stp_runtime_recheck):
  * the file, the provider name that had to match (NULL: any), and its
  * section flattened ("key=value\n"...), to tell a change. NULL source: not
@@ -153,6 +155,7 @@ void stp_runtime_report(void)
 
 void stp_runtime_after_fork(void)
 {
+    stp_fleet_after_fork(fleet); /* the parent's connections are not ours */
     pthread_mutex_init(&rt_lock, NULL);
     pthread_mutex_init(&report_lock, NULL);
 }
@@ -290,6 +293,11 @@ static void swap_policy_locked(struct stp_policy *p, const char *origin)
             || (p->store_group != NULL
                 && strcmp(old->store_group, p->store_group) != 0)))
         store = NULL; /* opened again on use; the old handle is not freed */
+    if (old == NULL || !stp_fleet_same_conf(old, p)) {
+        stp_fleet_retire(fleet); /* still borrowed by a running cycle */
+        fleet = NULL;
+        fleet_failed = 0;
+    }
     atomic_store(&active, -1); /* decided again, with the new policy */
     STP_LOG_INFO("policy",
                  "%s changed: read again in %s (default mode %s, store_dir "
@@ -464,4 +472,24 @@ struct stp_store *stp_runtime_get0_store(struct stp_err *err)
     st = store;
     pthread_mutex_unlock(&rt_lock);
     return st;
+}
+
+struct stp_fleet *stp_runtime_get0_fleet(void)
+{
+    struct stp_fleet *f;
+    struct stp_err err;
+
+    pthread_mutex_lock(&rt_lock);
+    if (fleet == NULL && !fleet_failed && policy != NULL
+        && policy->fleet_url != NULL) {
+        fleet = stp_fleet_new(policy, &err);
+        if (fleet == NULL) {
+            fleet_failed = 1;
+            STP_LOG_ERR("fleet", "%s: this host works without the fleet",
+                        err.msg);
+        }
+    }
+    f = fleet;
+    pthread_mutex_unlock(&rt_lock);
+    return f;
 }

@@ -18,6 +18,7 @@
 
 #include "engine/err.h"
 #include "engine/policy.h"
+#include "engine/fleet.h"
 #include "engine/store.h"
 
 enum stp_route {
@@ -99,6 +100,15 @@ STACK_OF(X509) *stp_runtime_get0_trust(void);
  * next call).
  */
 struct stp_store *stp_runtime_get0_store(struct stp_err *err);
+
+/*
+ * The fleet tier of the policy in force (fleet_url), made on first use (its
+ * fleet_auth_file read then: stp_refresh_prepare() does it before a server
+ * drops privileges), or NULL when the policy sets none or it cannot be made
+ * (said once per policy, ERR: this host then works alone). Connects to
+ * nothing. Any thread.
+ */
+struct stp_fleet *stp_runtime_get0_fleet(void);
 
 /* Short name of this program (for the allow-list and logs). */
 const char *stp_runtime_program(void);

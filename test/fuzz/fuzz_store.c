@@ -102,7 +102,8 @@ static void check_der(const uint8_t *data, size_t size)
     for (i = 0; i < 2; i++) {
         for (j = 0; j < 2; j++) {
             struct stp_certpol cp;
-            struct stp_update_ctx uc = { policies[i], &cp, store, ci, NULL, 0 };
+            struct stp_update_ctx uc = { policies[i], &cp, store, ci,
+                                         NULL,        0,   NULL };
 
             stp_policy_resolve(policies[i], ci->id, ci->leaf, &cp);
             memset(&v, 0, sizeof(v));

@@ -514,6 +514,88 @@ static void test_pairs(void)
     }
 }
 
+/* fleet_url: a redis:// URL without credentials; the fleet's other keys
+ * act only with it (given alone, each is refused). */
+static void test_fleet(void)
+{
+    static const struct {
+        const char *k1, *v1, *k2, *v2;
+        int errors;
+        const char *want;
+    } rows[] = {
+        { "fleet_url", "redis://127.0.0.1:6379/0", NULL, NULL, 0, NULL },
+        { "fleet_url", "redis://[::1]/2", NULL, NULL, 0, NULL },
+        { "fleet_url", "REDIS://cache.internal", NULL, NULL, 0, NULL },
+        { "fleet_url", "redis://user:secret@127.0.0.1:6379/0", NULL, NULL, 1,
+          "is not a redis:// URL without credentials (accepted: "
+          "redis://HOST[:PORT][/DB] without credentials (those go in "
+          "fleet_auth_file))" },
+        { "fleet_url", "http://127.0.0.1:6379/", NULL, NULL, 1,
+          "is not a redis:// URL" },
+        { "fleet_url", "redis://127.0.0.1:70000/0", NULL, NULL, 1,
+          "is not a redis:// URL" },
+        { "fleet_url", "redis://127.0.0.1:6379/x", NULL, NULL, 1,
+          "is not a redis:// URL" },
+        { "fleet_url", "redis://:6379", NULL, NULL, 1, "is not a redis://" },
+        { "fleet_prefix", "site1:", NULL, NULL, 1,
+          "key 'fleet_prefix': has no effect without fleet_url" },
+        { "fleet_host", "web1", NULL, NULL, 1,
+          "key 'fleet_host': has no effect without fleet_url" },
+        { "fleet_timeout", "100ms", NULL, NULL, 1,
+          "key 'fleet_timeout': has no effect without fleet_url" },
+        { "fleet_auth_file", "/etc/ocspstaple/redis.auth", NULL, NULL, 1,
+          "key 'fleet_auth_file': has no effect without fleet_url" },
+        { "fleet_url", "redis://127.0.0.1", "fleet_prefix", "a b", 1,
+          "is not a word of printable characters" },
+        { "fleet_url", "redis://127.0.0.1", "fleet_timeout", "10s", 1,
+          "is out of range" },
+        { "fleet_url", "redis://127.0.0.1", "fleet_timeout", "50ms", 0, NULL },
+        { "fleet_url", "redis://127.0.0.1", "fleet_auth_file", "auth", 1,
+          "is not an absolute path" },
+    };
+    struct stp_pv_redis r;
+    struct stp_kv kv[2];
+    struct stp_policy *p;
+    struct diags d;
+    size_t i;
+
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        kv[0].key = rows[i].k1;
+        kv[0].value = rows[i].v1;
+        kv[1].key = rows[i].k2;
+        kv[1].value = rows[i].v2;
+        p = parse_kv(kv, rows[i].k2 != NULL ? 2 : 1, &d);
+        if (d.n != rows[i].errors)
+            fprintf(stderr, "  row %zu: %s", i, d.text);
+        ASSERT_EQ(d.n, rows[i].errors);
+        ASSERT_TRUE((p == NULL) == (rows[i].errors > 0));
+        if (rows[i].want != NULL)
+            ASSERT_CONTAINS(d.text, rows[i].want);
+        stp_policy_free(p);
+    }
+    p = parse1("fleet_url", "redis://127.0.0.1:7000/3", &d);
+    ASSERT_NOT_NULL(p);
+    ASSERT_STREQ(p->fleet_url, "redis://127.0.0.1:7000/3");
+    ASSERT_STREQ(p->fleet_prefix, "ocspstaple:");
+    ASSERT_EQ(p->fleet_timeout_ms, 250);
+    ASSERT_NULL(p->fleet_host);
+    stp_policy_free(p);
+    ASSERT_TRUE(stp_pv_redis_url("redis://127.0.0.1:7000/3", &r));
+    ASSERT_STREQ(r.host, "127.0.0.1");
+    ASSERT_EQ(r.port, 7000);
+    ASSERT_EQ(r.db, 3);
+    ASSERT_TRUE(stp_pv_redis_url("redis://[::1]", &r));
+    ASSERT_STREQ(r.host, "::1");
+    ASSERT_EQ(r.port, 6379);
+    ASSERT_EQ(r.db, 0);
+    ASSERT_TRUE(stp_pv_redis_url("redis://h/", &r));
+    ASSERT_EQ(r.db, 0);
+    ASSERT_TRUE(!stp_pv_redis_url("redis://[::1", &r));
+    ASSERT_TRUE(!stp_pv_redis_url("redis://h:0", &r));
+    ASSERT_TRUE(!stp_pv_redis_url("redis://h:6379/12345", &r));
+    ASSERT_TRUE(!stp_pv_redis_url("redis://pass@h", &r));
+}
+
 static void test_all_problems(void)
 {
     static const struct stp_kv kv[] = {
@@ -1090,6 +1172,7 @@ int main(void)
     test_bad_values();
     test_diag_text();
     test_pairs();
+    test_fleet();
     test_all_problems();
     test_duplicates_and_ignored();
     test_unknown();

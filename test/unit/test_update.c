@@ -213,9 +213,8 @@ static void run_row(const struct row *r, const char *dir)
         ASSERT_OK(stp_store_write_state(st, ci->id_hex, &prior, &err));
     }
     stp_policy_resolve(pol, ci->id, ci->leaf, &cp);
-    uc = (struct stp_update_ctx){
-        pol, &cp, r->no_store ? NULL : st, ci, NULL, 0
-    };
+    uc = (struct stp_update_ctx){ pol, &cp, r->no_store ? NULL : st, ci, NULL,
+                                  0,   NULL };
     if (r->held_good) {
         held.this_update = seam.now - H;
         held.next_update = seam.now + H;
