@@ -133,6 +133,10 @@ void stp_expo_counters(FILE *out, const struct stp_expo_sums *s)
         out, "ocspstaple_store_loads_total", "counter",
         "Responses taken from the store directory instead of a fetch.");
     fprintf(out, "ocspstaple_store_loads_total %llu\n", get(s, "store_load"));
+    stp_expo_head(out, "ocspstaple_fleet_taken_total", "counter",
+                  "Responses taken from the fleet (fleet_url) instead of a "
+                  "fetch.");
+    fprintf(out, "ocspstaple_fleet_taken_total %llu\n", get(s, "fleet_taken"));
     stp_expo_head(
         out, "ocspstaple_lock_busy_total", "counter",
         "Refreshes that found another process's fetch running past the "

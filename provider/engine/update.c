@@ -281,6 +281,14 @@ static int take_fresh(const struct cycle *cy, unsigned char **der, size_t len,
  */
 enum fleet_step { FLEET_FETCH, FLEET_TOOK, FLEET_LEASED };
 
+/* Whether the fleet takes part for this certificate: not under
+ * skip_verify, where nothing read from it could be trusted (and waiting
+ * for another host's lease would buy nothing). */
+static int fleet_on(const struct cycle *cy)
+{
+    return cy->c->fleet != NULL && !cy->c->certpol->skip_verify;
+}
+
 static void net_begin(const struct cycle *cy)
 {
     if (cy->o->net_begin != NULL)
@@ -316,11 +324,8 @@ static int fleet_take(const struct cycle *cy, const struct stp_verdict *base,
     if (r <= 0)
         return r;
     verify_opts_of(c, stp_now(), &vo);
-    if (c->certpol->skip_verify) {
-        /* as for a stored file: any fleet writer could have made it */
-        why = "skip_verify: a response from the fleet is not trusted";
-    } else if (!stp_verify_response(der, len, c->ci->leaf, c->ci->issuer, &vo,
-                                    &v, &e)) {
+    if (!stp_verify_response(der, len, c->ci->leaf, c->ci->issuer, &vo, &v,
+                             &e)) {
         why = e.msg;
     } else {
         switch (stp_verdict_may_replace(base, &v, vo.now)) {
@@ -335,7 +340,7 @@ static int fleet_take(const struct cycle *cy, const struct stp_verdict *base,
         }
     }
     if (why != NULL) {
-        if (!*said && !c->certpol->skip_verify)
+        if (!*said)
             STP_LOG_WARN("fleet",
                          "%s: the fleet's response (published by %s) "
                          "refused: %s; fetching it here",
@@ -468,7 +473,7 @@ static int cycle(const struct cycle *cy, struct stp_update_result *res,
                            state.last_error[0] ? state.last_error : "?",
                            (long)(state.next_attempt - cy->now));
     }
-    if (cy->c->fleet != NULL)
+    if (fleet_on(cy))
         fs = fleet_before(cy, have_old ? &old : cy->o->held, res, token);
     if (fs == FLEET_TOOK) {
         OPENSSL_free(old_der);
@@ -506,7 +511,7 @@ static int cycle(const struct cycle *cy, struct stp_update_result *res,
                         have_old ? "stored" : "held", res, err);
     }
     OPENSSL_free(der);
-    if (cy->c->fleet != NULL)
+    if (fleet_on(cy))
         fleet_after(cy, ok, fs == FLEET_LEASED, res, token);
     if (ok) {
         state.failures = 0;

@@ -20,6 +20,7 @@ static const char *const names[STP_M_COUNT] = {
     [STP_M_FETCH_FAIL] = "fetch_fail",
     [STP_M_FETCH_SKIPPED] = "fetch_skipped",
     [STP_M_STORE_LOAD] = "store_load",
+    [STP_M_FLEET_TAKEN] = "fleet_taken",
     [STP_M_LOCK_BUSY] = "lock_busy",
     [STP_M_CERTS] = "certificates",
     [STP_M_REFRESHERS] = "refreshers",

@@ -473,7 +473,9 @@ static enum stp_pool_outcome refresh_one(struct stp_rec *rec, time_t now)
         switch (
             stp_cache_publish(rec, res.der, res.len, &res.verdict, stp_now())) {
         case STP_REPLACE_YES:
-            if (!res.fetched)
+            if (res.from_fleet)
+                stp_metric_inc(STP_M_FLEET_TAKEN);
+            else if (!res.fetched)
                 stp_metric_inc(STP_M_STORE_LOAD);
             published(rec, &res.verdict);
             break;
