@@ -395,6 +395,39 @@ static void check_files(const struct stp_policy *pol, struct cli_diag *d)
 }
 
 /*
+ * fleet_url: the credentials file, then one connection as a server makes
+ * it (AUTH, SELECT, PING). A server that refuses us is a problem of the
+ * configuration; one that cannot be reached now is a warning (the hosts
+ * work alone meanwhile). Returns the number of warnings.
+ */
+static int check_fleet(const struct stp_policy *pol, struct cli_diag *d)
+{
+    struct stp_fleet *f;
+    struct stp_err err;
+    int warnings = 0;
+
+    if (pol->fleet_url == NULL)
+        return 0;
+    if ((f = stp_fleet_new(pol, &err)) == NULL) {
+        problem(d, "%s", err.msg);
+        return 0;
+    }
+    if (stp_fleet_ping(f, &err) > 0) {
+        printf("note: fleet %s answers (as host '%s', prefix '%s')\n",
+               pol->fleet_url, stp_fleet_host(f), pol->fleet_prefix);
+    } else if (err.detail == 1) {
+        problem(d, "fleet_url %s", err.msg);
+    } else {
+        printf("warning: fleet_url %s: the hosts work alone until it "
+               "answers\n",
+               err.msg);
+        warnings++;
+    }
+    stp_fleet_free(f);
+    return warnings;
+}
+
+/*
  * The permission model of store_dir (docs/design-notes.md, "Who may read
  * and write the store"): nobody outside the servers' user and group may
  * write the directory, and the lock and state files are not readable by
@@ -506,6 +539,7 @@ int cli_check(int argc, char **argv)
         check_files(pol, &d);
         check_users(pol, users, nusers, &d);
         check_store_safety(pol, &d);
+        warnings += check_fleet(pol, &d);
         stp_policy_inert_keys(pol, cli_diag_print, &d);
         if (program != NULL)
             print_program(pol, program);

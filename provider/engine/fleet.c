@@ -259,10 +259,12 @@ static void went_down(struct stp_fleet *f, const char *why)
     f->retry_at_ms = stp_monotonic_ms() + f->backoff_ms;
     if (!f->down)
         STP_LOG_WARN("fleet",
-                     "%s unreachable (%s): each host fetches for itself "
-                     "until it is back (next try in %lds, then with "
-                     "backoff)",
-                     f->url, why, f->backoff_ms / 1000);
+                     "%s %s (%s): each host fetches for itself until it is "
+                     "back (next try in %lds, then with backoff)",
+                     f->url,
+                     strstr(why, " refused: ") != NULL ? "refuses this host"
+                                                       : "unreachable",
+                     why, f->backoff_ms / 1000);
     else if (strcmp(f->why, why) != 0)
         STP_LOG_WARN("fleet", "%s still unusable, now: %s", f->url, why);
     f->down = 1;
@@ -607,6 +609,27 @@ int stp_fleet_publish(struct stp_fleet *f, const char *id,
         return -1;
     for (i = 0; i < 3; i++)
         freeReplyObject(r[i]);
+    return 1;
+}
+
+int stp_fleet_ping(struct stp_fleet *f, struct stp_err *err)
+{
+    const char *ping[] = { "PING" };
+    const char *const *argv[] = { ping };
+    const size_t *const lens[] = { NULL };
+    const int argc[] = { 1 };
+    redisReply *r;
+    struct conn *c;
+
+    stp_err_clear(err);
+    if ((c = take(f)) == NULL || !pipeline(f, c, 1, argc, argv, lens, &r)) {
+        pthread_mutex_lock(&f->lock);
+        stp_err_set(err, STP_E_FLEET, strstr(f->why, " refused: ") != NULL,
+                    "%s: %s", f->url, f->why[0] ? f->why : "PING failed");
+        pthread_mutex_unlock(&f->lock);
+        return -1;
+    }
+    freeReplyObject(r);
     return 1;
 }
 

@@ -115,6 +115,14 @@ int stp_fleet_describe(struct stp_fleet *f, const char *id,
                        struct stp_err *err);
 
 /*
+ * Asks the server for a PING (connecting and authenticating as the hosts
+ * do): 1 when it answers; -1 with <err> (STP_E_FLEET; detail 1 when the
+ * server itself refused: AUTH, ACL or SELECT; 0 when it could not be
+ * reached or talked to). For `ocspstaple check`.
+ */
+int stp_fleet_ping(struct stp_fleet *f, struct stp_err *err);
+
+/*
  * In a child after fork(): closes every connection of <f> without a byte
  * sent and forgets it (one another thread of the parent was using is
  * abandoned, not freed). Only the forking thread runs in the child.

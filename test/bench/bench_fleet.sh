@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# bench_fleet.sh [RESULTS]: the fleet tier (issue #12) measured: for each
+# fleet size H in BENCH_HOSTS (1 3 10), H "hosts" (one nginx each, one
+# worker as www-data, BENCH_N (100) server blocks, its own store directory
+# and policy, fleet_host h<i>) sharing one redis-server and one responder
+# (bench_responder, responses valid BENCH_VALIDITY (120) s, refreshed at 90%
+# of it, no jitter: a refresh round every 12 s). Not a test: it prints
+# figures and fails only when something could not be run.
+#
+# Per fleet size:
+#   cold      every host started at once, empty stores and an empty Redis:
+#             responder requests until every host stapled every name (an SNI
+#             sweep of each host, every staple verified), per certificate
+#   rounds    then BENCH_WINDOW (40) s of refresh rounds: requests per
+#             certificate per refresh = requests / (N x rounds), where the
+#             rounds are counted from the hosts' own logs (each refresh of a
+#             certificate on a host is one "stored ... response" or one
+#             "took the fleet's" line): the ideal is 1 whatever H
+# For the largest H, two outages:
+#   refused   redis-server killed (SIGKILL): the connection is refused
+#   hang      redis-server stopped (SIGSTOP): it accepts, never answers
+#             (every command runs into fleet_timeout)
+# and for each, per host: when it said the fleet is unreachable after the
+# outage began, and the delay between that line and its own fetch (what
+# the outage cost the refresh that met it); then Redis back (SIGCONT, or
+# started again) and the time until every host said "reachable again".
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../support/lib.sh
+source "$STP_SUPPORT/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/servers.sh
+source "$STP_SUPPORT/servers.sh"
+# shellcheck source-path=SCRIPTDIR source=../support/redis.sh
+source "$STP_SUPPORT/redis.sh"
+
+N=${BENCH_N:-100}
+HOST_COUNTS=${BENCH_HOSTS:-1 3 10}
+VALIDITY=${BENCH_VALIDITY:-120}
+WINDOW=${BENCH_WINDOW:-40}
+ROUTE=${BENCH_ROUTE:-provider}
+RESULTS=${1:-bench-fleet-results.txt}
+LOG=${RESULTS%.txt}.log
+RUN_USER=www-data
+export OPENSSL_CONF=/dev/null
+
+for v in N VALIDITY WINDOW; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || stp_fail "BENCH_$v='${!v}': expected a count"
+done
+MAXH=0
+for h in $HOST_COUNTS; do
+    [[ $h =~ ^[1-9][0-9]*$ ]] || stp_fail "BENCH_HOSTS: '$h' is not a count"
+    [ "$h" -le "$MAXH" ] || MAXH=$h
+done
+case $ROUTE in preload | provider) ;; *) stp_fail "BENCH_ROUTE: preload or provider" ;; esac
+[ "$(id -u)" -eq 0 ] || stp_fail "run as root: nginx's master switches to $RUN_USER"
+stp_need nginx openssl ss pgrep timeout awk date
+stp_redis_need
+for v in STP_HOOK STP_MODULE STP_BENCH_MKCERTS STP_BENCH_RESPONDER STP_BENCH_SWEEP; do
+    [ -f "${!v:-}" ] || stp_fail "$v is not set to a file (run the bench-fleet target)"
+done
+NGINX=$(command -v nginx)
+
+stp_setup
+chmod 711 "$T"
+P=$T/pki
+mkdir -p "$P"
+: >"$LOG"
+log() { printf 'bench-fleet: %s\n' "$*" | tee -a "$LOG" >&2; }
+kv() { awk -v k="$2" '$1 == k { print $2; exit }' "$1"; }
+
+# ---- the responder (bench_scale.sh's), the certificates, Redis --------------
+
+CTL_GEN=0
+CTL_SNAP=0
+_acked() { [ "$(kv "$P/stats" snap)" = "$CTL_SNAP" ] && [ "$(kv "$P/stats" gen)" = "$CTL_GEN" ]; }
+# responder_ctl [new]: counters written now (new: reset first)
+responder_ctl() {
+    [ "${1:-}" != new ] || CTL_GEN=$((CTL_GEN + 1))
+    CTL_SNAP=$((CTL_SNAP + 1))
+    printf 'gen=%d snap=%d delay_ms=0 hang=0\n' "$CTL_GEN" "$CTL_SNAP" >"$P/ctl.tmp"
+    mv -f "$P/ctl.tmp" "$P/ctl"
+    stp_wait_for _acked || stp_fail "the responder ignores its control file"
+}
+requests() {
+    responder_ctl
+    kv "$P/stats" requests
+}
+"$STP_BENCH_RESPONDER" --index "$P/index.txt" --ca "$P/int.pem" \
+    --key "$P/int.key" --port-file "$P/ports" --ctl "$P/ctl" \
+    --stats "$P/stats" --validity "$VALIDITY" --lifetime 7200 \
+    </dev/null >>"$P/responder.err" 2>&1 &
+RESPONDER_PID=$!
+stp_register_pid "$RESPONDER_PID"
+_ports() { [ -s "$P/ports" ] || ! stp_alive "$RESPONDER_PID"; }
+stp_wait_for _ports || true
+[ -s "$P/ports" ] || stp_fail "the responder did not start"
+read -r RPORT HANGPORT <"$P/ports"
+"$STP_BENCH_MKCERTS" "$P" "$N" "$RPORT" "$HANGPORT" 0 >/dev/null ||
+    stp_fail "bench_mkcerts failed"
+chmod 600 "$P"/*.key
+stp_redis_start "$T/redis" 0
+log "$N certificates; responder 127.0.0.1:$RPORT; redis 127.0.0.1:$REDIS_PORT"
+
+# ---- hosts -------------------------------------------------------------------
+
+declare -A HPORT HPID
+# host_start NAME: nginx for host NAME ($T/NAME), its store emptied.
+host_start() {
+    local h=$1 d=$T/$1 i envs
+    rm -rf "$d"
+    mkdir -p "$d/store"
+    chown "$RUN_USER:" "$d/store"
+    HPORT[$h]=$(stp_free_port)
+    {
+        printf 'openssl_conf = openssl_init\n[openssl_init]\nproviders = prov\n'
+        printf '[prov]\ndefault = default_sect\nocspstaple = stp_sect\n'
+        printf '[default_sect]\nactivate = 1\n[stp_sect]\n'
+        [ "$ROUTE" != provider ] || printf 'module = %s\nactivate = 1\n' "$STP_MODULE"
+        printf 'store_dir = %s\nlog_level = info\n' "$d/store"
+        printf 'fleet_url = redis://127.0.0.1:%s/0\nfleet_host = %s\n' "$REDIS_PORT" "$h"
+        printf 'refresh_margin = 90\nrefresh_min = 10s\nrefresh_jitter = 0s\n'
+    } >"$d/stp.cnf"
+    {
+        printf 'user %s;\nworker_processes 1;\ndaemon off;\npid %s/nginx.pid;\n' "$RUN_USER" "$d"
+        printf 'error_log %s/error.log warn;\nevents { worker_connections 1024; }\n' "$d"
+        printf 'http {\n    access_log off;\n'
+        printf '    server_names_hash_max_size %d;\n    server_names_hash_bucket_size 64;\n' $((2 * N + 512))
+        for t in client_body proxy fastcgi uwsgi scgi; do
+            printf '    %s_temp_path %s/tmp_%s;\n' "$t" "$d" "$t"
+        done
+        printf '    ssl_certificate_key %s/leaf.key;\n' "$P"
+        for ((i = 1; i <= N; i++)); do
+            printf '    server { listen 127.0.0.1:%d ssl; server_name h%d.bench.test; ssl_certificate %s/certs/h%d.chain.pem; }\n' \
+                "${HPORT[$h]}" "$i" "$P" "$i"
+        done
+        printf '}\n'
+    } >"$d/nginx.conf"
+    if [ "$ROUTE" = provider ]; then
+        envs=(OPENSSL_CONF="$d/stp.cnf")
+    else
+        envs=(LD_PRELOAD="$STP_HOOK" OCSPSTAPLE_CONF="$d/stp.cnf")
+    fi
+    env "${envs[@]}" "OCSPSTAPLE_DEBUG=level:info,file:$d/hook.log" \
+        "$NGINX" -p "$d/" -c "$d/nginx.conf" -e "$d/error.log" \
+        </dev/null >>"$d/stderr" 2>&1 &
+    HPID[$h]=$!
+    stp_register_pid "${HPID[$h]}"
+}
+host_up() {
+    local d=$T/$1
+    [ -s "$d/nginx.pid" ] && [ "$(<"$d/nginx.pid")" = "${HPID[$1]}" ] &&
+        [ "$(stp_nchildren "${HPID[$1]}")" -eq 1 ] &&
+        stp_port_owned "${HPORT[$1]}" "${HPID[$1]}"
+}
+host_stop() {
+    stp_stop_pid "${HPID[$1]}"
+    stp_forget_pid "${HPID[$1]}"
+}
+# sweep NAME: one SNI sweep of host NAME until every name is stapled
+# (bounded); prints bench_sweep's all_sweep_s.
+sweep() {
+    timeout 300 "$STP_BENCH_SWEEP" --port "${HPORT[$1]}" --n "$N" --ca "$P/root.pem" \
+        --until-all --limit 240 --parallel 2 2>>"$T/$1/sweep.err" |
+        awk '$1 == "all_sweep_s" { print $2 }'
+}
+# events NAME: the refreshes host NAME logged (fetched or taken)
+events() {
+    grep -cE "INFO refresh: .*(stored|holding) [a-z]+ response from|took the fleet's" \
+        "$T/$1/hook.log" || true
+}
+# t_ms LINE: the time of a hook log line, in epoch ms
+t_ms() { date -u -d "$(cut -d' ' -f1 <<<"$1")" +%s%3N; }
+
+RESULT_ROWS=()
+for H in $HOST_COUNTS; do
+    log "== $H host(s)"
+    stp_redis flushall >/dev/null
+    responder_ctl new
+    hosts=()
+    for ((i = 1; i <= H; i++)); do
+        hosts+=("h$i")
+    done
+    t0=$(stp_ms)
+    for h in "${hosts[@]}"; do host_start "$h"; done
+    for h in "${hosts[@]}"; do
+        STP_WAIT=$((30 + N / 10)) stp_wait_for host_up "$h" || stp_fail "host $h did not start"
+    done
+    for h in "${hosts[@]}"; do
+        s=$(sweep "$h")
+        if [ -z "$s" ] || [ "$s" = none ]; then
+            stp_fail "host $h: not every name stapled"
+        fi
+    done
+    cold_s=$((($(stp_ms) - t0) / 1000))
+    cold=$(requests)
+    log "cold: $cold requests for $N certificates on $H host(s), all stapled in ${cold_s}s"
+    e0=0
+    for h in "${hosts[@]}"; do e0=$((e0 + $(events "$h"))); done
+    responder_ctl new
+    sleep "$WINDOW" # a benchmark's measuring window, not a wait for a state
+    win=$(requests)
+    e1=0
+    for h in "${hosts[@]}"; do e1=$((e1 + $(events "$h"))); done
+    rounds=$(awk -v e=$((e1 - e0)) -v n="$N" -v h="$H" 'BEGIN { printf "%.2f", e / (n * h) }')
+    per=$(awk -v r="$win" -v n="$N" -v k="$rounds" 'BEGIN { printf "%.3f", k > 0 ? r / (n * k) : 0 }')
+    log "rounds: $win requests in ${WINDOW}s, $rounds refresh round(s) per host: $per requests per certificate per refresh"
+    RESULT_ROWS+=("| $H | $N | $cold | $(awk -v r="$cold" -v n="$N" 'BEGIN { printf "%.2f", r / n }') | $rounds | $win | $per |")
+    if [ "$H" = "$MAXH" ]; then
+        OUTAGE_ROWS=()
+        for kind in refused hang; do
+            for h in "${hosts[@]}"; do : >"$T/$h/mark"; done
+            n0=()
+            for h in "${hosts[@]}"; do n0+=("$(wc -l <"$T/$h/hook.log")"); done
+            ot=$(stp_ms)
+            if [ "$kind" = refused ]; then
+                kill -KILL "$REDIS_PID"
+                stp_forget_pid "$REDIS_PID"
+                wait "$REDIS_PID" 2>/dev/null || true
+            else
+                kill -STOP "$REDIS_PID"
+            fi
+            # every host meets the outage at its next refresh round
+            _all_down() {
+                local k=0 hh
+                for hh in "${hosts[@]}"; do
+                    tail -n +"$((n0[k] + 1))" "$T/$hh/hook.log" | grep -q "WARN fleet: .*unreachable" || return 1
+                    tail -n +"$((n0[k] + 1))" "$T/$hh/hook.log" | grep -q "INFO refresh: .*stored [a-z]* response from" || return 1
+                    k=$((k + 1))
+                done
+            }
+            STP_WAIT=$((3 * VALIDITY / 10 + 30)) stp_wait_for _all_down || stp_fail "$kind: not every host fetched alone"
+            worst_seen=0 worst_cost=0 k=0
+            for h in "${hosts[@]}"; do
+                dl=$(tail -n +"$((n0[k] + 1))" "$T/$h/hook.log" | grep -m1 "WARN fleet: .*unreachable")
+                fl=$(tail -n +"$((n0[k] + 1))" "$T/$h/hook.log" | grep -m1 "INFO refresh: .*stored [a-z]* response from")
+                seen=$(($(t_ms "$dl") - ot))
+                cost=$(($(t_ms "$fl") - $(t_ms "$dl")))
+                [ "$seen" -le "$worst_seen" ] || worst_seen=$seen
+                [ "$cost" -le "$worst_cost" ] || worst_cost=$cost
+                k=$((k + 1))
+            done
+            bt=$(stp_ms)
+            if [ "$kind" = refused ]; then
+                stp_redis_start "$T/redis" "$REDIS_PORT"
+            else
+                kill -CONT "$REDIS_PID"
+            fi
+            _all_up() {
+                local k=0 hh
+                for hh in "${hosts[@]}"; do
+                    tail -n +"$((n0[k] + 1))" "$T/$hh/hook.log" | grep -q "reachable again" || return 1
+                    k=$((k + 1))
+                done
+            }
+            STP_WAIT=$((3 * VALIDITY / 10 + 60)) stp_wait_for _all_up || stp_fail "$kind: not every host came back"
+            back=$((($(stp_ms) - bt) / 1000))
+            log "$kind: every host met the outage within ${worst_seen} ms of it (its next round), the fetch after it at most ${worst_cost} ms later; all back within ${back}s"
+            OUTAGE_ROWS+=("| $kind | $H | $worst_seen | $worst_cost | $back |")
+        done
+    fi
+    for h in "${hosts[@]}"; do
+        grep -E " (ERROR) " "$T/$h/hook.log" | head -3 >&2 || true
+        host_stop "$h"
+    done
+done
+
+{
+    echo "bench-fleet: N=$N certificates per host, route $ROUTE, responses valid ${VALIDITY}s (a round every $((VALIDITY / 10))s), window ${WINDOW}s"
+    echo
+    echo "| hosts | certificates | requests, cold | per certificate, cold | refresh rounds per host in the window | requests in the window | requests per certificate per refresh |"
+    echo "| --- | --- | --- | --- | --- | --- | --- |"
+    printf '%s\n' "${RESULT_ROWS[@]}"
+    echo
+    echo "| outage | hosts | outage to the last host meeting it (ms, its next round) | that host's line to its own fetch, worst (ms) | Redis back to every host back (s) |"
+    echo "| --- | --- | --- | --- | --- |"
+    printf '%s\n' "${OUTAGE_ROWS[@]}"
+} | tee "$RESULTS"
