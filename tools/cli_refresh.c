@@ -90,7 +90,9 @@ static void refresh_id(void *arg, const char *id)
     } else {
         printf("%.12s: %s: %s (%s)\n", id, ci->ident,
                stp_cert_status_name(res.verdict.status),
-               res.reused ? "stored response not due" : "fetched");
+               res.reused       ? "stored response not due"
+               : res.from_fleet ? "taken from the fleet"
+                                : "fetched");
         c->stored += res.stored;
     }
     stp_update_result_free(&res);

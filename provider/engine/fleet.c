@@ -252,7 +252,13 @@ static void up_locked(struct stp_fleet *f)
  * no attempt before the backoff has passed. */
 static void went_down(struct stp_fleet *f, const char *why)
 {
+    struct conn *stale, *next;
+
     pthread_mutex_lock(&f->lock);
+    /* the idle connections were made to the same server: after one failed,
+     * none is trusted (each would fail in turn, one backoff period each) */
+    stale = f->idle;
+    f->idle = NULL;
     f->backoff_ms = f->backoff_ms == 0                    ? BACKOFF_FIRST_MS
                     : f->backoff_ms >= BACKOFF_MAX_MS / 2 ? BACKOFF_MAX_MS
                                                           : f->backoff_ms * 2;
@@ -270,6 +276,11 @@ static void went_down(struct stp_fleet *f, const char *why)
     f->down = 1;
     snprintf(f->why, sizeof(f->why), "%s", why);
     pthread_mutex_unlock(&f->lock);
+    for (; stale != NULL; stale = next) {
+        next = stale->next;
+        redisFree(stale->rc);
+        OPENSSL_free(stale);
+    }
 }
 
 /* An error reply that means this client may not use the server. */

@@ -119,7 +119,8 @@ host_start() {
         [ "$ROUTE" != provider ] || printf 'module = %s\nactivate = 1\n' "$STP_MODULE"
         printf 'store_dir = %s\nlog_level = info\n' "$d/store"
         printf 'fleet_url = redis://127.0.0.1:%s/0\nfleet_host = %s\n' "$REDIS_PORT" "$h"
-        printf 'refresh_margin = 90\nrefresh_min = 10s\nrefresh_jitter = 0s\n'
+        # clock_skew below the validity: else every response is due at once
+        printf 'refresh_margin = 90\nrefresh_min = 10s\nrefresh_jitter = 0s\nclock_skew = 5s\n'
     } >"$d/stp.cnf"
     {
         printf 'user %s;\nworker_processes 1;\ndaemon off;\npid %s/nginx.pid;\n' "$RUN_USER" "$d"
@@ -203,7 +204,7 @@ for H in $HOST_COUNTS; do
     e1=0
     for h in "${hosts[@]}"; do e1=$((e1 + $(events "$h"))); done
     rounds=$(awk -v e=$((e1 - e0)) -v n="$N" -v h="$H" 'BEGIN { printf "%.2f", e / (n * h) }')
-    per=$(awk -v r="$win" -v n="$N" -v k="$rounds" 'BEGIN { printf "%.3f", k > 0 ? r / (n * k) : 0 }')
+    per=$(awk -v r="$win" -v n="$N" -v k="$rounds" 'BEGIN { printf "%.3f", (k > 0 ? r / (n * k) : 0) }')
     log "rounds: $win requests in ${WINDOW}s, $rounds refresh round(s) per host: $per requests per certificate per refresh"
     RESULT_ROWS+=("| $H | $N | $cold | $(awk -v r="$cold" -v n="$N" 'BEGIN { printf "%.2f", r / n }') | $rounds | $win | $per |")
     if [ "$H" = "$MAXH" ]; then
