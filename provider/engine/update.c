@@ -393,8 +393,17 @@ static enum fleet_step fleet_before(const struct cycle *cy,
         net_begin(cy);
         r = stp_fleet_lease(c->fleet, c->ci->id_hex, lease_ms, token);
         net_end(cy);
-        if (r > 0)
+        if (r > 0) {
+            /* the host that held the lease may have published between
+             * our look and our lease: look again before asking */
+            if (!cy->o->force && fleet_take(cy, base, res, &said) > 0) {
+                net_begin(cy);
+                stp_fleet_release(c->fleet, c->ci->id_hex, token);
+                net_end(cy);
+                return FLEET_TOOK;
+            }
             return FLEET_LEASED;
+        }
         if (r < 0 || cy->o->force)
             return FLEET_FETCH;
         if (stp_monotonic_ms() >= deadline

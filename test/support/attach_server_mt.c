@@ -11,7 +11,10 @@
  * Right after attaching it prints "threads_after_attach=N" (the threads of
  * the process: attaching must not start one). With STP_ATTACH_FORK=1 it
  * forks after attaching, as a prefork server does: the child serves, the
- * parent only waits and passes SIGTERM on. Test code only.
+ * parent only waits and passes SIGTERM on. At SIGUSR1 it forks a helper
+ * child that only waits for SIGTERM (what a server that spawns helpers
+ * does after it served), printing "SPAWNED <pid>": whatever connections
+ * the library holds must not be the child's too. Test code only.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -109,6 +112,30 @@ static void wait_child_or_serve(sigset_t *stop_sigs)
     exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
 }
 
+/* A helper child: waits for SIGTERM, nothing else (its inherited
+ * descriptors stay open until it exits). */
+static void spawn_helper(void)
+{
+    sigset_t term;
+    pid_t pid;
+    int sig = 0;
+
+    fflush(stdout);
+    pid = fork();
+    if (pid < 0) {
+        perror("attach_server_mt: fork");
+        return;
+    }
+    if (pid == 0) {
+        sigemptyset(&term);
+        sigaddset(&term, SIGTERM);
+        sigwait(&term, &sig);
+        _exit(0);
+    }
+    printf("SPAWNED %ld\n", (long)pid);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
     static const char *const names[] = { "staples_served", "staples_none",
@@ -137,6 +164,7 @@ int main(int argc, char **argv)
     sigemptyset(&stop_sigs);
     sigaddset(&stop_sigs, SIGTERM);
     sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGUSR1); /* spawn_helper(), in this thread only */
     pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
     if (!setup_ctx(&s, argv, argc)) {
         ERR_print_errors_fp(stderr);
@@ -160,7 +188,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "attach_server_mt: no thread started\n");
         return 1;
     }
-    sigwait(&stop_sigs, &sig);
+    while (sigwait(&stop_sigs, &sig) == 0 && sig == SIGUSR1)
+        spawn_helper();
     atomic_store(&s.stop, 1);
     shutdown(s.lfd, SHUT_RDWR); /* wakes the threads blocked in accept() */
     for (i = 0; i < started; i++)
