@@ -42,16 +42,25 @@ else
 fi
 FORK=0
 THREADS=1
+SECOND=()  # a second certificate and key in the same context
+FETCHES=1
 if [ "$MODE" = fork ]; then
     FORK=1
     THREADS=4
+elif [ "$MODE" = fleetfork ]; then
+    # two certificates: two refresher workers use the fleet's connection
+    # pool at once (what ThreadSanitizer needs to see)
+    THREADS=4
+    SECOND=("$P/good.pem" "$P/good.key")
+    FETCHES=2
 fi
 
 stp_start_s_server "$T/srv.out" 5 env OCSPSTAPLE_CONF="$T/stp.cnf" \
     OPENSSL_CONF=/dev/null \
     OCSPSTAPLE_DEBUG="level:debug,file:$T/hook.log" \
     ASAN_OPTIONS=detect_leaks=0 STP_ATTACH_FORK=$FORK \
-    "$STP_ATTACH_SERVER_MT" "$P/ecdsa.pem" "$P/ecdsa.key" "$P/int.pem" "$THREADS"
+    "$STP_ATTACH_SERVER_MT" "$P/ecdsa.pem" "$P/ecdsa.key" "$P/int.pem" "$THREADS" \
+    "${SECOND[@]}"
 stp_assert_file_contains "$T/srv.out" "attach=1" "ocspstaple_attach succeeded"
 stp_assert_file_contains "$T/srv.out" "^threads_after_attach=1$" \
     "attaching starts no thread"
@@ -89,10 +98,10 @@ wait "$S_SERVER_PID" || true
 # (with fork, the parent waited for its child, which printed the counters)
 stp_forget_pid "$S_SERVER_PID"
 cat "$T/srv.out" >&2
-stp_assert_file_contains "$T/srv.out" "^fetch_ok=1$" "one fetch"
+stp_assert_file_contains "$T/srv.out" "^fetch_ok=$FETCHES$" "$FETCHES fetch(es)"
 stp_assert_file_contains "$T/srv.out" "^refreshers=1$" "one refresher"
 served=$(sed -n 's/^staples_served=//p' "$T/srv.out")
 [ "${served:-0}" -ge 3 ] || stp_fail "staples_served=$served, wanted >= 3"
-stp_assert_eq "$(stp_responder_requests "$P")" 1 "one responder request"
+stp_assert_eq "$(stp_responder_requests "$P")" "$FETCHES" "one responder request per certificate"
 stp_no_errors "$T/hook.log"
 stp_ok "attach $MODE"
