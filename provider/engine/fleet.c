@@ -46,6 +46,7 @@ struct stp_fleet {
     char *user; /* NULL: the default user */
     char *pass; /* NULL: no AUTH */
     struct timeval tv;
+    long timeout_ms;
 
     pthread_mutex_t lock; /* the fields below */
     struct conn *idle;
@@ -133,6 +134,7 @@ struct stp_fleet *stp_fleet_new(const struct stp_policy *p, struct stp_err *err)
         return NULL;
     }
     pthread_mutex_init(&f->lock, NULL);
+    f->timeout_ms = p->fleet_timeout_ms;
     f->tv.tv_sec = p->fleet_timeout_ms / 1000;
     f->tv.tv_usec = (p->fleet_timeout_ms % 1000) * 1000;
     if (p->fleet_url == NULL || !stp_pv_redis_url(p->fleet_url, &f->addr)) {
@@ -298,15 +300,30 @@ static int access_error(const redisReply *r)
     return 0;
 }
 
+/* What a failed exchange on <rc> says, into <why>: a timeout (hiredis
+ * reports the socket's EAGAIN) as such. */
+static void io_why(const redisContext *rc, long timeout_ms, const char *what,
+                   char *why, size_t len)
+{
+    if (rc->err == REDIS_ERR_IO
+        && strstr(rc->errstr, "temporarily unavailable") != NULL)
+        snprintf(why, len, "%sno answer within fleet_timeout (%ld ms)", what,
+                 timeout_ms);
+    else
+        snprintf(why, len, "%s%s", what,
+                 rc->errstr[0] ? rc->errstr : "I/O error");
+}
+
 /* A command on <rc> whose reply must not be an error; with <why> (of
  * <len> bytes) when it is, or when the exchange failed. */
-static redisReply *command_ok(redisContext *rc, int argc, const char **argv,
-                              const size_t *lens, char *why, size_t len)
+static redisReply *command_ok(const struct stp_fleet *f, redisContext *rc,
+                              int argc, const char **argv, const size_t *lens,
+                              char *why, size_t len)
 {
     redisReply *r = redisCommandArgv(rc, argc, argv, lens);
 
     if (r == NULL) {
-        snprintf(why, len, "%s", rc->errstr[0] ? rc->errstr : "I/O error");
+        io_why(rc, f->timeout_ms, "", why, len);
         return NULL;
     }
     if (r->type == REDIS_REPLY_ERROR) {
@@ -331,7 +348,7 @@ static redisContext *connect_new(struct stp_fleet *f, char *why, size_t len)
         return NULL;
     }
     if (rc->err) {
-        snprintf(why, len, "connect: %s", rc->errstr);
+        io_why(rc, f->timeout_ms, "connect: ", why, len);
         redisFree(rc);
         return NULL;
     }
@@ -346,7 +363,7 @@ static redisContext *connect_new(struct stp_fleet *f, char *why, size_t len)
                                 f->pass };
 
         /* the reply's text may be shown; the secret never is */
-        r = command_ok(rc, f->user != NULL ? 3 : 2, argv, NULL, why, len);
+        r = command_ok(f, rc, f->user != NULL ? 3 : 2, argv, NULL, why, len);
         if (r == NULL) {
             redisFree(rc);
             return NULL;
@@ -357,7 +374,7 @@ static redisContext *connect_new(struct stp_fleet *f, char *why, size_t len)
         const char *argv[2] = { "SELECT", db };
 
         snprintf(db, sizeof(db), "%d", f->addr.db);
-        r = command_ok(rc, 2, argv, NULL, why, len);
+        r = command_ok(f, rc, 2, argv, NULL, why, len);
         if (r == NULL) {
             redisFree(rc);
             return NULL;
@@ -458,8 +475,7 @@ static int pipeline(struct stp_fleet *f, struct conn *c, int n, const int *argc,
         void *r = NULL;
 
         if (redisGetReply(c->rc, &r) != REDIS_OK || r == NULL) {
-            snprintf(why, sizeof(why), "%s",
-                     c->rc->errstr[0] ? c->rc->errstr : "I/O error");
+            io_why(c->rc, f->timeout_ms, "", why, sizeof(why));
             fatal = 1;
             ok = 0;
             break;

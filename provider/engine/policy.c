@@ -194,7 +194,7 @@ static const struct keydef keys[] = {
     KEY(OCSPSTAPLE_KEY_FLEET_PREFIX, PLAIN(WORD), TOP(fleet_prefix),
         STR("ocspstaple:")),
     KEY(OCSPSTAPLE_KEY_FLEET_TIMEOUT, RANGE(DURATION, 10, 5 * SEC_MS, 1),
-        TOP(fleet_timeout_ms), NUM(250)),
+        TOP(fleet_timeout_ms), NUM(SEC_MS)),
     KEY(OCSPSTAPLE_KEY_FLEET_HOST, PLAIN(WORD), TOP(fleet_host), NONE),
     KEY(OCSPSTAPLE_KEY_PROGRAMS, PLAIN(LIST), LIST(programs, nprograms), NONE),
     KEY(OCSPSTAPLE_KEY_SKIP_PROGRAMS, PLAIN(LIST),

@@ -577,7 +577,7 @@ static void test_fleet(void)
     ASSERT_NOT_NULL(p);
     ASSERT_STREQ(p->fleet_url, "redis://127.0.0.1:7000/3");
     ASSERT_STREQ(p->fleet_prefix, "ocspstaple:");
-    ASSERT_EQ(p->fleet_timeout_ms, 250);
+    ASSERT_EQ(p->fleet_timeout_ms, 1000);
     ASSERT_NULL(p->fleet_host);
     stp_policy_free(p);
     ASSERT_TRUE(stp_pv_redis_url("redis://127.0.0.1:7000/3", &r));
