@@ -279,7 +279,7 @@ static int take_fresh(const struct cycle *cy, unsigned char **der, size_t len,
  * and not itself due, to be taken; anything else is refused (said once per
  * cycle) and this host fetches, then overwrites it.
  */
-enum fleet_step { FLEET_FETCH, FLEET_TOOK, FLEET_LEASED };
+enum fleet_step { FLEET_FETCH, FLEET_TOOK, FLEET_LEASED, FLEET_STOP };
 
 /* Whether the fleet takes part for this certificate: not under
  * skip_verify, where nothing read from it could be trusted (and waiting
@@ -406,8 +406,9 @@ static enum fleet_step fleet_before(const struct cycle *cy,
         }
         if (r < 0 || cy->o->force)
             return FLEET_FETCH;
-        if (stp_monotonic_ms() >= deadline
-            || (cy->o->stopping != NULL && cy->o->stopping())) {
+        if (cy->o->stopping != NULL && cy->o->stopping())
+            return FLEET_STOP; /* the process exits: no request now */
+        if (stp_monotonic_ms() >= deadline) {
             STP_LOG_INFO("fleet",
                          "%s: another host held the lease for %lds without "
                          "publishing: fetching it here",
@@ -484,6 +485,13 @@ static int cycle(const struct cycle *cy, struct stp_update_result *res,
     }
     if (fleet_on(cy))
         fs = fleet_before(cy, have_old ? &old : cy->o->held, res, token);
+    if (fs == FLEET_STOP) {
+        if (have_old)
+            hold(res, &old_der, old_len, &old);
+        OPENSSL_free(old_der);
+        return stp_err_set(err, STP_E_BUSY, 0,
+                           "stopping while another host holds the lease");
+    }
     if (fs == FLEET_TOOK) {
         OPENSSL_free(old_der);
         state.failures = 0;

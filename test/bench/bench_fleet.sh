@@ -18,6 +18,8 @@
 #             rounds are counted from the hosts' own logs (each refresh of a
 #             certificate on a host is one "stored ... response" or one
 #             "took the fleet's" line): the ideal is 1 whatever H
+# With BENCH_NOFLEET=1 (the default) every size of more than one host is
+# also run without fleet_url first, for comparison.
 # For the largest H, two outages:
 #   refused   redis-server killed (SIGKILL): the connection is refused
 #   hang      redis-server stopped (SIGSTOP): it accepts, never answers
@@ -39,6 +41,8 @@ HOST_COUNTS=${BENCH_HOSTS:-1 3 10}
 VALIDITY=${BENCH_VALIDITY:-120}
 WINDOW=${BENCH_WINDOW:-40}
 ROUTE=${BENCH_ROUTE:-provider}
+NOFLEET=${BENCH_NOFLEET:-1} # each size of more than one host also without the fleet
+FLEET=1
 RESULTS=${1:-bench-fleet-results.txt}
 LOG=${RESULTS%.txt}.log
 RUN_USER=www-data
@@ -118,7 +122,9 @@ host_start() {
         printf '[default_sect]\nactivate = 1\n[stp_sect]\n'
         [ "$ROUTE" != provider ] || printf 'module = %s\nactivate = 1\n' "$STP_MODULE"
         printf 'store_dir = %s\nlog_level = info\n' "$d/store"
-        printf 'fleet_url = redis://127.0.0.1:%s/0\nfleet_host = %s\n' "$REDIS_PORT" "$h"
+        if [ "$FLEET" = 1 ]; then
+            printf 'fleet_url = redis://127.0.0.1:%s/0\nfleet_host = %s\n' "$REDIS_PORT" "$h"
+        fi
         # clock_skew below the validity: else every response is due at once
         printf 'refresh_margin = 90\nrefresh_min = 10s\nrefresh_jitter = 0s\nclock_skew = 5s\n'
     } >"$d/stp.cnf"
@@ -170,12 +176,27 @@ events() {
     grep -cE "INFO refresh: .*(stored|holding) [a-z]+ response from|took the fleet's" \
         "$T/$1/hook.log" || true
 }
-# t_ms LINE: the time of a hook log line, in epoch ms
-t_ms() { date -u -d "$(cut -d' ' -f1 <<<"$1")" +%s%3N; }
+# after FILE K ERE: the number and the text of the first line of FILE
+# after line K that matches ERE, as "N LINE" (awk reads the file: no pipe a
+# first match would break); status 1: none.
+after() {
+    awk -v k="$2" -v re="$3" 'NR > k && $0 ~ re { print NR, $0; f = 1; exit }
+        END { exit !f }' "$1"
+}
+DOWN_RE='WARN fleet: .*unreachable'
+FETCH_RE='INFO refresh: .*stored [a-z]* response from'
+# t_ms "N LINE": the time of that hook log line, in epoch ms
+t_ms() { date -u -d "$(cut -d' ' -f2 <<<"$1")" +%s%3N; }
 
 RESULT_ROWS=()
+RUNS=()
 for H in $HOST_COUNTS; do
-    log "== $H host(s)"
+    [ "$NOFLEET" != 1 ] || [ "$H" = 1 ] || RUNS+=("$H 0")
+    RUNS+=("$H 1")
+done
+for run in "${RUNS[@]}"; do
+    read -r H FLEET <<<"$run"
+    log "== $H host(s), $([ "$FLEET" = 1 ] && echo "one fleet" || echo "no fleet")"
     stp_redis flushall >/dev/null
     responder_ctl new
     hosts=()
@@ -206,8 +227,8 @@ for H in $HOST_COUNTS; do
     rounds=$(awk -v e=$((e1 - e0)) -v n="$N" -v h="$H" 'BEGIN { printf "%.2f", e / (n * h) }')
     per=$(awk -v r="$win" -v n="$N" -v k="$rounds" 'BEGIN { printf "%.3f", (k > 0 ? r / (n * k) : 0) }')
     log "rounds: $win requests in ${WINDOW}s, $rounds refresh round(s) per host: $per requests per certificate per refresh"
-    RESULT_ROWS+=("| $H | $N | $cold | $(awk -v r="$cold" -v n="$N" 'BEGIN { printf "%.2f", r / n }') | $rounds | $win | $per |")
-    if [ "$H" = "$MAXH" ]; then
+    RESULT_ROWS+=("| $H | $([ "$FLEET" = 1 ] && echo yes || echo no) | $N | $cold | $(awk -v r="$cold" -v n="$N" 'BEGIN { printf "%.2f", r / n }') | $rounds | $win | $per |")
+    if [ "$H" = "$MAXH" ] && [ "$FLEET" = 1 ]; then
         OUTAGE_ROWS=()
         for kind in refused hang; do
             for h in "${hosts[@]}"; do : >"$T/$h/mark"; done
@@ -223,18 +244,20 @@ for H in $HOST_COUNTS; do
             fi
             # every host meets the outage at its next refresh round
             _all_down() {
-                local k=0 hh
+                local k=0 hh d
                 for hh in "${hosts[@]}"; do
-                    tail -n +"$((n0[k] + 1))" "$T/$hh/hook.log" | grep -q "WARN fleet: .*unreachable" || return 1
-                    tail -n +"$((n0[k] + 1))" "$T/$hh/hook.log" | grep -q "INFO refresh: .*stored [a-z]* response from" || return 1
+                    d=$(after "$T/$hh/hook.log" "${n0[k]}" "$DOWN_RE") || return 1
+                    after "$T/$hh/hook.log" "${d%% *}" "$FETCH_RE" >/dev/null || return 1
                     k=$((k + 1))
                 done
             }
             STP_WAIT=$((3 * VALIDITY / 10 + 30)) stp_wait_for _all_down || stp_fail "$kind: not every host fetched alone"
             worst_seen=0 worst_cost=0 k=0
             for h in "${hosts[@]}"; do
-                dl=$(tail -n +"$((n0[k] + 1))" "$T/$h/hook.log" | grep -m1 "WARN fleet: .*unreachable")
-                fl=$(tail -n +"$((n0[k] + 1))" "$T/$h/hook.log" | grep -m1 "INFO refresh: .*stored [a-z]* response from")
+                dl=$(after "$T/$h/hook.log" "${n0[k]}" "$DOWN_RE")
+                # its own fetch: the first one after it met the outage
+                fl=$(after "$T/$h/hook.log" "${dl%% *}" "$FETCH_RE") ||
+                    stp_fail "$kind: $h fetched nothing after it met the outage"
                 seen=$(($(t_ms "$dl") - ot))
                 cost=$(($(t_ms "$fl") - $(t_ms "$dl")))
                 [ "$seen" -le "$worst_seen" ] || worst_seen=$seen
@@ -250,7 +273,7 @@ for H in $HOST_COUNTS; do
             _all_up() {
                 local k=0 hh
                 for hh in "${hosts[@]}"; do
-                    tail -n +"$((n0[k] + 1))" "$T/$hh/hook.log" | grep -q "reachable again" || return 1
+                    after "$T/$hh/hook.log" "${n0[k]}" "reachable again" >/dev/null || return 1
                     k=$((k + 1))
                 done
             }
@@ -269,8 +292,8 @@ done
 {
     echo "bench-fleet: N=$N certificates per host, route $ROUTE, responses valid ${VALIDITY}s (a round every $((VALIDITY / 10))s), window ${WINDOW}s"
     echo
-    echo "| hosts | certificates | requests, cold | per certificate, cold | refresh rounds per host in the window | requests in the window | requests per certificate per refresh |"
-    echo "| --- | --- | --- | --- | --- | --- | --- |"
+    echo "| hosts | fleet | certificates | requests, cold | per certificate, cold | refresh rounds per host in the window | requests in the window | requests per certificate per refresh |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
     printf '%s\n' "${RESULT_ROWS[@]}"
     echo
     echo "| outage | hosts | outage to the last host meeting it (ms, its next round) | that host's line to its own fetch, worst (ms) | Redis back to every host back (s) |"

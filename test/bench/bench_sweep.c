@@ -23,10 +23,11 @@
  * stderr: one line per sweep. stdout, "key value" lines:
  *   sweeps, handshakes, failed (no handshake), bad (a staple that does not
  *   verify, or the wrong certificate), counted (names counted);
- *   first_stapled, first_worst_ms, first_p99_ms (the first sweep);
+ *   first_stapled, first_worst_ms, first_p99_ms, first_median_ms (the
+ *   first sweep);
  *   last_stapled (counted names stapled in the last complete sweep), once
- *   (counted names stapled at least once); worst_ms, p99_ms (every
- *   handshake);
+ *   (counted names stapled at least once); worst_ms, p99_ms, median_ms
+ *   (every handshake);
  *   all_once_s: when every counted name had had a verified staple at least
  *   once, all_sweep_s: the end of the first sweep in which every counted name
  *   was stapled (seconds since t0, or "none"); all_sweep (its number).
@@ -256,7 +257,7 @@ int main(int argc, char **argv)
     const char *ca = NULL;
     long port = 0, sweep, nsweeps = 0, i, hs = 0, failed = 0, bad = 0;
     long first_stapled = -1, last_stapled = 0, all_sweep = 0;
-    double first_worst = 0, first_p99 = 0, all_sweep_s = -1;
+    double first_worst = 0, first_p99 = 0, first_median = 0, all_sweep_s = -1;
     double *all_ms, *sorted;
     long nall = 0, cap;
     long long t0_ms = -1;
@@ -394,6 +395,7 @@ int main(int argc, char **argv)
             first_stapled = st;
             first_worst = worst;
             first_p99 = p99;
+            first_median = quantile(sorted, done, 0.5);
         }
         if (done == g.n)
             last_stapled = stc;
@@ -414,11 +416,14 @@ int main(int argc, char **argv)
     qsort(all_ms, (size_t)nall, sizeof(double), dbl_cmp);
     printf("sweeps %ld\nhandshakes %ld\nfailed %ld\nbad %ld\ncounted %ld\n",
            nsweeps, hs, failed, bad, g.want);
-    printf("first_stapled %ld\nfirst_worst_ms %.1f\nfirst_p99_ms %.1f\n",
-           first_stapled, first_worst, first_p99);
-    printf("last_stapled %ld\nonce %ld\nworst_ms %.1f\np99_ms %.1f\n",
+    printf("first_stapled %ld\nfirst_worst_ms %.1f\nfirst_p99_ms %.1f\n"
+           "first_median_ms %.1f\n",
+           first_stapled, first_worst, first_p99, first_median);
+    printf("last_stapled %ld\nonce %ld\nworst_ms %.1f\np99_ms %.1f\n"
+           "median_ms %.1f\n",
            last_stapled, atomic_load(&g.once_count),
-           nall ? all_ms[nall - 1] : 0.0, quantile(all_ms, nall, 0.99));
+           nall ? all_ms[nall - 1] : 0.0, quantile(all_ms, nall, 0.99),
+           quantile(all_ms, nall, 0.5));
     if (g.all_once_s >= 0)
         printf("all_once_s %.1f\n", g.all_once_s);
     else
