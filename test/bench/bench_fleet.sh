@@ -35,6 +35,8 @@ source "$STP_SUPPORT/lib.sh"
 source "$STP_SUPPORT/servers.sh"
 # shellcheck source-path=SCRIPTDIR source=../support/redis.sh
 source "$STP_SUPPORT/redis.sh"
+# shellcheck source-path=SCRIPTDIR source=bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
 N=${BENCH_N:-100}
 HOST_COUNTS=${BENCH_HOSTS:-1 3 10}
@@ -71,36 +73,17 @@ P=$T/pki
 mkdir -p "$P"
 : >"$LOG"
 log() { printf 'bench-fleet: %s\n' "$*" | tee -a "$LOG" >&2; }
-kv() { awk -v k="$2" '$1 == k { print $2; exit }' "$1"; }
 
-# ---- the responder (bench_scale.sh's), the certificates, Redis --------------
+# ---- the responder (bench_lib.sh), the certificates, Redis ------------------
 
-CTL_GEN=0
-CTL_SNAP=0
-_acked() { [ "$(kv "$P/stats" snap)" = "$CTL_SNAP" ] && [ "$(kv "$P/stats" gen)" = "$CTL_GEN" ]; }
-# responder_ctl [new]: counters written now (new: reset first)
-responder_ctl() {
-    [ "${1:-}" != new ] || CTL_GEN=$((CTL_GEN + 1))
-    CTL_SNAP=$((CTL_SNAP + 1))
-    printf 'gen=%d snap=%d delay_ms=0 hang=0\n' "$CTL_GEN" "$CTL_SNAP" >"$P/ctl.tmp"
-    mv -f "$P/ctl.tmp" "$P/ctl"
-    stp_wait_for _acked || stp_fail "the responder ignores its control file"
-}
+# requests: the responder's requests since its counters were last reset
+# (bench_ctl 1)
 requests() {
-    responder_ctl
-    kv "$P/stats" requests
+    bench_ctl 0
+    kv "$P/snap" requests
 }
-"$STP_BENCH_RESPONDER" --index "$P/index.txt" --ca "$P/int.pem" \
-    --key "$P/int.key" --port-file "$P/ports" --ctl "$P/ctl" \
-    --stats "$P/stats" --validity "$VALIDITY" --lifetime 7200 \
-    </dev/null >>"$P/responder.err" 2>&1 &
-RESPONDER_PID=$!
-stp_register_pid "$RESPONDER_PID"
-_ports() { [ -s "$P/ports" ] || ! stp_alive "$RESPONDER_PID"; }
-stp_wait_for _ports || true
-[ -s "$P/ports" ] || stp_fail "the responder did not start"
-read -r RPORT HANGPORT <"$P/ports"
-"$STP_BENCH_MKCERTS" "$P" "$N" "$RPORT" "$HANGPORT" 0 >/dev/null ||
+bench_responder_start 7200 --validity "$VALIDITY"
+"$STP_BENCH_MKCERTS" "$P" "$N" "$RPORT" "$HANG_PORT" 0 >/dev/null ||
     stp_fail "bench_mkcerts failed"
 chmod 600 "$P"/*.key
 stp_redis_start "$T/redis" 0
@@ -198,7 +181,7 @@ for run in "${RUNS[@]}"; do
     read -r H FLEET <<<"$run"
     log "== $H host(s), $([ "$FLEET" = 1 ] && echo "one fleet" || echo "no fleet")"
     stp_redis flushall >/dev/null
-    responder_ctl new
+    bench_ctl 1
     hosts=()
     for ((i = 1; i <= H; i++)); do
         hosts+=("h$i")
@@ -219,7 +202,7 @@ for run in "${RUNS[@]}"; do
     log "cold: $cold requests for $N certificates on $H host(s), all stapled in ${cold_s}s"
     e0=0
     for h in "${hosts[@]}"; do e0=$((e0 + $(events "$h"))); done
-    responder_ctl new
+    bench_ctl 1
     sleep "$WINDOW" # a benchmark's measuring window, not a wait for a state
     win=$(requests)
     e1=0

@@ -30,6 +30,8 @@ set -euo pipefail
 source "$STP_SUPPORT/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=../support/servers.sh
 source "$STP_SUPPORT/servers.sh"
+# shellcheck source-path=SCRIPTDIR source=bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
 N=${BENCH_N:-200}
 DELAY_MS=${BENCH_DELAY_MS:-100}
@@ -53,32 +55,8 @@ P=$T/pki
 mkdir -p "$P" "$T/crt"
 : >"$LOG"
 log() { printf 'bench-haproxy: %s\n' "$*" | tee -a "$LOG" >&2; }
-kv() { awk -v k="$2" '$1 == k { print $2; exit }' "$1"; }
-
-CTL_GEN=0
-CTL_SNAP=0
-_acked() { [ "$(kv "$P/stats" snap)" = "$CTL_SNAP" ] && [ "$(kv "$P/stats" gen)" = "$CTL_GEN" ]; }
-CTL_DELAY=0
-# responder_ctl NEWGEN: apply the control file (NEWGEN 1: new counters;
-# answers CTL_DELAY ms late) and wait until the responder did; then
-# $P/snap holds its counters
-responder_ctl() {
-    CTL_GEN=$((CTL_GEN + $1))
-    CTL_SNAP=$((CTL_SNAP + 1))
-    printf 'gen=%d snap=%d delay_ms=%d hang=0\n' "$CTL_GEN" "$CTL_SNAP" "$CTL_DELAY" >"$P/ctl.tmp"
-    mv -f "$P/ctl.tmp" "$P/ctl"
-    stp_wait_for _acked || stp_fail "the responder ignores its control file"
-    cp "$P/stats" "$P/snap"
-}
-"$STP_BENCH_RESPONDER" --index "$P/index.txt" --ca "$P/int.pem" --key "$P/int.key" \
-    --port-file "$P/ports" --ctl "$P/ctl" --stats "$P/stats" \
-    --lifetime $((8 * LIMIT + 600)) </dev/null >>"$P/responder.err" 2>&1 &
-RESPONDER_PID=$!
-stp_register_pid "$RESPONDER_PID"
-_ports() { [ -s "$P/ports" ] || ! stp_alive "$RESPONDER_PID"; }
-stp_wait_for _ports || true
-[ -s "$P/ports" ] || { cat "$P/responder.err" >&2; stp_fail "the responder did not start"; }
-read -r RPORT HPORT <"$P/ports"
+bench_responder_start $((8 * LIMIT + 600))
+HPORT=$HANG_PORT
 "$STP_BENCH_MKCERTS" "$P" "$N" "$RPORT" "$HPORT" 0 || stp_fail "bench_mkcerts failed"
 for ((i = 1; i <= N; i++)); do
     cat "$P/certs/h$i.chain.pem" "$P/leaf.key" >"$T/crt/h$i.pem"
@@ -149,11 +127,11 @@ declare -A R
 phase() {
     local v=$1 ph=$2 f
     shift 2
-    responder_ctl 1
+    bench_ctl 1
     start "$v" "$ph"
     f=$T/sweep.$v.$ph
     sweep "$f" "$@"
-    responder_ctl 0
+    bench_ctl 0
     R[$v.$ph.all]=$(kv "$f" all_sweep_s)
     R[$v.$ph.once]=$(kv "$f" all_once_s)
     R[$v.$ph.first]=$(kv "$f" first_stapled)

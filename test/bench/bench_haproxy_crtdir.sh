@@ -64,6 +64,8 @@ STP_SUPPORT=${STP_SUPPORT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../support" && p
 source "$STP_SUPPORT/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=../support/servers.sh
 source "$STP_SUPPORT/servers.sh"
+# shellcheck source-path=SCRIPTDIR source=bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
 N=${BENCH_N:-1000}
 PARALLEL=${BENCH_PARALLEL:-2}
@@ -107,40 +109,10 @@ log() {
     printf 'bench-haproxy-crtdir: %s\n' "$*" | tee -a "$LOG" >&2
 }
 
-# kv FILE KEY: the value of "KEY VALUE" in FILE (empty when missing).
-kv() {
-    awk -v k="$2" '$1 == k { print $2; exit }' "$1" 2>/dev/null
-}
+# ---- the responder (bench_lib.sh) and the certificates ----------------------
 
-# ---- the responder and the certificates --------------------------------------
-
-CTL_GEN=0
-CTL_SNAP=0
-_responder_acked() {
-    [ "$(kv "$P/stats" snap)" = "$CTL_SNAP" ] &&
-        [ "$(kv "$P/stats" gen)" = "$CTL_GEN" ]
-}
-# responder_ctl NEWGEN: apply the control file (NEWGEN 1: new counters),
-# wait (bounded) until the responder did; then $P/snap holds its counters.
-responder_ctl() {
-    CTL_GEN=$((CTL_GEN + $1))
-    CTL_SNAP=$((CTL_SNAP + 1))
-    printf 'gen=%d snap=%d delay_ms=0 hang=0\n' "$CTL_GEN" "$CTL_SNAP" >"$P/ctl.tmp"
-    mv -f "$P/ctl.tmp" "$P/ctl"
-    stp_wait_for _responder_acked || stp_fail "the responder ignores its control file"
-    cp "$P/stats" "$P/snap"
-}
-
-"$STP_BENCH_RESPONDER" --index "$P/index.txt" --ca "$P/int.pem" --key "$P/int.key" \
-    --port-file "$P/ports" --ctl "$P/ctl" --stats "$P/stats" \
-    --lifetime $((4 * LIMIT + 8 * ROUNDS * START_LIMIT + 3600)) \
-    </dev/null >>"$P/responder.err" 2>&1 &
-RESPONDER_PID=$!
-stp_register_pid "$RESPONDER_PID"
-_ports_written() { [ -s "$P/ports" ] || ! stp_alive "$RESPONDER_PID"; }
-stp_wait_for _ports_written || true
-[ -s "$P/ports" ] || { cat "$P/responder.err" >&2; stp_fail "the responder did not start"; }
-read -r RPORT HPORT <"$P/ports"
+bench_responder_start $((4 * LIMIT + 8 * ROUNDS * START_LIMIT + 3600))
+HPORT=$HANG_PORT
 
 t=$(stp_ms)
 "$STP_BENCH_MKCERTS" "$P" "$N" "$RPORT" "$HPORT" 0 || stp_fail "bench_mkcerts failed"
@@ -303,12 +275,12 @@ declare -A R # R[column.metric]
 fill() {
     local v=$1 store=$T/store.$1 f have chains=() i
     mkdir -p "$store"
-    responder_ctl 1
+    bench_ctl 1
     HOOK_LEVEL=info
     start "$v" "$v.cold" "$store"
     f=$T/sweep.$v.cold
     sweep "$f" --n "$N" --parallel "$PARALLEL" --until-all --limit "$LIMIT"
-    responder_ctl 0
+    bench_ctl 0
     R[$v.cold_all]=$(kv "$f" all_sweep_s)
     R[$v.cold_requests]=$(kv "$P/snap" requests)
     R[$v.cold_max]=$(kv "$P/snap" max_per_cert)
@@ -345,7 +317,13 @@ rollup() {
         "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0
 }
 
-mib() { awk -v a="$1" 'BEGIN { printf "%.1f", a / 1024 }'; }
+# mib KIB: KIB in MiB, one decimal ("-" stays "-").
+mib() {
+    case $1 in
+    '' | *[!0-9]*) echo - ;;
+    *) awk -v a="$1" 'BEGIN { printf "%.1f MiB", a / 1024 }' ;;
+    esac
+}
 
 # secs MS: MS milliseconds in seconds, two decimals.
 secs() { awk -v a="$1" 'BEGIN { printf "%.2f", a / 1000 }'; }
@@ -375,7 +353,7 @@ hook_times() {
 measure() {
     local v=$1 c=$1#$2 store='' f i k t1 wd up=yes
     case $v in preload | provider) store=$T/store.$v ;; esac
-    responder_ctl 1
+    bench_ctl 1
     HOOK_LEVEL=$LOG_LEVEL
     start "$v" "$v.$2" "$store"
     R[$c.start]=$(secs $((T_READY - HAPROXY_T0)))
@@ -421,7 +399,7 @@ measure() {
         up=no
         for k in rss pss priv pss_all master_rss cpu idle_cpu; do R[$c.$k]="-"; done
     fi
-    responder_ctl 0
+    bench_ctl 0
     R[$c.requests]=$(kv "$P/snap" requests)
     if ! stp_alive "$SRV_PID" || ! stp_alive "$WORKER"; then
         up=no
@@ -437,8 +415,9 @@ measure() {
     fi
     log "$c: ready ${R[$c.start]} s, first handshake done at ${R[$c.first_at]} s" \
         "(${R[$c.first_ms]} ms, stapled ${R[$c.first_stapled]}), sweep ${R[$c.stapled]}/$N" \
-        "stapled, median ${R[$c.median]} ms, worst ${R[$c.worst]} ms; Rss ${R[$c.rss]} kB," \
-        "Pss ${R[$c.pss]} kB; ${R[$c.requests]} requests; watchdog lines $wd; up $up"
+        "stapled, median ${R[$c.median]} ms, worst ${R[$c.worst]} ms; worker Rss" \
+        "$(mib "${R[$c.rss]}"), Pss $(mib "${R[$c.pss]}"); ${R[$c.requests]} requests;" \
+        "watchdog lines $wd; up $up"
     stop
 }
 
@@ -532,11 +511,11 @@ report() {
     row "responder requests during the run" "${a[@]}"
     local rs=() ps=() pa=() pv=() mr=()
     for c in "${COLS[@]}"; do
-        rs+=("$(mib "${R[$c.rss]}") MiB")
-        ps+=("$(mib "${R[$c.pss]}") MiB")
-        pv+=("$(mib "${R[$c.priv]}") MiB")
-        pa+=("$(mib "${R[$c.pss_all]}") MiB")
-        mr+=("$(mib "${R[$c.master_rss]}") MiB")
+        rs+=("$(mib "${R[$c.rss]}")")
+        ps+=("$(mib "${R[$c.pss]}")")
+        pv+=("$(mib "${R[$c.priv]}")")
+        pa+=("$(mib "${R[$c.pss_all]}")")
+        mr+=("$(mib "${R[$c.master_rss]}")")
     done
     row "worker Rss after the sweep" "${rs[@]}"
     row "worker Pss after the sweep" "${ps[@]}"

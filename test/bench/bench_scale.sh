@@ -55,6 +55,8 @@ STP_SUPPORT=${STP_SUPPORT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../support" && p
 source "$STP_SUPPORT/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=../support/servers.sh
 source "$STP_SUPPORT/servers.sh"
+# shellcheck source-path=SCRIPTDIR source=bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
 N=${BENCH_N:-1000}
 WORKERS=${BENCH_WORKERS:-4}
@@ -103,57 +105,23 @@ log() {
     printf 'bench-scale: %s\n' "$*" | tee -a "$LOG" >&2
 }
 
-# kv FILE KEY: the value of "KEY VALUE" in FILE (empty when missing).
-kv() {
-    awk -v k="$2" '$1 == k { print $2; exit }' "$1"
-}
 
 # ---- the responder ----------------------------------------------------------
 
-CTL_GEN=0
-CTL_SNAP=0
-CTL_DELAY=0
-CTL_HANG=0
-# responder_ctl: write the control file and wait (bounded) until the
-# responder has applied it (its stats file shows the new snap).
-_responder_acked() {
-    [ "$(kv "$P/stats" snap)" = "$CTL_SNAP" ] &&
-        [ "$(kv "$P/stats" gen)" = "$CTL_GEN" ]
-}
-responder_ctl() {
-    CTL_SNAP=$((CTL_SNAP + 1))
-    printf 'gen=%d snap=%d delay_ms=%d hang=%d\n' "$CTL_GEN" "$CTL_SNAP" \
-        "$CTL_DELAY" "$CTL_HANG" >"$P/ctl.tmp"
-    mv -f "$P/ctl.tmp" "$P/ctl"
-    stp_wait_for _responder_acked || stp_fail "the responder ignores its control file"
-}
-
 # responder_phase DELAY_MS HANG: new counters, new behaviour.
 responder_phase() {
-    CTL_GEN=$((CTL_GEN + 1))
     CTL_DELAY=$1
     CTL_HANG=$2
-    responder_ctl
+    bench_ctl 1
 }
 
 # responder_snapshot: $P/snap holds the counters of this phase so far.
 responder_snapshot() {
-    responder_ctl
-    cp "$P/stats" "$P/snap"
+    bench_ctl 0
 }
 
-"$STP_BENCH_RESPONDER" --index "$P/index.txt" --ca "$P/int.pem" \
-    --key "$P/int.key" --port-file "$P/ports" --ctl "$P/ctl" \
-    --stats "$P/stats" --lifetime $((12 * LIMIT + 3600)) \
-    </dev/null >>"$P/responder.err" 2>&1 &
-stp_register_pid "$!"
-RESPONDER_PID=$!
-_ports_written() {
-    [ -s "$P/ports" ] || ! stp_alive "$RESPONDER_PID"
-}
-stp_wait_for _ports_written || true
-[ -s "$P/ports" ] || { cat "$P/responder.err" >&2; stp_fail "the responder did not start"; }
-read -r RPORT HPORT <"$P/ports"
+bench_responder_start $((12 * LIMIT + 3600))
+HPORT=$HANG_PORT
 
 t=$(stp_ms)
 "$STP_BENCH_MKCERTS" "$P" "$N" "$RPORT" "$HPORT" "$HANG_EVERY" ||

@@ -464,13 +464,40 @@ static void test_diag_text(void)
         stp_policy_parse(&(struct stp_kv){ "mode", "x" }, 1, NULL, NULL));
 }
 
+/* One or two keys, the number of problems they make, and a text the
+ * diagnostics must contain (or NULL). */
+struct pair_row {
+    const char *k1, *v1, *k2, *v2;
+    int errors;
+    const char *want;
+};
+
+static void check_pairs(const struct pair_row *rows, size_t n)
+{
+    struct stp_kv kv[2];
+    struct stp_policy *p;
+    struct diags d;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        kv[0].key = rows[i].k1;
+        kv[0].value = rows[i].v1;
+        kv[1].key = rows[i].k2;
+        kv[1].value = rows[i].v2;
+        p = parse_kv(kv, rows[i].k2 != NULL ? 2 : 1, &d);
+        if (d.n != rows[i].errors)
+            fprintf(stderr, "  row %zu: %s", i, d.text);
+        ASSERT_EQ(d.n, rows[i].errors);
+        ASSERT_TRUE((p == NULL) == (rows[i].errors > 0));
+        if (rows[i].want != NULL)
+            ASSERT_CONTAINS(d.text, rows[i].want);
+        stp_policy_free(p);
+    }
+}
+
 static void test_pairs(void)
 {
-    static const struct {
-        const char *k1, *v1, *k2, *v2;
-        int errors;
-        const char *want;
-    } rows[] = {
+    static const struct pair_row rows[] = {
         { "connect_timeout", "20", NULL, NULL, 1,
           "keys 'connect_timeout' and 'timeout': connect_timeout is 20s but "
           "timeout is 10s (accepted: connect_timeout at most timeout)" },
@@ -493,36 +520,15 @@ static void test_pairs(void)
           "'retry_base' and 'retry_max'" },
         { "retry_base", "1h", NULL, NULL, 0, NULL },
     };
-    struct stp_kv kv[2];
-    struct stp_policy *p;
-    struct diags d;
-    size_t i;
 
-    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        kv[0].key = rows[i].k1;
-        kv[0].value = rows[i].v1;
-        kv[1].key = rows[i].k2;
-        kv[1].value = rows[i].v2;
-        p = parse_kv(kv, rows[i].k2 != NULL ? 2 : 1, &d);
-        if (d.n != rows[i].errors)
-            fprintf(stderr, "  row %zu: %s", i, d.text);
-        ASSERT_EQ(d.n, rows[i].errors);
-        ASSERT_TRUE((p == NULL) == (rows[i].errors > 0));
-        if (rows[i].want != NULL)
-            ASSERT_CONTAINS(d.text, rows[i].want);
-        stp_policy_free(p);
-    }
+    check_pairs(rows, sizeof(rows) / sizeof(rows[0]));
 }
 
 /* fleet_url: a redis:// URL without credentials; the fleet's other keys
  * act only with it (given alone, each is refused). */
 static void test_fleet(void)
 {
-    static const struct {
-        const char *k1, *v1, *k2, *v2;
-        int errors;
-        const char *want;
-    } rows[] = {
+    static const struct pair_row rows[] = {
         { "fleet_url", "redis://127.0.0.1:6379/0", NULL, NULL, 0, NULL },
         { "fleet_url", "redis://[::1]/2", NULL, NULL, 0, NULL },
         { "fleet_url", "REDIS://cache.internal", NULL, NULL, 0, NULL },
@@ -554,25 +560,10 @@ static void test_fleet(void)
           "is not an absolute path" },
     };
     struct stp_pv_redis r;
-    struct stp_kv kv[2];
     struct stp_policy *p;
     struct diags d;
-    size_t i;
 
-    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        kv[0].key = rows[i].k1;
-        kv[0].value = rows[i].v1;
-        kv[1].key = rows[i].k2;
-        kv[1].value = rows[i].v2;
-        p = parse_kv(kv, rows[i].k2 != NULL ? 2 : 1, &d);
-        if (d.n != rows[i].errors)
-            fprintf(stderr, "  row %zu: %s", i, d.text);
-        ASSERT_EQ(d.n, rows[i].errors);
-        ASSERT_TRUE((p == NULL) == (rows[i].errors > 0));
-        if (rows[i].want != NULL)
-            ASSERT_CONTAINS(d.text, rows[i].want);
-        stp_policy_free(p);
-    }
+    check_pairs(rows, sizeof(rows) / sizeof(rows[0]));
     p = parse1("fleet_url", "redis://127.0.0.1:7000/3", &d);
     ASSERT_NOT_NULL(p);
     ASSERT_STREQ(p->fleet_url, "redis://127.0.0.1:7000/3");
