@@ -38,7 +38,7 @@ time_t stp_sched_next(const struct stp_sched_params *p,
 
         t = in->next_update - validity * p->margin_pct / 100;
         t -= jitter_of(in->random, p->jitter);
-        if (t < in->now + p->min_delay)
+        if (t < in->now + p->min_delay && !in->from_peer)
             t = in->now + p->min_delay;
         if (t > in->now + p->max_delay)
             t = in->now + p->max_delay;
@@ -47,7 +47,7 @@ time_t stp_sched_next(const struct stp_sched_params *p,
         t = in->next_update - p->skew;
     /* a responder whose responses live less than clock_skew must not be
      * asked every second */
-    if (in->have_response && in->failures == 0
+    if (in->have_response && in->failures == 0 && !in->from_peer
         && t < in->now + STP_SCHED_MIN_SUCCESS_GAP)
         t = in->now + STP_SCHED_MIN_SUCCESS_GAP;
     return t < in->now ? in->now : t;

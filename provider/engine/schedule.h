@@ -38,6 +38,10 @@ struct stp_sched_in {
     time_t next_update; /* effective (nextUpdate or thisUpdate + cache_ttl) */
     unsigned failures;  /* consecutive failed attempts */
     uint32_t random;    /* uniform random bits, for jitter */
+    /* the response came from another host (the fleet), not from the
+     * responder: refresh_min and the success gap, which spare the
+     * responder, do not hold this host back from the fleet's schedule */
+    int from_peer;
 };
 
 /* The time of the next attempt. Pure; any thread. */

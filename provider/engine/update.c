@@ -493,11 +493,22 @@ static int cycle(const struct cycle *cy, struct stp_update_result *res,
                            "stopping while another host holds the lease");
     }
     if (fs == FLEET_TOOK) {
+        struct stp_sched_params sp;
+        struct stp_sched_in in;
+
         OPENSSL_free(old_der);
         state.failures = 0;
         state.last_success = cy->now;
         state.last_error[0] = '\0';
-        res->next_refresh = next_time(cy, 1, &res->verdict, 0);
+        /* on the fleet's schedule: a response another host fetched a while
+         * ago is due sooner than refresh_min, and then this host looks at
+         * the fleet (or fetches for it) with the others, not a round late */
+        stp_update_sched_params(cy->c->policy, &sp);
+        sched_in_of(cy->now, 1, &res->verdict, 0, &in);
+        in.from_peer = 1;
+        if (RAND_bytes((unsigned char *)&in.random, sizeof(in.random)) != 1)
+            in.random = 0;
+        res->next_refresh = stp_sched_next(&sp, &in);
         state.next_attempt = res->next_refresh;
         if (cy->c->store != NULL)
             record(cy, &state, res->url);

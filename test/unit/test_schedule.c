@@ -28,34 +28,44 @@ struct row {
     unsigned fails;
     unsigned rnd;
     long want; /* expected delay from now */
+    int peer;  /* from_peer: the response came from the fleet */
 };
 
 static const struct row rows[] = {
-    { "cold store: now", 0, 0, 0, 0, 7, 0 },
+    { "cold store: now", 0, 0, 0, 0, 7, 0, 0 },
     /* 4 days valid, 1 elapsed: 25% left at 3 days from thisUpdate, i.e. 2d
      * from now, but never more than max delay (1d) ahead */
-    { "4d response: capped by max delay 1d", 1, D, 3 * D, 0, 0, D },
+    { "4d response: capped by max delay 1d", 1, D, 3 * D, 0, 0, D, 0 },
     /* 8h valid, fresh: refresh at 6h; jitter 0 */
-    { "8h response: at 25% left", 1, 0, 8 * H, 0, 0, 6 * H },
-    { "8h response: jitter pulls earlier", 1, 0, 8 * H, 0, 300, 6 * H - 300 },
-    { "jitter is modulo max+1", 1, 0, 8 * H, 0, 301, 6 * H },
+    { "8h response: at 25% left", 1, 0, 8 * H, 0, 0, 6 * H, 0 },
+    { "8h response: jitter pulls earlier", 1, 0, 8 * H, 0, 300, 6 * H - 300,
+      0 },
+    { "jitter is modulo max+1", 1, 0, 8 * H, 0, 301, 6 * H, 0 },
     /* margin already passed: min delay */
-    { "inside margin: min delay", 1, 7 * H, H, 0, 0, 60 },
+    { "inside margin: min delay", 1, 7 * H, H, 0, 0, 60, 0 },
     /* nearly expired: min delay would pass nextUpdate - skew -> capped */
     /* ... but never closer than the success gap (10 s) */
-    { "near expiry: capped at next-skew, gap", 1, 8 * H, 200, 0, 0, 10 },
-    { "2 min response, skew 5 min: the gap", 1, 10, 110, 0, 0, 10 },
-    { "near expiry 400s: min delay fits", 1, 8 * H, 400, 0, 0, 60 },
-    { "near expiry 330s: next-skew beats min", 1, 8 * H, 330, 0, 0, 30 },
+    { "near expiry: capped at next-skew, gap", 1, 8 * H, 200, 0, 0, 10, 0 },
+    { "2 min response, skew 5 min: the gap", 1, 10, 110, 0, 0, 10, 0 },
+    { "near expiry 400s: min delay fits", 1, 8 * H, 400, 0, 0, 60, 0 },
+    { "near expiry 330s: next-skew beats min", 1, 8 * H, 330, 0, 0, 30, 0 },
     /* failures: backoff 60, 120, 240 ... capped at 1h; jitter <= delay/4 */
-    { "1 failure, cold: base", 0, 0, 0, 1, 0, 60 },
-    { "2 failures, cold", 0, 0, 0, 2, 0, 120 },
-    { "3 failures, cold, jitter 15", 0, 0, 0, 3, 15, 255 },
-    { "10 failures: capped", 0, 0, 0, 10, 0, H },
-    { "40 failures: no overflow", 0, 0, 0, 40, 0, H },
+    { "1 failure, cold: base", 0, 0, 0, 1, 0, 60, 0 },
+    { "2 failures, cold", 0, 0, 0, 2, 0, 120, 0 },
+    { "3 failures, cold, jitter 15", 0, 0, 0, 3, 15, 255, 0 },
+    { "10 failures: capped", 0, 0, 0, 10, 0, H, 0 },
+    { "40 failures: no overflow", 0, 0, 0, 40, 0, H, 0 },
     /* failure while holding a response: never past next - skew */
-    { "failure, response 10min left", 1, 8 * H, 600, 8, 0, 300 },
-    { "failure, response days left", 1, D, 3 * D, 3, 0, 240 },
+    { "failure, response 10min left", 1, 8 * H, 600, 8, 0, 300, 0 },
+    { "failure, response days left", 1, D, 3 * D, 3, 0, 240, 0 },
+    /* a response taken from the fleet: neither min delay nor the success
+     * gap holds this host back from the fleet's schedule (an 8h response
+     * whose 25% margin begins in 30 s) */
+    { "from the fleet: due in 30 s, before min delay", 1, 6 * H - 30,
+      2 * H + 30, 0, 0, 30, 1 },
+    { "the same fetched here: min delay", 1, 6 * H - 30, 2 * H + 30, 0, 0, 60,
+      0 },
+    { "from the fleet, inside margin: at once", 1, 7 * H, H, 0, 0, 0, 1 },
 };
 
 /* stp_sched_due: margin, max delay and skew, with no jitter or minimum */
@@ -142,7 +152,8 @@ int main(void)
                                    .this_update = now - r->this_ago,
                                    .next_update = now + r->next_in,
                                    .failures = r->fails,
-                                   .random = r->rnd };
+                                   .random = r->rnd,
+                                   .from_peer = r->peer };
         long got = (long)(stp_sched_next(&P, &in) - now);
 
         if (got != r->want)
