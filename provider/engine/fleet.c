@@ -64,6 +64,19 @@ static void free_secret(char *s)
         OPENSSL_clear_free(s, strlen(s) + 1);
 }
 
+/* Closes and frees every connection of the list <c> (a close(2) each:
+ * nothing is sent). */
+static void close_all(struct conn *c)
+{
+    struct conn *next;
+
+    for (; c != NULL; c = next) {
+        next = c->next;
+        redisFree(c->rc);
+        OPENSSL_free(c);
+    }
+}
+
 /* "PASSWORD" or "USER PASSWORD" from <path> into f->user and f->pass. */
 static int read_auth(struct stp_fleet *f, const char *path, struct stp_err *err)
 {
@@ -163,15 +176,9 @@ fail:
 
 void stp_fleet_free(struct stp_fleet *f)
 {
-    struct conn *c, *next;
-
     if (f == NULL)
         return;
-    for (c = f->idle; c != NULL; c = next) {
-        next = c->next;
-        redisFree(c->rc);
-        OPENSSL_free(c);
-    }
+    close_all(f->idle);
     pthread_mutex_destroy(&f->lock);
     OPENSSL_free(f->url);
     OPENSSL_free(f->prefix);
@@ -196,7 +203,7 @@ int stp_fleet_same_conf(const struct stp_policy *a, const struct stp_policy *b)
 
 void stp_fleet_retire(struct stp_fleet *f)
 {
-    struct conn *c, *next;
+    struct conn *c;
 
     if (f == NULL)
         return;
@@ -205,11 +212,7 @@ void stp_fleet_retire(struct stp_fleet *f)
     c = f->idle;
     f->idle = NULL;
     pthread_mutex_unlock(&f->lock);
-    for (; c != NULL; c = next) {
-        next = c->next;
-        redisFree(c->rc);
-        OPENSSL_free(c);
-    }
+    close_all(c);
 }
 
 const char *stp_fleet_url(const struct stp_fleet *f)
@@ -224,16 +227,10 @@ const char *stp_fleet_host(const struct stp_fleet *f)
 
 void stp_fleet_after_fork(struct stp_fleet *f)
 {
-    struct conn *c, *next;
-
     if (f == NULL)
         return;
     pthread_mutex_init(&f->lock, NULL);
-    for (c = f->idle; c != NULL; c = next) {
-        next = c->next;
-        redisFree(c->rc); /* a close(2): nothing is sent */
-        OPENSSL_free(c);
-    }
+    close_all(f->idle);
     f->idle = NULL;
 }
 
@@ -254,7 +251,7 @@ static void up_locked(struct stp_fleet *f)
  * no attempt before the backoff has passed. */
 static void went_down(struct stp_fleet *f, const char *why)
 {
-    struct conn *stale, *next;
+    struct conn *stale;
 
     pthread_mutex_lock(&f->lock);
     /* the idle connections were made to the same server: after one failed,
@@ -273,16 +270,12 @@ static void went_down(struct stp_fleet *f, const char *why)
                      strstr(why, " refused: ") != NULL ? "refuses this host"
                                                        : "unreachable",
                      why, f->backoff_ms / 1000);
-    else if (strcmp(f->why, why) != 0)
-        STP_LOG_WARN("fleet", "%s still unusable, now: %s", f->url, why);
+    /* later failures of the same outage are not said (their cause may
+     * change from try to try): `ocspstaple check` tells the current one */
     f->down = 1;
     snprintf(f->why, sizeof(f->why), "%s", why);
     pthread_mutex_unlock(&f->lock);
-    for (; stale != NULL; stale = next) {
-        next = stale->next;
-        redisFree(stale->rc);
-        OPENSSL_free(stale);
-    }
+    close_all(stale);
 }
 
 /* An error reply that means this client may not use the server. */
@@ -399,6 +392,7 @@ static struct conn *take(struct stp_fleet *f)
     }
     if ((c = f->idle) != NULL) {
         f->idle = c->next;
+        c->next = NULL; /* in use: in no list */
         pthread_mutex_unlock(&f->lock);
         return c;
     }
@@ -428,10 +422,8 @@ static void give(struct stp_fleet *f, struct conn *c)
         c = NULL;
     }
     pthread_mutex_unlock(&f->lock);
-    if (c != NULL) {
-        redisFree(c->rc);
-        OPENSSL_free(c);
-    }
+    if (c != NULL)
+        close_all(c); /* retired: not pooled */
 }
 
 /* Drops <c> after an operation that failed with <why>: an access error or
@@ -439,8 +431,7 @@ static void give(struct stp_fleet *f, struct conn *c)
 static void drop(struct stp_fleet *f, struct conn *c, const char *why,
                  int fatal)
 {
-    redisFree(c->rc);
-    OPENSSL_free(c);
+    close_all(c);
     if (fatal)
         went_down(f, why);
     else

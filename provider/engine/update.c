@@ -88,14 +88,18 @@ static void sched_in_of(time_t now, int have, const struct stp_verdict *v,
     in->failures = failures;
 }
 
+/* The next attempt; <from_peer>: the response held came from the fleet
+ * (stp_sched_in.from_peer). */
 static time_t next_of(const struct stp_policy *p, time_t now, int have,
-                      const struct stp_verdict *v, unsigned failures)
+                      const struct stp_verdict *v, unsigned failures,
+                      int from_peer)
 {
     struct stp_sched_params sp;
     struct stp_sched_in in;
 
     stp_update_sched_params(p, &sp);
     sched_in_of(now, have, v, failures, &in);
+    in.from_peer = from_peer;
     if (RAND_bytes((unsigned char *)&in.random, sizeof(in.random)) != 1)
         in.random = 0;
     return stp_sched_next(&sp, &in);
@@ -104,7 +108,7 @@ static time_t next_of(const struct stp_policy *p, time_t now, int have,
 static time_t next_time(const struct cycle *cy, int have,
                         const struct stp_verdict *v, unsigned failures)
 {
-    return next_of(cy->c->policy, cy->now, have, v, failures);
+    return next_of(cy->c->policy, cy->now, have, v, failures, 0);
 }
 
 static int due(const struct cycle *cy, const struct stp_verdict *v)
@@ -124,7 +128,7 @@ time_t stp_update_next_refresh(const struct stp_policy *policy,
     struct cycle cy = { .c = &c, .now = now };
 
     /* as the cycle decides for a stored response */
-    return due(&cy, v) ? now : next_of(policy, now, 1, v, 0);
+    return due(&cy, v) ? now : next_of(policy, now, 1, v, 0, 0);
 }
 
 /* The verified answer <der> echoes the nonce of <req> (RFC 8954 2.1). */
@@ -493,9 +497,6 @@ static int cycle(const struct cycle *cy, struct stp_update_result *res,
                            "stopping while another host holds the lease");
     }
     if (fs == FLEET_TOOK) {
-        struct stp_sched_params sp;
-        struct stp_sched_in in;
-
         OPENSSL_free(old_der);
         state.failures = 0;
         state.last_success = cy->now;
@@ -503,12 +504,8 @@ static int cycle(const struct cycle *cy, struct stp_update_result *res,
         /* on the fleet's schedule: a response another host fetched a while
          * ago is due sooner than refresh_min, and then this host looks at
          * the fleet (or fetches for it) with the others, not a round late */
-        stp_update_sched_params(cy->c->policy, &sp);
-        sched_in_of(cy->now, 1, &res->verdict, 0, &in);
-        in.from_peer = 1;
-        if (RAND_bytes((unsigned char *)&in.random, sizeof(in.random)) != 1)
-            in.random = 0;
-        res->next_refresh = stp_sched_next(&sp, &in);
+        res->next_refresh =
+            next_of(cy->c->policy, cy->now, 1, &res->verdict, 0, 1);
         state.next_attempt = res->next_refresh;
         if (cy->c->store != NULL)
             record(cy, &state, res->url);
