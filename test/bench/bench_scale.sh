@@ -39,8 +39,18 @@
 # shared pages split), and Private_Clean + Private_Dirty averaged over the
 # workers; "per certificate": minus the baseline's, divided by N.
 #
+# CPU: the user + system seconds of nginx (master and workers), of the
+# responder and of the sweeping client over each cold phase, in the log.
+# The smaps of one worker after the fast phase: RESULTS with .smaps-VARIANT
+# instead of .txt (which mappings the private memory is in); with
+# BENCH_PROBE="CMD ARGS" also the output of CMD ARGS MASTER_PID WORKER_PID
+# at that point, e.g. BENCH_PROBE=test/bench/cow_pages.py (which heap pages
+# a worker copied from the master, and whether it changed them).
+#
 # Environment: BENCH_N (1000), BENCH_WORKERS (4), BENCH_PARALLEL (2),
 # BENCH_DELAY_MS (100), BENCH_LIMIT (s per phase), BENCH_MEM_SWEEPS (16),
+# BENCH_PHASES ("fast delay hang warm": a subset runs only those, for a
+# closer look at one; the table then shows "-" for the others),
 # BENCH_ROUTES (preload; "preload provider" for both), BENCH_NATIVE (1; 0
 # skips nginx's own stapling, for long runs of ours alone), BENCH_HOOK_EXTRA
 # (lines added to the ocspstaple section), STP_KEEP=1 (keep the temporary
@@ -65,6 +75,7 @@ DELAY_MS=${BENCH_DELAY_MS:-100}
 LIMIT=${BENCH_LIMIT:-$((600 + N / 10))}
 MEM_SWEEPS=${BENCH_MEM_SWEEPS:-16}
 ROUTES=${BENCH_ROUTES:-preload}
+PHASES=" ${BENCH_PHASES:-fast delay hang warm} "
 RESULTS=${1:-bench-scale-results.txt}
 LOG=${RESULTS%.txt}.log
 HANG_EVERY=20
@@ -76,6 +87,14 @@ for v in N WORKERS PARALLEL LIMIT MEM_SWEEPS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || stp_fail "BENCH_$v='${!v}': expected a count"
 done
 [[ $DELAY_MS =~ ^[0-9]+$ ]] || stp_fail "BENCH_DELAY_MS='$DELAY_MS': expected ms"
+for ph in $PHASES; do
+    case $ph in
+    fast | delay | hang | warm) ;;
+    *) stp_fail "BENCH_PHASES: '$ph' is none of fast, delay, hang, warm" ;;
+    esac
+done
+[[ $PHASES != *" warm "* || $PHASES == *" fast "* ]] ||
+    stp_fail "BENCH_PHASES: warm restarts with the fast phase's store: add fast"
 for r in $ROUTES; do
     case $r in
     preload | provider) ;;
@@ -291,9 +310,37 @@ memory() {
         priv=$((priv + v))
     done
     MEM_PSS[$1]=$pss
+    if [ -n "${BENCH_PROBE:-}" ]; then
+        local probe
+        read -r -a probe <<<"$BENCH_PROBE"
+        log "$1: $BENCH_PROBE $SRV_PID ${WORKER_PIDS[0]}"
+        "${probe[@]}" "$SRV_PID" "${WORKER_PIDS[0]}" 2>&1 | tee -a "$LOG" >&2 || true
+    fi
+    cp "/proc/${WORKER_PIDS[0]}/smaps" "${RESULTS%.txt}.smaps-$1" 2>/dev/null || true
     MEM_PRIV[$1]=$((priv / ${#WORKER_PIDS[@]}))
     log "$1: Pss $pss KiB over $((1 + ${#WORKER_PIDS[@]})) processes," \
         "private ${MEM_PRIV[$1]} KiB per worker"
+}
+
+# ticks [self] PID...: user + system clock ticks of the PIDs (with self:
+# of the shell's waited-for children instead, e.g. a sweep that ended).
+TICK_HZ=$(getconf CLK_TCK)
+ticks() {
+    local p sum=0 st
+    if [ "$1" = self ]; then
+        read -r -a st </proc/$$/stat
+        echo $((st[15] + st[16]))
+        return
+    fi
+    for p in "$@"; do
+        if read -r -a st 2>/dev/null <"/proc/$p/stat"; then
+            sum=$((sum + st[13] + st[14]))
+        fi
+    done
+    echo "$sum"
+}
+secs_of() {
+    awk -v t="$1" -v hz="$TICK_HZ" 'BEGIN { printf "%.1f", t / hz }'
 }
 
 # sweep OUT ARGS...: bench_sweep against the current nginx, times counted
@@ -302,10 +349,12 @@ sweep() {
     local out=$1
     shift
     echo "--- $VARIANT sweeps ($*)" >>"$LOG"
+    SWEEP_TICKS=$(ticks self)
     timeout $((LIMIT + START_LIMIT + 300)) "$STP_BENCH_SWEEP" --port "$PORT" \
         --n "$N" --ca "$P/root.pem" --parallel "$PARALLEL" \
         --t0-ms "$NGINX_T0" --limit "$LIMIT" "$@" >"$out" 2>>"$LOG" ||
         stp_fail "bench_sweep failed (see $LOG)"
+    SWEEP_TICKS=$(($(ticks self) - SWEEP_TICKS))
     tail -n 1 "$LOG" >&2
 }
 
@@ -359,9 +408,14 @@ cold() {
     if [ "$ph" = fast ]; then
         args+=(--min-sweeps "$MEM_SWEEPS")
     fi
+    local rt0
+    rt0=$(ticks "$RESPONDER_PID")
     nginx_start "$v" "$ph" "$store"
     sweep "$T/sweep.$v.$ph" "${args[@]}"
     record "$v" "$ph" "$T/sweep.$v.$ph"
+    log "$v $ph: CPU seconds: nginx $(secs_of "$(ticks "$SRV_PID" "${WORKER_PIDS[@]}")")," \
+        "responder $(secs_of $(($(ticks "$RESPONDER_PID") - rt0)))," \
+        "sweeps $(secs_of "$SWEEP_TICKS")"
     if [ "$ph" = fast ]; then
         memory "$v"
     fi
@@ -410,13 +464,35 @@ fi
 for r in $ROUTES; do
     VARIANTS+=("$r")
 done
+# phase NAME: whether BENCH_PHASES runs it
+phase() {
+    [[ $PHASES == *" $1 "* ]]
+}
 for v in "${VARIANTS[@]}"; do
-    cold "$v" fast 0 0
-    cold "$v" delay "$DELAY_MS" 0
-    cold "$v" hang 0 1
-    warm "$v"
+    if phase fast; then cold "$v" fast 0 0; fi
+    if phase delay; then cold "$v" delay "$DELAY_MS" 0; fi
+    if phase hang; then cold "$v" hang 0 1; fi
+    if phase warm; then warm "$v"; fi
 done
 TOTAL_S=$((($(stp_ms) - RUN_T0) / 1000))
+
+# The figures of phases not run: "-" (the memory: that of the baseline).
+for v in "${VARIANTS[@]}"; do
+    for ph in fast delay hang warm; do
+        if ! phase "$ph"; then
+            for m in startup all_sweep all_once sweeps last once counted first \
+                first_worst first_p99 worst p99 requests distinct max_per; do
+                R[$v.$ph.$m]=-
+            done
+            R[$v.$ph.bad]=0
+            R[$v.$ph.failed]=0
+        fi
+    done
+    if ! phase fast; then
+        MEM_PSS[$v]=${MEM_PSS[base]}
+        MEM_PRIV[$v]=${MEM_PRIV[base]}
+    fi
+done
 
 # ---- report --------------------------------------------------------------------
 
