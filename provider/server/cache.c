@@ -2,7 +2,7 @@
 /*
  * The certificate table (see cache.h): a hash of records by certificate
  * identity, X509 ex_data from each mapped object to its record, and a short
- * list of the distinct issuers seen.
+ * list of the distinct issuers seen, whose objects the records share.
  */
 #include "server/cache.h"
 
@@ -17,6 +17,7 @@
 #include "engine/clock.h"
 #include "engine/log.h"
 #include "server/metrics.h"
+#include "server/slab.h"
 
 struct stp_staple {
     unsigned char *der;
@@ -25,6 +26,9 @@ struct stp_staple {
 };
 
 static pthread_rwlock_t tab_lock = PTHREAD_RWLOCK_INITIALIZER;
+/* the records, in pages of their own: a fork child's writes to them copy
+ * only their own bytes (slab.h) */
+static struct stp_slab rec_slab = STP_SLAB_INIT(sizeof(struct stp_rec));
 static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wait_cond;
 static int x509_idx = -1;
@@ -52,6 +56,7 @@ void stp_cache_after_fork(void)
     pthread_rwlock_init(&tab_lock, NULL);
     pthread_mutex_init(&wait_lock, NULL);
     init_cond();
+    stp_slab_after_fork(&rec_slab);
 }
 
 static void staple_free(struct stp_staple *s)
@@ -62,6 +67,11 @@ static void staple_free(struct stp_staple *s)
     }
 }
 
+struct stp_rec *stp_rec_new(void)
+{
+    return stp_slab_alloc(&rec_slab);
+}
+
 void stp_rec_free(struct stp_rec *rec)
 {
     if (rec == NULL)
@@ -70,7 +80,7 @@ void stp_rec_free(struct stp_rec *rec)
     staple_free(rec->cur);
     X509_free(atomic_load(&rec->offered_issuer));
     OPENSSL_free(rec->aliases);
-    OPENSSL_free(rec);
+    stp_slab_free(&rec_slab, rec);
 }
 
 void stp_rec_unref(struct stp_rec *rec)
@@ -176,27 +186,56 @@ static int map_locked(X509 *x, struct stp_rec *rec)
 
 static atomic_ulong issuers_gen; /* stp_cache_issuers_generation() */
 
-static int note_issuer_locked(X509 *issuer)
+/*
+ * The list's object for <issuer>'s certificate: <issuer> itself, added to
+ * the list (*added = 1), if the list has none equal to it; NULL if it could
+ * not be added.
+ */
+static X509 *intern_issuer_locked(X509 *issuer, int *added)
 {
     size_t i;
 
+    *added = 0;
     for (i = 0; i < nissuers; i++)
         if (issuers[i] == issuer || X509_cmp(issuers[i], issuer) == 0)
-            return 0;
+            return issuers[i];
     if (nissuers == capissuers) {
         size_t ncap = capissuers ? capissuers * 2 : 8;
         X509 **p = OPENSSL_realloc(issuers, ncap * sizeof(*p));
 
         if (p == NULL)
-            return 0;
+            return NULL;
         issuers = p;
         capissuers = ncap;
     }
     if (!X509_up_ref(issuer))
-        return 0;
+        return NULL;
     issuers[nissuers++] = issuer;
     atomic_fetch_add(&issuers_gen, 1);
-    return 1;
+    *added = 1;
+    return issuer;
+}
+
+/*
+ * Replaces *<issuer> (a reference) by a reference to the list's object of
+ * the same certificate. Every record of one CA then verifies with one
+ * object: each verification takes references on the issuer and its key,
+ * and in a fork child every such write copies the page the object is on. A
+ * server parses one copy of the CA certificate per context (nginx: per
+ * server block), so 10,000 certificates meant 10,000 pages copied per
+ * worker (BENCHMARKS.md). Returns *added as intern_issuer_locked().
+ */
+static void share_issuer_locked(X509 **issuer, int *added)
+{
+    X509 *shared;
+
+    *added = 0;
+    if (*issuer == NULL
+        || (shared = intern_issuer_locked(*issuer, added)) == NULL
+        || shared == *issuer || !X509_up_ref(shared))
+        return;
+    X509_free(*issuer);
+    *issuer = shared;
 }
 
 unsigned long stp_cache_issuers_generation(void)
@@ -264,8 +303,11 @@ struct stp_rec *stp_cache_claim(const unsigned char id[STP_ID_LEN], X509 *leaf,
         buckets[s] = fresh;
     }
     nrecs++;
-    if (fresh->ci->issuer != NULL)
-        note_issuer_locked(fresh->ci->issuer);
+    {
+        int added;
+
+        share_issuer_locked(&fresh->ci->issuer, &added);
+    }
     pthread_rwlock_unlock(&tab_lock);
     atomic_fetch_add(&stp_metrics[STP_M_CERTS], 1);
     *is_new = 1;
@@ -533,12 +575,12 @@ X509 *stp_cache_get1_issuer(X509 *leaf)
     return found;
 }
 
-int stp_cache_note_issuer(X509 *issuer)
+int stp_cache_share_issuer(X509 **issuer)
 {
     int added;
 
     pthread_rwlock_wrlock(&tab_lock);
-    added = note_issuer_locked(issuer);
+    share_issuer_locked(issuer, &added);
     pthread_rwlock_unlock(&tab_lock);
     return added;
 }

@@ -22,6 +22,12 @@
  * stp_cache_snapshot() take references). A record that no context claims
  * (tracked by a handshake on a context that the hook never saw created)
  * stays until the process exits.
+ *
+ * Memory in fork children. A master makes the records before it forks and
+ * every worker writes to them, and a write copies the page it falls on:
+ * records come from a slab of their own (slab.h), and the records of one CA
+ * share one issuer object (stp_cache_share_issuer()), so that a worker's
+ * references and locks do not copy a page per certificate (unit/cow).
  */
 #ifndef STP_CACHE_H
 #define STP_CACHE_H
@@ -152,7 +158,10 @@ struct stp_rec *stp_cache_client_insert1(struct stp_rec *fresh, int *is_new);
 /* Releases a claim; the last one takes the record out of the table. */
 void stp_cache_release(struct stp_rec *rec);
 
-/* Frees a record that was never inserted. */
+/* A zeroed record, from the table's slab (slab.h), or NULL. */
+struct stp_rec *stp_rec_new(void);
+
+/* Frees a record that was never inserted (stp_rec_new()'s, or NULL). */
 void stp_rec_free(struct stp_rec *rec);
 
 /* Records in the table (a gauge, for tests and metrics). */
@@ -206,9 +215,13 @@ void stp_cache_snapshot_free(struct stp_rec **recs, size_t n);
  */
 X509 *stp_cache_get1_issuer(X509 *leaf);
 
-/* Adds <issuer> to that list (when the refresher found a record's issuer
- * later); returns 1 if it was not in it. Any thread. */
-int stp_cache_note_issuer(X509 *issuer);
+/*
+ * Adds *<issuer> (a reference) to that list if its certificate is not in it
+ * (returns 1 then), or else replaces it by a reference to the list's object:
+ * records of one CA share one issuer object (stp_cache_claim() does the
+ * same for a record's issuer when it inserts it). Any thread.
+ */
+int stp_cache_share_issuer(X509 **issuer);
 
 /*
  * How many issuers the list has had added so far. A record made without its

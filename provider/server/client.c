@@ -146,7 +146,7 @@ static struct stp_rec *make_rec(X509 *cert, X509 *issuer)
         return NULL;
     }
     sk_X509_free(cand);
-    rec = OPENSSL_zalloc(sizeof(*rec));
+    rec = stp_rec_new();
     if (rec == NULL) {
         stp_certinfo_free(ci);
         return NULL;

@@ -326,7 +326,7 @@ static int have_issuer(struct stp_rec *rec)
         rec->ci->issuer = stp_cache_get1_issuer(rec->ci->leaf);
     if (rec->ci->issuer != NULL && !atomic_load(&rec->issuer_known)) {
         /* a new issuer: records still without theirs look again now */
-        if (stp_cache_note_issuer(rec->ci->issuer))
+        if (stp_cache_share_issuer(&rec->ci->issuer))
             stp_refresh_wake();
         atomic_store(&rec->issuer_known, 1);
     }

@@ -76,7 +76,7 @@ static struct stp_rec *make_rec(SSL_CTX *ctx, X509 *leaf, STACK_OF(X509) *chain)
         UNTRACKED("a certificate is not tracked: %s", err.msg);
         goto end;
     }
-    rec = OPENSSL_zalloc(sizeof(*rec));
+    rec = stp_rec_new();
     if (rec == NULL) {
         UNTRACKED("%s: out of memory: not tracked", ci->ident);
         stp_certinfo_free(ci);

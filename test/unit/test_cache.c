@@ -20,7 +20,7 @@
 static struct stp_rec *new_rec(X509 *leaf, X509 *issuer)
 {
     STACK_OF(X509) *cand = sk_X509_new_null();
-    struct stp_rec *rec = OPENSSL_zalloc(sizeof(*rec));
+    struct stp_rec *rec = stp_rec_new();
     struct stp_err err;
 
     sk_X509_push(cand, issuer);

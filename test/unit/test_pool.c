@@ -22,7 +22,7 @@
 
 static struct stp_rec *mk(void)
 {
-    struct stp_rec *r = OPENSSL_zalloc(sizeof(*r));
+    struct stp_rec *r = stp_rec_new();
 
     atomic_init(&r->refs, 1);
     return r;
