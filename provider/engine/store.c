@@ -647,10 +647,14 @@ int stp_store_lock(struct stp_store *st, const char *id, long wait_ms,
             if (saved == EWOULDBLOCK)
                 describe_holder(fd, holder, sizeof(holder));
             close(fd);
-            if (saved == EWOULDBLOCK)
+            if (saved == EWOULDBLOCK && wait_ms > 0)
                 stp_err_set(err, STP_E_BUSY, saved,
                             "%s/%s: held by another process%s for over %ld ms",
                             st->dir, name, holder, wait_ms);
+            else if (saved == EWOULDBLOCK)
+                stp_err_set(err, STP_E_BUSY, saved,
+                            "%s/%s: held by another process%s", st->dir, name,
+                            holder);
             else
                 stp_err_set(err, STP_E_STORE, saved, "%s/%s: %s", st->dir, name,
                             strerror(saved));

@@ -598,8 +598,10 @@ int stp_update_cert(const struct stp_update_ctx *c,
     ERR_clear_error(); /* messages must carry this cycle's causes only */
     if (c->store != NULL) {
         lock = stp_store_lock(c->store, ci->id_hex, opts->lock_wait_ms, err);
-        if (lock < 0 && err->code == STP_E_BUSY)
+        if (lock < 0 && err->code == STP_E_BUSY) {
+            res->lock_held = 1;
             return 0;
+        }
         if (lock < 0)
             STP_LOG_WARN("store", "%s: %s: going on without the lock",
                          ci->ident, err->msg);

@@ -74,6 +74,8 @@ struct stp_update_result {
     int reused;     /* the stored response was kept, not due yet */
     int stored;     /* a new response was written */
     int from_fleet; /* that response came from the fleet, not the responder */
+    int lock_held;  /* another process held the certificate's lock past
+                     * lock_wait_ms: nothing was done (STP_E_BUSY) */
     time_t next_refresh;
     char url[512]; /* the responder URL used */
 };

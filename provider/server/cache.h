@@ -77,6 +77,9 @@ struct stp_rec {
          * for in vain */
         unsigned long issuer_gen;
         int busy_logged;    /* the held lock was said */
+        /* since when another process has held the certificate's lock at
+         * each try (0: it was not held at the last try) */
+        time_t lock_held_since;
         int expired_logged; /* the leaf is past notAfter */
         /* the stored response as this process last read or wrote it
          * (store.h stamp; 0 unknown) */

@@ -247,8 +247,9 @@ static struct stp_rec *next_locked(time_t now, int *slot, time_t *until)
         if ((s = slot_locked()) == (size_t)-1)
             return NULL;
         i = (next_host + k) % nhosts;
+        /* urgent stays set in flight (the worker waits for another
+         * process's fetch of it) and ends at stp_pool_done() */
         flying[s].rec = pop_locked(h);
-        atomic_store(&flying[s].rec->urgent, 0);
         flying[s].host = i;
         flying[s].probe = probe;
         h->inflight++;

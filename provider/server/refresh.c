@@ -430,13 +430,43 @@ static int is_stopping(void)
     return atomic_load(&stopping);
 }
 
+/*
+ * Another process holds <rec>'s lock: it is fetching the certificate (or
+ * reading its file). Unless that has lasted longer than a fetch can
+ * (<fetch_s>), the record is set aside for a second, and its worker and
+ * the host's request go to the next certificate: the other process's file
+ * is taken at the next try. Waiting here instead held one of the host's
+ * fetch_per_host requests for as long as the other process's fetch, and
+ * the workers of a server then moved through their queues in a convoy,
+ * one certificate fetched by one and awaited by the others (issue #9).
+ * Returns 1 if the record was set aside; 0 if the lock has been held too
+ * long (a stuck holder: the caller's "busy" path, backoff, said once).
+ */
+static int set_aside(struct stp_rec *rec, long fetch_s, const char *why)
+{
+    time_t now = stp_now();
+
+    if (rec->rf.lock_held_since == 0)
+        rec->rf.lock_held_since = now;
+    if (now - rec->rf.lock_held_since > fetch_s)
+        return 0;
+    STP_LOG_DEBUG("refresh", "%s: set aside for a second: %s", rec->ci->ident,
+                  why);
+    /* not stp_cache_loaded(): a handshake waiting for the first attempt
+     * waits on, for the other process's file */
+    rec->rf.next = now + 1;
+    return 1;
+}
+
 static enum stp_pool_outcome refresh_one(struct stp_rec *rec, time_t now)
 {
-    /* Wait for a process that is fetching this certificate: its file is
-     * then taken at once (this is the refresher, not a handshake). */
-    long slot_wait_ms = rec->pol.timeout * 1000 + 1000;
-    struct stp_update_opts uo = { .lock_wait_ms =
-                                      rec->pol.timeout * 1000 + 1000,
+    long fetch_ms = rec->pol.timeout * 1000 + 1000;
+    long slot_wait_ms = fetch_ms;
+    /* A handshake waits for this record (stp_pool_hurry()): wait for the
+     * process that is fetching it, whose file is then taken at once. Any
+     * other record is set aside while another process holds its lock. */
+    int urgent = atomic_load(&rec->urgent);
+    struct stp_update_opts uo = { .lock_wait_ms = urgent ? fetch_ms : 0,
                                   .shared_backoff = 1,
                                   .fetch = fetch_unlocked,
                                   .fetch_arg = &slot_wait_ms,
@@ -467,6 +497,17 @@ static enum stp_pool_outcome refresh_one(struct stp_rec *rec, time_t now)
     ctx_of(rec, st, &c);
     t0 = stp_monotonic_ms();
     ok = stp_update_cert(&c, &uo, &res, &err);
+    if (res.lock_held && !urgent && set_aside(rec, fetch_ms / 1000, err.msg))
+        return STP_POOL_NOTHING;
+    if (res.lock_held && !urgent) { /* past what a fetch takes */
+        char msg[sizeof(err.msg)];
+
+        memcpy(msg, err.msg, sizeof(msg));
+        stp_err_set(&err, STP_E_BUSY, EWOULDBLOCK, "%s for over %lds", msg,
+                    (long)(stp_now() - rec->rf.lock_held_since));
+    }
+    if (!res.lock_held)
+        rec->rf.lock_held_since = 0;
     if (res.fetched)
         stp_metric_observe_fetch(stp_monotonic_ms() - t0);
     if (res.der != NULL) {

@@ -18,6 +18,14 @@
 #          certificate on one responder that answers after 1 s: without a
 #          cap the responder has their requests at once; with
 #          fetch_per_host_total = 1 (the store's fetch slots) never two
+#   peerlock another process holds both certificates' store locks (as a
+#          server's other worker does while it fetches them), with one
+#          request per host at a time (fetch_per_host = 1) and a 10 s
+#          timeout: each certificate is tried at once and set aside, none
+#          holds the host's request waiting for the other process (which
+#          would hold it up to the timeout), no request goes out; ecdsa.test
+#          released alone is fetched and stapled within seconds while
+#          good.test's lock is still held; then good.test
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
@@ -131,6 +139,52 @@ hostcap)
     stp_assert_eq "$PEAK" 1 "fetch_per_host_total = 1: requests at once"
     stp_assert_eq "$(($(stp_requests) - r0))" 6 "one request per certificate and run"
     S_SERVER_PID=
+    ;;
+peerlock)
+    stp_need flock
+    holders=()
+    mkdir -p "$T/store"
+    for leaf in good ecdsa; do
+        lock=$T/store/$(stp_id "$leaf").lock
+        : >"$lock"
+        # --no-fork: the process that holds the lock is the one we stop
+        flock --no-fork -x "$lock" sleep 120 &
+        holders+=("$!")
+        stp_register_pid "$!"
+    done
+    held2() { [ "$(grep -cE "FLOCK .* ($(
+        IFS='|'
+        echo "${holders[*]}"
+    )) " /proc/locks)" -eq 2 ]; }
+    stp_wait_for held2 || stp_fail "the test's flocks did not take both locks"
+    stp_conf "$CONF" "$ROUTE" "fetch_per_host = 1" "timeout = 10s" \
+        "connect_timeout = 2s"
+    stp_serve_s_server "$ROUTE" "$CONF" good "${SNI[@]}"
+    stp_probe "$PORT" --servername good.test # tracks both
+    # "set aside for a second: <store>/<id>.lock: held by..." (DEBUG), each
+    set_aside() {
+        grep -q "good.test: set aside for a second: .*$(stp_id good).lock: held by" "$T/hook.log" &&
+            grep -q "ecdsa.test: set aside for a second: .*$(stp_id ecdsa).lock: held by" "$T/hook.log"
+    }
+    STP_WAIT=4 stp_wait_for set_aside ||
+        stp_fail "both certificates were not tried within 4 s: one waits for the other process's lock (up to 11 s) and holds the host's one request"
+    stp_ok "both certificates tried and set aside while their locks are held"
+    stp_assert_requests 0 "no request while the locks are held"
+    # ecdsa.test's lock released, good.test's still held: ecdsa.test is
+    # fetched at its next try (a worker that waited for good.test's lock
+    # would hold the host's one request for 11 s)
+    stp_stop_pid "${holders[1]}"
+    stp_forget_pid "${holders[1]}"
+    t0=$(stp_ms)
+    STP_WAIT=4 stp_wait_staple "$PORT" --servername ecdsa.test --CAfile "$T/cas.pem"
+    echo "ecdsa.test stapled $(($(stp_ms) - t0)) ms after its lock was released" >&2
+    stp_assert_requests 1 "one request, for ecdsa.test"
+    stp_stop_pid "${holders[0]}"
+    stp_forget_pid "${holders[0]}"
+    t0=$(stp_ms)
+    STP_WAIT=10 stp_wait_staple "$PORT" --servername good.test
+    echo "good.test stapled $(($(stp_ms) - t0)) ms after its lock was released" >&2
+    stp_assert_requests 2 "one request per certificate"
     ;;
 *) stp_fail "unknown scenario $SCEN" ;;
 esac
