@@ -139,8 +139,8 @@ void stp_expo_counters(FILE *out, const struct stp_expo_sums *s)
     fprintf(out, "ocspstaple_fleet_taken_total %llu\n", get(s, "fleet_taken"));
     stp_expo_head(
         out, "ocspstaple_lock_busy_total", "counter",
-        "Refreshes that found another process's fetch running past the "
-        "wait.");
+        "Refreshes that found another process holding the certificate's "
+        "lock for longer than a fetch takes.");
     fprintf(out, "ocspstaple_lock_busy_total %llu\n", get(s, "lock_busy"));
     stp_expo_head(
         out, "ocspstaple_client_checks_total", "counter",

@@ -70,7 +70,7 @@ long stp_sched_backoff(const struct stp_sched_params *p, unsigned failures);
 enum stp_attempt {
     STP_ATTEMPT_OK,        /* a verified response is held (fetched or stored) */
     STP_ATTEMPT_FAILED,    /* the fetch or its verification failed */
-    STP_ATTEMPT_BUSY,      /* another process held the lock past the wait */
+    STP_ATTEMPT_BUSY,      /* another process held the lock past a fetch */
     STP_ATTEMPT_DEFERRED,  /* another process's attempt failed: its backoff */
     STP_ATTEMPT_NO_ISSUER, /* the issuer certificate is not known (yet) */
     STP_ATTEMPT_NO_FETCH,  /* fetch = no: only the store was read */

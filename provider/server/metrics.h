@@ -25,7 +25,7 @@ enum stp_metric {
     STP_M_FETCH_SKIPPED,    /* certificate names no responder */
     STP_M_STORE_LOAD,       /* responses taken from the store directory */
     STP_M_FLEET_TAKEN,      /* responses taken from the fleet (fleet_url) */
-    STP_M_LOCK_BUSY,        /* another process held the lock past the wait */
+    STP_M_LOCK_BUSY,        /* another process held the lock past a fetch */
     STP_M_CERTS,            /* certificates tracked (gauge) */
     STP_M_REFRESHERS,       /* refresher threads started in this process */
     STP_M_CLIENT_GOOD,      /* client chains admitted on a "good" answer */
