@@ -76,7 +76,7 @@ struct stp_rec {
         /* stp_cache_issuers_generation() when the issuer was last looked
          * for in vain */
         unsigned long issuer_gen;
-        int busy_logged;    /* the held lock was said */
+        int busy_logged; /* the held lock was said */
         /* since when another process has held the certificate's lock at
          * each try (0: it was not held at the last try) */
         time_t lock_held_since;
