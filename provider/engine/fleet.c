@@ -36,6 +36,7 @@ static const char release_lua[] =
 struct conn {
     redisContext *rc;
     struct conn *next;
+    int probe; /* made while the fleet was down: its verdict ends the probe */
 };
 
 struct stp_fleet {
@@ -53,6 +54,10 @@ struct stp_fleet {
     int retired;           /* stp_fleet_retire(): pool nothing */
     int down;              /* an outage was logged; not yet its end */
     long long retry_at_ms; /* while down: no attempt before */
+    /* while down, a thread is trying a connection: the others wait for its
+     * verdict (.probed) rather than give up the fleet for this refresh */
+    int probing;
+    pthread_cond_t probed;
     long backoff_ms;
     char why[256]; /* the outage's cause, as logged */
 };
@@ -147,6 +152,7 @@ struct stp_fleet *stp_fleet_new(const struct stp_policy *p, struct stp_err *err)
         return NULL;
     }
     pthread_mutex_init(&f->lock, NULL);
+    stp_cond_init_monotonic(&f->probed);
     f->timeout_ms = p->fleet_timeout_ms;
     f->tv.tv_sec = p->fleet_timeout_ms / 1000;
     f->tv.tv_usec = (p->fleet_timeout_ms % 1000) * 1000;
@@ -180,6 +186,7 @@ void stp_fleet_free(struct stp_fleet *f)
         return;
     close_all(f->idle);
     pthread_mutex_destroy(&f->lock);
+    pthread_cond_destroy(&f->probed);
     OPENSSL_free(f->url);
     OPENSSL_free(f->prefix);
     free_secret(f->user);
@@ -230,8 +237,19 @@ void stp_fleet_after_fork(struct stp_fleet *f)
     if (f == NULL)
         return;
     pthread_mutex_init(&f->lock, NULL);
+    stp_cond_init_monotonic(&f->probed);
+    f->probing = 0;
     close_all(f->idle);
     f->idle = NULL;
+}
+
+/* Under f->lock: the probe of <c>, if it is one, has its verdict. */
+static void probe_over_locked(struct stp_fleet *f, const struct conn *c)
+{
+    if (c != NULL && c->probe && f->probing) {
+        f->probing = 0;
+        pthread_cond_broadcast(&f->probed);
+    }
 }
 
 /* Under f->lock: the fleet works again (said once). */
@@ -274,6 +292,10 @@ static void went_down(struct stp_fleet *f, const char *why)
      * change from try to try): `ocspstaple check` tells the current one */
     f->down = 1;
     snprintf(f->why, sizeof(f->why), "%s", why);
+    if (f->probing) { /* the verdict: down */
+        f->probing = 0;
+        pthread_cond_broadcast(&f->probed);
+    }
     pthread_mutex_unlock(&f->lock);
     close_all(stale);
 }
@@ -384,9 +406,20 @@ static struct conn *take(struct stp_fleet *f)
 {
     struct conn *c;
     char why[256];
+    int probe;
 
     pthread_mutex_lock(&f->lock);
-    if (f->down && stp_monotonic_ms() < f->retry_at_ms) {
+    if (f->down && f->probing) {
+        /* another thread is trying: its verdict, within the connection's
+         * and one command's timeouts */
+        long long until = stp_monotonic_ms() + 2 * f->timeout_ms + 100;
+        struct timespec ts;
+
+        stp_monotonic_ts(until, &ts);
+        while (f->down && f->probing && stp_monotonic_ms() < until)
+            pthread_cond_timedwait(&f->probed, &f->lock, &ts);
+    }
+    if (f->down && (f->probing || stp_monotonic_ms() < f->retry_at_ms)) {
         pthread_mutex_unlock(&f->lock);
         return NULL;
     }
@@ -396,12 +429,23 @@ static struct conn *take(struct stp_fleet *f)
         pthread_mutex_unlock(&f->lock);
         return c;
     }
-    if (f->down) /* this thread tries; the others wait for its verdict */
+    probe = f->down; /* this thread tries; the others wait for its verdict */
+    if (probe) {
         f->retry_at_ms = stp_monotonic_ms() + f->backoff_ms;
+        f->probing = 1;
+    }
     pthread_mutex_unlock(&f->lock);
     c = OPENSSL_zalloc(sizeof(*c));
-    if (c == NULL)
+    if (c == NULL) {
+        if (probe) {
+            pthread_mutex_lock(&f->lock);
+            f->probing = 0;
+            pthread_cond_broadcast(&f->probed);
+            pthread_mutex_unlock(&f->lock);
+        }
         return NULL;
+    }
+    c->probe = probe;
     c->rc = connect_new(f, why, sizeof(why));
     if (c->rc == NULL) {
         OPENSSL_free(c);
@@ -416,6 +460,8 @@ static void give(struct stp_fleet *f, struct conn *c)
 {
     pthread_mutex_lock(&f->lock);
     up_locked(f);
+    probe_over_locked(f, c);
+    c->probe = 0;
     if (!f->retired) {
         c->next = f->idle;
         f->idle = c;
@@ -431,11 +477,20 @@ static void give(struct stp_fleet *f, struct conn *c)
 static void drop(struct stp_fleet *f, struct conn *c, const char *why,
                  int fatal)
 {
+    int probe = c->probe;
+
     close_all(c);
-    if (fatal)
-        went_down(f, why);
-    else
-        STP_LOG_DEBUG("fleet", "%s: %s", f->url, why);
+    if (fatal) {
+        went_down(f, why); /* ends the probe: down */
+        return;
+    }
+    STP_LOG_DEBUG("fleet", "%s: %s", f->url, why);
+    if (probe) { /* it answered: no verdict on the fleet, the probe ends */
+        pthread_mutex_lock(&f->lock);
+        f->probing = 0;
+        pthread_cond_broadcast(&f->probed);
+        pthread_mutex_unlock(&f->lock);
+    }
 }
 
 /*
