@@ -243,13 +243,21 @@ void stp_fleet_after_fork(struct stp_fleet *f)
     f->idle = NULL;
 }
 
-/* Under f->lock: the probe of <c>, if it is one, has its verdict. */
-static void probe_over_locked(struct stp_fleet *f, const struct conn *c)
+/* Under f->lock: the probe has its verdict; its waiters look again. */
+static void end_probe_locked(struct stp_fleet *f)
 {
-    if (c != NULL && c->probe && f->probing) {
+    if (f->probing) {
         f->probing = 0;
         pthread_cond_broadcast(&f->probed);
     }
+}
+
+/* The probe has its verdict (f->lock not held). */
+static void end_probe(struct stp_fleet *f)
+{
+    pthread_mutex_lock(&f->lock);
+    end_probe_locked(f);
+    pthread_mutex_unlock(&f->lock);
 }
 
 /* Under f->lock: the fleet works again (said once). */
@@ -292,10 +300,7 @@ static void went_down(struct stp_fleet *f, const char *why)
      * change from try to try): `ocspstaple check` tells the current one */
     f->down = 1;
     snprintf(f->why, sizeof(f->why), "%s", why);
-    if (f->probing) { /* the verdict: down */
-        f->probing = 0;
-        pthread_cond_broadcast(&f->probed);
-    }
+    end_probe_locked(f); /* the verdict: down */
     pthread_mutex_unlock(&f->lock);
     close_all(stale);
 }
@@ -437,12 +442,8 @@ static struct conn *take(struct stp_fleet *f)
     pthread_mutex_unlock(&f->lock);
     c = OPENSSL_zalloc(sizeof(*c));
     if (c == NULL) {
-        if (probe) {
-            pthread_mutex_lock(&f->lock);
-            f->probing = 0;
-            pthread_cond_broadcast(&f->probed);
-            pthread_mutex_unlock(&f->lock);
-        }
+        if (probe)
+            end_probe(f);
         return NULL;
     }
     c->probe = probe;
@@ -460,7 +461,8 @@ static void give(struct stp_fleet *f, struct conn *c)
 {
     pthread_mutex_lock(&f->lock);
     up_locked(f);
-    probe_over_locked(f, c);
+    if (c->probe)
+        end_probe_locked(f);
     c->probe = 0;
     if (!f->retired) {
         c->next = f->idle;
@@ -485,12 +487,8 @@ static void drop(struct stp_fleet *f, struct conn *c, const char *why,
         return;
     }
     STP_LOG_DEBUG("fleet", "%s: %s", f->url, why);
-    if (probe) { /* it answered: no verdict on the fleet, the probe ends */
-        pthread_mutex_lock(&f->lock);
-        f->probing = 0;
-        pthread_cond_broadcast(&f->probed);
-        pthread_mutex_unlock(&f->lock);
-    }
+    if (probe) /* it answered: no verdict on the fleet, the probe ends */
+        end_probe(f);
 }
 
 /*
