@@ -81,7 +81,9 @@ struct stp_update_result {
 };
 
 /*
- * Runs the cycle for <c>->ci. With <c>->fleet, a due certificate is first
+ * Runs the cycle for <c>->ci. Unless forced, a stored response that
+ * verifies and is not due is kept without taking the certificate's store
+ * lock (which only the process that fetches needs). With <c>->fleet, a due certificate is first
  * looked up in the fleet: a response there that verifies like a stored
  * file, is newer than the one held and is not due itself is taken (stored,
  * no request; res->from_fleet); else this host takes the certificate's

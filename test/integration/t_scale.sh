@@ -26,6 +26,12 @@
 #          would hold it up to the timeout), no request goes out; ecdsa.test
 #          released alone is fetched and stapled within seconds while
 #          good.test's lock is still held; then good.test
+#   peerfile another process holds good.test's store lock (reading it, or
+#          still writing after its fetch) and its fresh response is already
+#          in the store: the refresher takes the file without the lock, so
+#          good.test is stapled within seconds, with no request of ours and
+#          no "held ... for over" warning (the lock is only for the process
+#          that fetches)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../support/lib.sh
 source "$STP_SUPPORT/lib.sh"
@@ -185,6 +191,43 @@ peerlock)
     STP_WAIT=10 stp_wait_staple "$PORT" --servername good.test
     echo "good.test stapled $(($(stp_ms) - t0)) ms after its lock was released" >&2
     stp_assert_requests 2 "one request per certificate"
+    ;;
+peerfile)
+    stp_need flock
+    mkdir -p "$T/store" "$T/peer"
+    lock=$T/store/$(stp_id good).lock
+    : >"$lock"
+    flock --no-fork -x "$lock" sleep 120 &
+    holder=$!
+    stp_register_pid "$holder"
+    held() { grep -qE "FLOCK .* $holder " /proc/locks; }
+    stp_wait_for held || stp_fail "the test's flock did not take the lock"
+    # a long timeout: the lock counts as stuck only after 11 s
+    stp_conf "$CONF" "$ROUTE" "timeout = 10s" "connect_timeout = 2s"
+    stp_serve_s_server "$ROUTE" "$CONF" good "${SNI[@]}"
+    stp_probe "$PORT" --servername good.test
+    tried() { grep -q "good.test: set aside for a second: .*$(stp_id good).lock: held by" "$T/hook.log"; }
+    STP_WAIT=4 stp_wait_for tried || stp_fail "good.test was not tried within 4 s"
+    # ecdsa.test (lock free) is fetched by the hook: its one request
+    STP_WAIT=10 stp_wait_staple "$PORT" --servername ecdsa.test --CAfile "$T/cas.pem"
+    stp_assert_requests 1 "one request, for ecdsa.test"
+    # the other process's fetch: its file lands in the store (by rename,
+    # as the store writes), the lock still held
+    "$STP_CLI" fetch --store-dir "$T/peer" "$P/good.chain.pem" >"$T/fetch.out" 2>&1 ||
+        stp_fail "ocspstaple fetch into the peer store: $(cat "$T/fetch.out")"
+    cp "$T/peer/$(stp_id good).der" "$T/store/.peer.tmp"
+    mv "$T/store/.peer.tmp" "$T/store/$(stp_id good).der"
+    t0=$(stp_ms)
+    # (main before the fix: set aside at every try until the lock is free)
+    STP_WAIT=4 stp_wait_staple "$PORT" --servername good.test --CAfile "$T/cas.pem"
+    echo "good.test stapled $(($(stp_ms) - t0)) ms after its response landed, its lock still held" >&2
+    stp_assert_requests 2 "one more request, the other process's: none of ours for good.test"
+    if grep -q "held by another process.* for over" "$T/hook.log"; then
+        stp_fail "a lock that a reader holds was reported stuck: $(grep -m1 'for over' "$T/hook.log")"
+    fi
+    stp_ok "no lock reported stuck"
+    stp_stop_pid "$holder"
+    stp_forget_pid "$holder"
     ;;
 *) stp_fail "unknown scenario $SCEN" ;;
 esac

@@ -6,7 +6,8 @@
  * stored or held response (older refused, unknown over good refused,
  * revoked taken); a failure keeps the stored response and counts in the
  * sidecar state; an invalid answer is never stored; no URL means no fetch;
- * a failure another process recorded defers the fetch to its next attempt.
+ * a failure another process recorded defers the fetch to its next attempt;
+ * a fresh stored response is kept while another process holds the lock.
  */
 #include "engine/update.h"
 
@@ -260,6 +261,70 @@ static void run_row(const struct row *r, const char *dir)
     stp_policy_free(pol);
 }
 
+/*
+ * Another process holds the certificate's store lock (here a second handle
+ * on the store: flock conflicts across open files): a fresh stored response
+ * is still kept, without the lock, which only the process that fetches
+ * needs; a due one is left to the holder (lock_held, nothing done).
+ */
+static void test_lock_held(const char *dir)
+{
+    struct stp_policy *pol = stp_policy_new_default();
+    struct stp_store *st = NULL, *other = NULL;
+    struct stp_certinfo *ci = NULL;
+    STACK_OF(X509) *cand = sk_X509_new_null();
+    struct stp_certpol cp;
+    struct stp_update_result res;
+    struct stp_err err;
+    struct seam seam = { &rows[0], pki.leaf.cert, stp_now(), 0 };
+    struct stp_update_opts uo = { .fetch = fake_fetch, .fetch_arg = &seam };
+    struct stp_update_ctx uc;
+    unsigned char *planted = NULL;
+    int fd;
+    char cmd[300];
+
+    fprintf(stderr, "# lock held by another process\n");
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'/*", dir);
+    ASSERT_EQ(system(cmd), 0);
+    ASSERT_NOT_NULL(pol);
+    sk_X509_push(cand, pki.ca.cert);
+    ASSERT_OK(stp_certinfo_new(seam.leaf, cand, &ci, &err));
+    sk_X509_free(cand);
+    ASSERT_OK(stp_store_open(dir, 0, &st, &err));
+    ASSERT_OK(stp_store_open(dir, 0, &other, &err));
+    fd = stp_store_lock(other, ci->id_hex, 0, &err);
+    ASSERT_TRUE(fd >= 0);
+    stp_policy_resolve(pol, ci->id, ci->leaf, &cp);
+    uc = (struct stp_update_ctx){ pol, &cp, st, ci, NULL, 0, NULL };
+
+    /* fresh: kept, no request, not "held" */
+    plant(st, ci, S_FRESH, seam.now, &planted);
+    ASSERT_EQ(stp_update_cert(&uc, &uo, &res, &err), 1);
+    ASSERT_EQ(res.lock_held, 0);
+    ASSERT_EQ(res.reused, 1);
+    ASSERT_EQ(seam.calls, 0);
+    ASSERT_TRUE(res.have_verdict
+                && res.verdict.status == V_OCSP_CERTSTATUS_GOOD);
+    ASSERT_TRUE(res.next_refresh > seam.now);
+    stp_update_result_free(&res);
+    OPENSSL_free(planted);
+
+    /* due: the holder fetches it; nothing done here */
+    plant(st, ci, S_DUE, seam.now, &planted);
+    ASSERT_EQ(stp_update_cert(&uc, &uo, &res, &err), 0);
+    ASSERT_EQ(err.code, STP_E_BUSY);
+    ASSERT_EQ(res.lock_held, 1);
+    ASSERT_EQ(seam.calls, 0);
+    stp_update_result_free(&res);
+    OPENSSL_free(planted);
+
+    stp_store_unlock(fd);
+    stp_certinfo_free(ci);
+    stp_store_close(other);
+    stp_store_close(st);
+    stp_policy_free(pol);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/stp_update_test.XXXXXX";
@@ -269,6 +334,7 @@ int main(void)
     ASSERT_OK(tp_pki_new(&pki));
     for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
         run_row(&rows[i], dir);
+    test_lock_held(dir);
     tp_pki_free(&pki);
     rmdir(dir);
     STP_TEST_MAIN_END();
