@@ -83,12 +83,12 @@ struct stp_update_result {
 /*
  * Runs the cycle for <c>->ci. Unless forced, a stored response that
  * verifies and is not due is kept without taking the certificate's store
- * lock (which only the process that fetches needs). With <c>->fleet, a due certificate is first
- * looked up in the fleet: a response there that verifies like a stored
- * file, is newer than the one held and is not due itself is taken (stored,
- * no request; res->from_fleet); else this host takes the certificate's
- * lease, or waits (at most the fetch timeout plus 2 s, polling) for the
- * host that holds it, then fetches and publishes what it fetched. The
+ * lock (which only the process that fetches needs). With <c>->fleet, a
+ * due certificate is first looked up in the fleet: a response there that
+ * verifies like a stored file, is newer than the one held and is not due itself
+ * is taken (stored, no request; res->from_fleet); else this host takes the
+ * certificate's lease, or waits (at most the fetch timeout plus 2 s, polling)
+ * for the host that holds it, then fetches and publishes what it fetched. The
  * fleet being down or wrong only costs that lookup (fleet_timeout).
  * <c>->store may be NULL when the store
  * directory is unusable: the response is then fetched and verified but
