@@ -17,7 +17,9 @@
 # the intermediate and counts requests; per phase it answers at once, after
 # BENCH_DELAY_MS (100), or never on the hang port. The client (bench_sweep)
 # sweeps: one full handshake per name (SNI, status_request), BENCH_PARALLEL
-# (2) at a time, each staple verified against the test root.
+# (2) at a time, each staple verified against the test root; in a cold
+# phase a sweep with misses is followed by retry rounds over the names never
+# stapled yet (bench_sweep.c), then the next sweep.
 #
 # Phases, nginx stopped and started again for each:
 #   baseline     no stapling, no hook: start-up, memory after MEM_SWEEPS sweeps
@@ -613,7 +615,9 @@ report() {
     row "private per worker per certificate over baseline (KiB)" "${m[@]}"
     printf '\nnotes: "one sweep" = the end of the first sweep in which every name (hang:\n'
     printf 'every non-hanging name, 95%%) got a verified staple; "each once" = when each\n'
-    printf 'had got one at least once; "last miss" = the end of the last handshake of\n'
+    printf 'had got one at least once (a sweep with misses is followed by retry rounds\n'
+    printf 'over the names never stapled, so this is known to within a round, not a\n'
+    printf 'sweep); "last miss" = the end of the last handshake of\n'
     printf 'such a name without one (the lower bound of "one sweep", which waits for a\n'
     printf 'whole sweep); "> %s (x/y)": the limit was hit, x of y names\n' "$LIMIT"
     printf 'stapled in the last complete sweep / at least once. nginx native keeps\n'
