@@ -51,6 +51,8 @@
 #
 # Environment: BENCH_N (1000), BENCH_WORKERS (4), BENCH_PARALLEL (2),
 # BENCH_DELAY_MS (100), BENCH_LIMIT (s per phase), BENCH_MEM_SWEEPS (16),
+# BENCH_HANG_EVERY (20: every 20th leaf names the hanging responder; 0:
+# none, so every leaf names one responder host, as a private PKI's do),
 # BENCH_PHASES ("fast delay hang warm": a subset runs only those, for a
 # closer look at one; the table then shows "-" for the others),
 # BENCH_ROUTES (preload; "preload provider" for both), BENCH_NATIVE (1; 0
@@ -80,7 +82,7 @@ ROUTES=${BENCH_ROUTES:-preload}
 PHASES=" ${BENCH_PHASES:-fast delay hang warm} "
 RESULTS=${1:-bench-scale-results.txt}
 LOG=${RESULTS%.txt}.log
-HANG_EVERY=20
+HANG_EVERY=${BENCH_HANG_EVERY:-20}
 RUN_USER=www-data
 START_LIMIT=$((30 + N / 50)) # s: bound on nginx's start-up
 export OPENSSL_CONF=/dev/null
@@ -89,6 +91,9 @@ for v in N WORKERS PARALLEL LIMIT MEM_SWEEPS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || stp_fail "BENCH_$v='${!v}': expected a count"
 done
 [[ $DELAY_MS =~ ^[0-9]+$ ]] || stp_fail "BENCH_DELAY_MS='$DELAY_MS': expected ms"
+[[ $HANG_EVERY =~ ^[0-9]+$ ]] || stp_fail "BENCH_HANG_EVERY='$HANG_EVERY': expected a count"
+[[ $HANG_EVERY != 0 || $PHASES != *" hang "* ]] ||
+    stp_fail "BENCH_HANG_EVERY=0: no hanging certificates for the hang phase: leave it out of BENCH_PHASES"
 for ph in $PHASES; do
     case $ph in
     fast | delay | hang | warm) ;;
