@@ -64,7 +64,11 @@ void stp_pool_hurry(struct stp_rec *rec);
 struct stp_rec *stp_pool_take(long long wait_ms, int *slot);
 
 /* The work on the record taken in <slot> ended with <o> at <now>: frees
- * its host's slot, feeds the breaker, clears rec->busy. */
+ * its host's slot, feeds the breaker, clears rec->busy. Wakes nobody: the
+ * caller (a worker, or the dispatcher doing a worker's job) calls
+ * stp_pool_take() next, on the same thread, and that takes what the freed
+ * slot lets go (a record queued meanwhile waits for it rather than wake an
+ * idle worker). */
 void stp_pool_done(struct stp_rec *rec, int slot, enum stp_pool_outcome o,
                    time_t now);
 
@@ -73,6 +77,10 @@ void stp_pool_interrupt(void);
 
 /* Records queued or in flight, for tests and metrics. */
 size_t stp_pool_pending(void);
+
+/* Workers waiting in stp_pool_take() now, for tests. The one that began
+ * to wait last is woken first (pool.c). */
+size_t stp_pool_idle(void);
 
 /* Whether the host of <url> is paused now (for tests and status). */
 int stp_pool_host_paused(const char *url, time_t now);

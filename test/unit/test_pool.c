@@ -5,12 +5,16 @@
  * in a row pause only their host, the pause doubles, a probe at its end and
  * its answer closes it), what does not count (an answer resets, no request
  * counts nothing), a record a handshake waits for going first (hurried
- * while queued, or before it is queued), and a fork child forgetting the
- * parent's queues.
+ * while queued, or before it is queued), a fork child forgetting the
+ * parent's queues, and idle workers woken last-idle-first (the same one
+ * takes record after record; a burst still wakes one per record that may
+ * go).
  */
 #include "server/pool.h"
 
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -217,6 +221,102 @@ static void test_after_fork(void)
     stp_rec_unref(flying);
 }
 
+/* ---- workers: which thread took which record ---------------------------- */
+
+#define NWORKERS 4
+#define NJOBS    20
+
+static struct stp_rec *jobs[NJOBS];
+static int taken_by[NJOBS];
+static int ntaken, hold_open; /* under job_lock */
+static int hold[NJOBS];
+static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t job_cond = PTHREAD_COND_INITIALIZER;
+
+static void *pool_worker(void *arg)
+{
+    int me = (int)(intptr_t)arg, slot, i;
+    struct stp_rec *rec;
+
+    while ((rec = stp_pool_take(-1, &slot)) != NULL) {
+        pthread_mutex_lock(&job_lock);
+        for (i = 0; i < NJOBS && jobs[i] != rec; i++)
+            ;
+        if (i < NJOBS) {
+            taken_by[i] = me;
+            ntaken++;
+            pthread_cond_broadcast(&job_cond);
+            while (hold[i] && !hold_open)
+                pthread_cond_wait(&job_cond, &job_lock);
+        }
+        pthread_mutex_unlock(&job_lock);
+        stp_pool_done(rec, slot, STP_POOL_NOTHING, stp_now());
+        stp_rec_unref(rec);
+    }
+    return NULL;
+}
+
+/* Waits (at most 5 s) until <n> records were taken and <idle> workers wait. */
+static int await(int n, size_t idle)
+{
+    int i, ok = 0;
+
+    for (i = 0; i < 5000 && !ok; i++) {
+        pthread_mutex_lock(&job_lock);
+        ok = ntaken >= n;
+        pthread_mutex_unlock(&job_lock);
+        ok = ok && stp_pool_idle() == idle;
+        if (!ok)
+            nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+    }
+    return ok;
+}
+
+static void test_last_idle_first(void)
+{
+    pthread_t th[NWORKERS];
+    int i, first, seen[NWORKERS] = { 0 }, distinct = 0;
+
+    stp_pool_configure(3, 60, 240);
+    for (i = 0; i < NWORKERS; i++)
+        ASSERT_EQ(
+            pthread_create(&th[i], NULL, pool_worker, (void *)(intptr_t)i), 0);
+    ASSERT_TRUE(await(0, NWORKERS));
+    /* one record at a time: the worker that just went idle takes each */
+    for (i = 0; i < 10; i++) {
+        jobs[i] = mk();
+        ASSERT_OK(stp_pool_submit(jobs[i], A));
+        ASSERT_TRUE(await(i + 1, NWORKERS));
+    }
+    first = taken_by[0];
+    for (i = 1; i < 10; i++)
+        ASSERT_EQ(taken_by[i], first);
+    /* a burst of three that each hold their worker: three workers, the
+     * host's cap, are woken (none is lost to the last-idle-first order) */
+    for (i = 10; i < 13; i++) {
+        jobs[i] = mk();
+        hold[i] = 1;
+    }
+    for (i = 10; i < 13; i++)
+        ASSERT_OK(stp_pool_submit(jobs[i], A));
+    ASSERT_TRUE(await(13, NWORKERS - 3));
+    for (i = 10; i < 13; i++)
+        if (!seen[taken_by[i]]++)
+            distinct++;
+    ASSERT_EQ(distinct, 3);
+    pthread_mutex_lock(&job_lock);
+    hold_open = 1;
+    pthread_cond_broadcast(&job_cond);
+    pthread_mutex_unlock(&job_lock);
+    ASSERT_TRUE(await(13, NWORKERS));
+    stp_pool_interrupt();
+    for (i = 0; i < NWORKERS; i++)
+        pthread_join(th[i], NULL);
+    ASSERT_EQ(stp_pool_idle(), 0);
+    for (i = 0; i < 13; i++)
+        stp_rec_unref(jobs[i]);
+}
+
 int main(void)
 {
     time_t now = 1800000000;
@@ -227,5 +327,6 @@ int main(void)
     test_no_url(now);
     test_hurry(now);
     test_after_fork();
+    test_last_idle_first(); /* last: it interrupts the pool */
     STP_TEST_MAIN_END();
 }
