@@ -274,13 +274,7 @@ lock_held)
     ID=$(stp_id muststaple)
     LOCK=$T/store/$ID.lock
     mkdir -p "$T/store"
-    : >"$LOCK"
-    # --no-fork: the process that holds the lock is the one we stop
-    flock --no-fork -x "$LOCK" sleep 120 &
-    HOLDER=$!
-    stp_register_pid "$HOLDER"
-    held() { grep -q "FLOCK.* $HOLDER " /proc/locks; }
-    stp_wait_for held || stp_fail "the test's flock did not take the lock"
+    stp_hold_lock "$LOCK"
     stp_conf "$CONF" "$ROUTE" "must_staple_wait = 1s" "timeout = 2s" \
         "connect_timeout = 2s" "retry_base = 1s" "retry_max = 4s"
     stp_serve_s_server "$ROUTE" "$CONF" muststaple

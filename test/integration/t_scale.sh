@@ -151,18 +151,9 @@ peerlock)
     holders=()
     mkdir -p "$T/store"
     for leaf in good ecdsa; do
-        lock=$T/store/$(stp_id "$leaf").lock
-        : >"$lock"
-        # --no-fork: the process that holds the lock is the one we stop
-        flock --no-fork -x "$lock" sleep 120 &
-        holders+=("$!")
-        stp_register_pid "$!"
+        stp_hold_lock "$T/store/$(stp_id "$leaf").lock"
+        holders+=("$HOLDER")
     done
-    held2() { [ "$(grep -cE "FLOCK .* ($(
-        IFS='|'
-        echo "${holders[*]}"
-    )) " /proc/locks)" -eq 2 ]; }
-    stp_wait_for held2 || stp_fail "the test's flocks did not take both locks"
     stp_conf "$CONF" "$ROUTE" "fetch_per_host = 1" "timeout = 10s" \
         "connect_timeout = 2s"
     stp_serve_s_server "$ROUTE" "$CONF" good "${SNI[@]}"
@@ -195,13 +186,8 @@ peerlock)
 peerfile)
     stp_need flock
     mkdir -p "$T/store" "$T/peer"
-    lock=$T/store/$(stp_id good).lock
-    : >"$lock"
-    flock --no-fork -x "$lock" sleep 120 &
-    holder=$!
-    stp_register_pid "$holder"
-    held() { grep -qE "FLOCK .* $holder " /proc/locks; }
-    stp_wait_for held || stp_fail "the test's flock did not take the lock"
+    stp_hold_lock "$T/store/$(stp_id good).lock"
+    holder=$HOLDER
     # a long timeout: the lock counts as stuck only after 11 s
     stp_conf "$CONF" "$ROUTE" "timeout = 10s" "connect_timeout = 2s"
     stp_serve_s_server "$ROUTE" "$CONF" good "${SNI[@]}"

@@ -196,6 +196,19 @@ stp_id() {
     openssl x509 -in "$P/$1.pem" -outform DER | sha256sum | cut -d' ' -f1
 }
 
+# stp_hold_lock FILE: another process (flock(1), its pid in HOLDER) holds
+# the exclusive lock of FILE (created if missing) until it is stopped by pid;
+# returns once /proc/locks shows it held.
+stp_hold_lock() {
+    : >>"$1"
+    # --no-fork: the process that holds the lock is the one we stop
+    flock --no-fork -x "$1" sleep 120 &
+    HOLDER=$!
+    stp_register_pid "$HOLDER"
+    stp_wait_for grep -qE "FLOCK .* $HOLDER " /proc/locks ||
+        stp_fail "the test's flock did not take $1"
+}
+
 # stp_cli ARGS...: runs the CLI ($STP_CLI, under $STP_AS when set), bounded
 # (30 s); sets RC, OUT and ERR ($T/cli.out and $T/cli.err, its stdout and
 # stderr), and shows both on the test's stderr.

@@ -172,12 +172,28 @@ static size_t plant(struct stp_store *st, const struct stp_certinfo *ci,
     return len;
 }
 
+/* Empties <dir>; the certinfo of <leaf> (issued by the test CA) and the
+ * store in <dir>. */
+static void setup(const char *dir, X509 *leaf, struct stp_certinfo **ci,
+                  struct stp_store **st)
+{
+    STACK_OF(X509) *cand = sk_X509_new_null();
+    struct stp_err err;
+    char cmd[300];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'/*", dir);
+    ASSERT_EQ(system(cmd), 0);
+    sk_X509_push(cand, pki.ca.cert);
+    ASSERT_OK(stp_certinfo_new(leaf, cand, ci, &err));
+    sk_X509_free(cand);
+    ASSERT_OK(stp_store_open(dir, 0, st, &err));
+}
+
 static void run_row(const struct row *r, const char *dir)
 {
     struct stp_policy *pol = stp_policy_new_default();
     struct stp_store *st = NULL;
     struct stp_certinfo *ci = NULL;
-    STACK_OF(X509) *cand = sk_X509_new_null();
     struct stp_certpol cp;
     struct stp_update_result res;
     struct stp_verdict held = { V_OCSP_CERTSTATUS_GOOD, -1, 0, 0, 0, 0, 1 };
@@ -193,16 +209,10 @@ static void run_row(const struct row *r, const char *dir)
     unsigned char *planted = NULL, *now_der = NULL;
     size_t planted_len, now_len = 0;
     int ok;
-    char cmd[300];
 
     fprintf(stderr, "# %s\n", r->name);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'/*", dir);
-    ASSERT_EQ(system(cmd), 0);
     ASSERT_NOT_NULL(pol);
-    sk_X509_push(cand, pki.ca.cert);
-    ASSERT_OK(stp_certinfo_new(seam.leaf, cand, &ci, &err));
-    sk_X509_free(cand);
-    ASSERT_OK(stp_store_open(dir, 0, &st, &err));
+    setup(dir, seam.leaf, &ci, &st);
     planted_len = plant(st, ci, r->stored, seam.now, &planted);
     if (r->prior_failure) {
         struct stp_state prior = { .last_attempt = seam.now - 5,
@@ -272,7 +282,6 @@ static void test_lock_held(const char *dir)
     struct stp_policy *pol = stp_policy_new_default();
     struct stp_store *st = NULL, *other = NULL;
     struct stp_certinfo *ci = NULL;
-    STACK_OF(X509) *cand = sk_X509_new_null();
     struct stp_certpol cp;
     struct stp_update_result res;
     struct stp_err err;
@@ -281,16 +290,10 @@ static void test_lock_held(const char *dir)
     struct stp_update_ctx uc;
     unsigned char *planted = NULL;
     int fd;
-    char cmd[300];
 
     fprintf(stderr, "# lock held by another process\n");
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'/*", dir);
-    ASSERT_EQ(system(cmd), 0);
     ASSERT_NOT_NULL(pol);
-    sk_X509_push(cand, pki.ca.cert);
-    ASSERT_OK(stp_certinfo_new(seam.leaf, cand, &ci, &err));
-    sk_X509_free(cand);
-    ASSERT_OK(stp_store_open(dir, 0, &st, &err));
+    setup(dir, seam.leaf, &ci, &st);
     ASSERT_OK(stp_store_open(dir, 0, &other, &err));
     fd = stp_store_lock(other, ci->id_hex, 0, &err);
     ASSERT_TRUE(fd >= 0);
