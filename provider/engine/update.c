@@ -462,6 +462,16 @@ static void fleet_after(const struct cycle *cy, int ok, int leased,
  * else (no file, due, not verifying) is left to the cycle under the lock,
  * which reads it again and says why it was rejected.
  */
+/* Keeps the stored response <der> (verdict <v>), not due: res->reused. */
+static void keep_stored(const struct cycle *cy, unsigned char **der, size_t len,
+                        const struct stp_verdict *v,
+                        struct stp_update_result *res)
+{
+    hold(res, der, len, v);
+    res->reused = 1;
+    res->next_refresh = next_time(cy, 1, v, 0);
+}
+
 static int stored_not_due(const struct cycle *cy, struct stp_update_result *res)
 {
     unsigned char *der = NULL;
@@ -476,9 +486,7 @@ static int stored_not_due(const struct cycle *cy, struct stp_update_result *res)
         OPENSSL_free(der);
         return 0;
     }
-    hold(res, &der, len, &v);
-    res->reused = 1;
-    res->next_refresh = next_time(cy, 1, &v, 0);
+    keep_stored(cy, &der, len, &v, res);
     return 1;
 }
 
@@ -499,9 +507,7 @@ static int cycle(const struct cycle *cy, struct stp_update_result *res,
         stp_store_read_state(cy->c->store, cy->c->ci->id_hex, &state);
     have_old = load_old(cy, &old_der, &old_len, &old);
     if (have_old && !cy->o->force && !due(cy, &old)) {
-        hold(res, &old_der, old_len, &old);
-        res->reused = 1;
-        res->next_refresh = next_time(cy, 1, &old, 0);
+        keep_stored(cy, &old_der, old_len, &old, res);
         return 1;
     }
     if (cy->o->shared_backoff && !cy->o->force && state.failures > 0

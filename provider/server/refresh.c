@@ -434,10 +434,10 @@ static int is_stopping(void)
  * Another process holds <rec>'s lock: it is fetching the certificate (a
  * fresh stored file is taken without the lock, stp_update_cert()). Unless
  * that has lasted longer than a fetch can (<fetch_s>), the record is set
- * aside for a second, and its worker and
- * the host's request go to the next certificate: the other process's file
- * is taken at the next try. Waiting here instead held one of the host's
- * fetch_per_host requests for as long as the other process's fetch, and
+ * aside for a second, and its worker and the host's request go to the next
+ * certificate: the other process's file is taken at the next try. Waiting
+ * here instead held one of the host's fetch_per_host requests for as long
+ * as the other process's fetch, and
  * the workers of a server then moved through their queues in a convoy,
  * one certificate fetched by one and awaited by the others (issue #9).
  * Returns 1 if the record was set aside; 0 if the lock has been held too
