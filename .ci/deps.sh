@@ -8,7 +8,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config openssl libssl-dev libcurl4-openssl-dev libhiredis-dev
       ca-certificates curl gnutls-bin clang llvm shellcheck procps strace
       nginx apache2 haproxy lighttpd lighttpd-mod-openssl stunnel4 faketime
-      groff-base man-db systemd debootstrap redis-server redis-tools)
+      groff-base man-db systemd debootstrap redis-server redis-tools python3)
 
 missing=()
 for p in "${PKGS[@]}"; do

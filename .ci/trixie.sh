@@ -19,7 +19,7 @@ R=$CACHE/trixie-root
 MIRROR=${STP_TRIXIE_MIRROR:-http://deb.debian.org/debian}
 PKGS=(build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev libhiredis-dev openssl
       ca-certificates curl gnutls-bin procps iproute2 util-linux strace faketime
-      nginx apache2 haproxy)
+      nginx apache2 haproxy python3)
 TESTS='^it/(nginx|apache|haproxy|s_server)_'
 
 [ "$(id -u)" -eq 0 ] || { echo "FAIL: .ci/trixie.sh needs root" >&2; exit 1; }
