@@ -60,8 +60,11 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct waiter *idle; /* the most recently idle first */
 static size_t nidle;
 /* workers between stp_pool_done() and their next stp_pool_take(): one of
- * them takes a record queued meanwhile, no idle one need be woken */
+ * them takes a record queued meanwhile, no idle one need be woken; each
+ * counts once, by its own flag (a take that timed out and is called again
+ * does not count another worker's return as its own) */
 static int returning;
+static __thread int returned;
 static struct host *hosts;
 static size_t nhosts, caphosts, next_host;
 static struct flight *flying;
@@ -331,8 +334,9 @@ struct stp_rec *stp_pool_take(long long wait_ms, int *slot)
 
     stp_cond_init_monotonic(&w.cond);
     pthread_mutex_lock(&pool_lock);
-    if (returning > 0)
+    if (returned && returning > 0)
         returning--;
+    returned = 0;
     while (!interrupted) {
         long long now_ms = stp_monotonic_ms(), at = deadline;
         time_t now = stp_now();
@@ -427,7 +431,9 @@ void stp_pool_done(struct stp_rec *rec, int slot, enum stp_pool_outcome o,
     atomic_store(&rec->busy, 0);
     /* no wake-up: the caller takes the next record itself (and wakes
      * another worker if more may go, a breaker just closed) */
-    returning++;
+    if (!returned)
+        returning++;
+    returned = 1;
     pthread_mutex_unlock(&pool_lock);
     if (opened)
         STP_LOG_WARN("refresh",
@@ -497,6 +503,7 @@ void stp_pool_after_fork(void)
     idle = NULL;
     nidle = 0;
     returning = 0;
+    returned = 0;
     interrupted = 0;
     for (i = 0; i < nhosts; i++) {
         struct host *h = &hosts[i];

@@ -59,7 +59,8 @@ void stp_pool_hurry(struct stp_rec *rec);
 /*
  * The next record a worker may work on now, or NULL after <wait_ms>
  * (< 0: wait until one comes or stp_pool_interrupt()). *<slot> identifies it
- * for stp_pool_done(). The caller owns the reference returned.
+ * for stp_pool_done(). The caller owns the reference returned. A worker
+ * idle waits here, and may call it again after a NULL (a timeout).
  */
 struct stp_rec *stp_pool_take(long long wait_ms, int *slot);
 

@@ -34,6 +34,7 @@
 #include "server/metrics.h"
 #include "server/pool.h"
 #include "server/runtime.h"
+#include "server/stack.h"
 #include "engine/update.h"
 
 #define MAX_SLEEP_S    60 /* re-evaluate at least this often */
@@ -1010,16 +1011,27 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* A worker idle this long after its last record gives its stack's pages
+ * back (stack.h): after a start-up's fetches, or a refresh's */
+#define IDLE_RELEASE_MS 5000
+
 static void *worker(void *arg)
 {
     struct stp_rec *rec;
-    int slot;
+    int slot, worked = 0;
 
     (void)arg;
     pthread_setname_np(pthread_self(), "ocspstaple-w");
-    while (!atomic_load(&stopping))
-        if ((rec = stp_pool_take(-1, &slot)) != NULL)
+    while (!atomic_load(&stopping)) {
+        rec = stp_pool_take(worked ? IDLE_RELEASE_MS : -1, &slot);
+        if (rec != NULL) {
             work_on(rec, slot);
+            worked = 1;
+        } else if (worked) {
+            worked = 0;
+            stp_stack_release();
+        }
+    }
     park();
     return NULL;
 }
