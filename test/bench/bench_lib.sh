@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 #
-# bench_lib.sh: what the benchmarks that use bench_responder share, sourced
-# after test/support/lib.sh with P (the PKI directory) set: starting the
-# responder and driving its control file (bench_responder.c says what each
-# field does).
+# bench_lib.sh: what the benchmarks that use bench_responder share (and
+# it/nginx_cow_*), sourced after test/support/lib.sh with P (the PKI
+# directory) set: starting the responder and driving its control file
+# (bench_responder.c says what each field does), and nginx with a server
+# block per certificate of bench_mkcerts' PKI.
 
 # kv FILE KEY: the value of "KEY VALUE" in FILE (empty when missing, or
 # when FILE is).
@@ -61,4 +62,46 @@ bench_responder_start() {
     }
     # shellcheck disable=SC2034 # for the benchmarks that source this
     read -r RPORT HANG_PORT <"$P/ports"
+}
+
+# bench_nginx_conf FILE DIR N WORKERS WCONN [HTTP_LINES]: an nginx.conf
+# (user www-data, WORKERS workers of WCONN connections each, its pid, logs
+# and temporary files in DIR) with one server block per certificate
+# h1..hN.bench.test of $P on 127.0.0.1:$PORT, all with the one key, and
+# HTTP_LINES in its http block.
+bench_nginx_conf() {
+    local file=$1 dir=$2 n=$3 workers=$4 wconn=$5 extra=${6:-} i
+    {
+        cat <<EOF
+user www-data;
+worker_processes $workers;
+worker_rlimit_nofile $((2 * wconn + 64));
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections $wconn; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp_body;
+    proxy_temp_path $dir/tmp_proxy;
+    fastcgi_temp_path $dir/tmp_fastcgi;
+    uwsgi_temp_path $dir/tmp_uwsgi;
+    scgi_temp_path $dir/tmp_scgi;
+    server_names_hash_max_size $((2 * n + 512));
+    server_names_hash_bucket_size 64;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_certificate_key $P/leaf.key;
+    $extra
+EOF
+        # reuseport on the first block: one socket per worker, the kernel
+        # spreads the connections over the workers
+        # shellcheck disable=SC2153 # PORT: set by stp_start_server
+        printf '    server { listen 127.0.0.1:%d ssl reuseport; server_name h1.bench.test; ssl_certificate %s/certs/h1.chain.pem; }\n' \
+            "$PORT" "$P"
+        for ((i = 2; i <= n; i++)); do
+            printf '    server { listen 127.0.0.1:%d ssl; server_name h%d.bench.test; ssl_certificate %s/certs/h%d.chain.pem; }\n' \
+                "$PORT" "$i" "$P" "$i"
+        done
+        echo "}"
+    } >"$file"
 }

@@ -163,44 +163,13 @@ WCONN=$((1024 + N / 5)) # a worker's connections: sweeps, nginx's own fetches
 # write_conf FILE VARIANT DIR: nginx.conf for VARIANT (base, native or ours),
 # listening on $PORT, its files in DIR.
 write_conf() {
-    local file=$1 variant=$2 dir=$3 i stapling=''
-    if [ "$variant" = native ]; then
+    local stapling=''
+    if [ "$2" = native ]; then
         stapling="ssl_stapling on;
     ssl_stapling_verify on;
     ssl_trusted_certificate $P/trusted.pem;"
     fi
-    {
-        cat <<EOF
-user $RUN_USER;
-worker_processes $WORKERS;
-worker_rlimit_nofile $((2 * WCONN + 64));
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections $WCONN; }
-http {
-    access_log off;
-    client_body_temp_path $dir/tmp_body;
-    proxy_temp_path $dir/tmp_proxy;
-    fastcgi_temp_path $dir/tmp_fastcgi;
-    uwsgi_temp_path $dir/tmp_uwsgi;
-    scgi_temp_path $dir/tmp_scgi;
-    server_names_hash_max_size $((2 * N + 512));
-    server_names_hash_bucket_size 64;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_certificate_key $P/leaf.key;
-    $stapling
-EOF
-        # reuseport on the first block: one socket per worker, the kernel
-        # spreads the connections over the workers
-        printf '    server { listen 127.0.0.1:%d ssl reuseport; server_name h1.bench.test; ssl_certificate %s/certs/h1.chain.pem; }\n' \
-            "$PORT" "$P"
-        for ((i = 2; i <= N; i++)); do
-            printf '    server { listen 127.0.0.1:%d ssl; server_name h%d.bench.test; ssl_certificate %s/certs/h%d.chain.pem; }\n' \
-                "$PORT" "$i" "$P" "$i"
-        done
-        echo "}"
-    } >"$file"
+    bench_nginx_conf "$1" "$3" "$N" "$WORKERS" "$WCONN" "$stapling"
 }
 
 # ours_conf FILE ROUTE STORE: the openssl.cnf of ocspstaple's variant.

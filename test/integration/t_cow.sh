@@ -57,35 +57,8 @@ bench_ctl 1
 VARIANT=
 ND=
 launch() {
-    local i envs=(OPENSSL_CONF=/dev/null)
-    {
-        cat <<EOF
-user www-data;
-worker_processes $WORKERS;
-daemon off;
-pid $ND/nginx.pid;
-error_log $ND/error.log warn;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path $ND/tmp_body;
-    proxy_temp_path $ND/tmp_proxy;
-    fastcgi_temp_path $ND/tmp_fastcgi;
-    uwsgi_temp_path $ND/tmp_uwsgi;
-    scgi_temp_path $ND/tmp_scgi;
-    server_names_hash_max_size $((2 * N + 512));
-    server_names_hash_bucket_size 64;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_certificate_key $P/leaf.key;
-EOF
-        printf '    server { listen 127.0.0.1:%d ssl reuseport; server_name h1.bench.test; ssl_certificate %s/certs/h1.chain.pem; }\n' \
-            "$PORT" "$P"
-        for ((i = 2; i <= N; i++)); do
-            printf '    server { listen 127.0.0.1:%d ssl; server_name h%d.bench.test; ssl_certificate %s/certs/h%d.chain.pem; }\n' \
-                "$PORT" "$i" "$P" "$i"
-        done
-        echo "}"
-    } >"$ND/nginx.conf"
+    local envs=(OPENSSL_CONF=/dev/null)
+    bench_nginx_conf "$ND/nginx.conf" "$ND" "$N" "$WORKERS" 256
     if [ "$VARIANT" != base ]; then
         {
             printf 'openssl_conf = openssl_init\n[openssl_init]\nproviders = prov\n'
