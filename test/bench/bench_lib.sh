@@ -105,3 +105,22 @@ EOF
         echo "}"
     } >"$file"
 }
+
+# bench_nginx_run DIR [ENV...]: the Debian nginx with DIR/nginx.conf in the
+# background (its stderr in DIR/stderr), ENV in its environment; sets
+# SRV_PID (the master).
+bench_nginx_run() {
+    local dir=$1
+    shift
+    rm -f "$dir/nginx.pid"
+    env "$@" "$(command -v nginx)" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" \
+        </dev/null >>"$dir/stderr" 2>&1 &
+    SRV_PID=$!
+}
+
+# bench_nginx_up DIR WORKERS: SRV_PID wrote DIR/nginx.pid and runs WORKERS
+# workers.
+bench_nginx_up() {
+    [ -s "$1/nginx.pid" ] && [ "$(<"$1/nginx.pid")" = "$SRV_PID" ] &&
+        [ "$(stp_nchildren "$SRV_PID")" -eq "$2" ]
+}

@@ -207,16 +207,12 @@ launch() {
         envs=(OPENSSL_CONF="$ND/stp.cnf" "OCSPSTAPLE_DEBUG=level:info,file:$ND/hook.log")
         ;;
     esac
-    rm -f "$ND/nginx.pid"
     NGINX_T0=$(stp_ms)
-    env "${envs[@]}" "$NGINX" -p "$ND/" -c "$ND/nginx.conf" -e "$ND/error.log" \
-        </dev/null >>"$ND/stderr" 2>&1 &
-    SRV_PID=$!
+    bench_nginx_run "$ND" "${envs[@]}"
 }
 
 workers_up() {
-    [ -s "$ND/nginx.pid" ] && [ "$(<"$ND/nginx.pid")" = "$SRV_PID" ] &&
-        [ "$(stp_nchildren "$SRV_PID")" -eq "$WORKERS" ]
+    bench_nginx_up "$ND" "$WORKERS"
 }
 
 WORKER_PIDS=()

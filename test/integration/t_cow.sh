@@ -43,7 +43,6 @@ stp_need nginx python3 ss
 for v in STP_HOOK STP_MODULE STP_BENCH_MKCERTS STP_BENCH_RESPONDER STP_BENCH_SWEEP; do
     [ -x "${!v:-}" ] || [ -f "${!v:-}" ] || stp_fail "$v is not set"
 done
-NGINX=$(command -v nginx)
 stp_setup
 chmod 711 "$T" # the workers (www-data) reach their store through $T
 P=$T/pki
@@ -75,15 +74,11 @@ launch() {
         fi
         envs+=("OCSPSTAPLE_DEBUG=level:info,file:$ND/hook.log")
     fi
-    rm -f "$ND/nginx.pid"
-    env "${envs[@]}" "$NGINX" -p "$ND/" -c "$ND/nginx.conf" -e "$ND/error.log" \
-        </dev/null >>"$ND/stderr" 2>&1 &
-    SRV_PID=$!
+    bench_nginx_run "$ND" "${envs[@]}"
 }
 
 workers_up() {
-    [ -s "$ND/nginx.pid" ] && [ "$(<"$ND/nginx.pid")" = "$SRV_PID" ] &&
-        [ "$(stp_nchildren "$SRV_PID")" -eq "$WORKERS" ]
+    bench_nginx_up "$ND" "$WORKERS"
 }
 
 stored() {
