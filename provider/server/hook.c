@@ -500,12 +500,17 @@ static void settle_inert(void)
 {
     struct ctxstate *cs;
 
+    /* written only where it changes: a write after a fork copies the
+     * page away from the children forked before it */
     pthread_mutex_lock(&list_lock);
     for (cs = head; cs != NULL; cs = cs->next) {
-        atomic_store(&cs->examined, 1);
-        atomic_store(&cs->discover, 0);
+        if (!atomic_load(&cs->examined))
+            atomic_store(&cs->examined, 1);
+        if (atomic_load(&cs->discover))
+            atomic_store(&cs->discover, 0);
     }
-    atomic_store(&pending, 0);
+    if (atomic_load(&pending) != 0)
+        atomic_store(&pending, 0);
     pthread_mutex_unlock(&list_lock);
     stp_hook_release_held();
 }
