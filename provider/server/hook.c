@@ -486,47 +486,14 @@ void stp_hook_release_held(void)
     OPENSSL_free(held);
 }
 
-/*
- * A process that will not staple (mode = never, a section that does not
- * parse) about to fork: every context counts as examined, and our
- * references go now, before the fork. Otherwise the master drops them after
- * its first fork, each worker forked later takes one on every context again
- * (stp_hook_after_fork()) and drops it at its first SSL_new: writes to every
- * context and its state, a copied page each in every worker, for nothing
- * (it/nginx_cow_*). A reload that makes the policy active examines the
- * contexts it makes, as always.
- */
-static void settle_inert(void)
-{
-    struct ctxstate *cs;
-
-    /* written only where it changes: a write after a fork copies the
-     * page away from the children forked before it */
-    pthread_mutex_lock(&list_lock);
-    for (cs = head; cs != NULL; cs = cs->next) {
-        if (!atomic_load(&cs->examined))
-            atomic_store(&cs->examined, 1);
-        if (atomic_load(&cs->discover))
-            atomic_store(&cs->discover, 0);
-    }
-    if (atomic_load(&pending) != 0)
-        atomic_store(&pending, 0);
-    pthread_mutex_unlock(&list_lock);
-    stp_hook_release_held();
-}
-
 int stp_hook_examine_held(void)
 {
     struct ctxstate *cs, **todo;
     size_t n = 0, cap = 0, i;
     int added = 0;
 
-    if (in_hook)
+    if (in_hook || !stp_runtime_active())
         return 0;
-    if (!stp_runtime_active()) {
-        settle_inert();
-        return 0;
-    }
     pthread_mutex_lock(&list_lock);
     for (cs = head; cs != NULL; cs = cs->next)
         cap += cs->held;

@@ -80,9 +80,6 @@ void stp_hook_release_held(void);
  * certificate (copy-on-write pages: memory) and verifying every stored
  * response again. Returns the new records. Does not count as a walk:
  * contexts made after it are held for the next fork, or the first SSL_new.
- * With a passive policy (mode = never, a section that does not parse) it
- * drops the references and counts every context as examined instead, so
- * that no worker writes to them either.
  */
 int stp_hook_examine_held(void);
 
