@@ -38,6 +38,12 @@ stp_need nginx python3 ss
     echo "SKIP: needs root (nginx's master, /proc/PID/pagemap)" >&2
     exit 77
 }
+# as unit/cow: a sanitizer's allocator (its quarantine, its shadow memory)
+# touches pages of its own, and its runtime would have to be preloaded
+[ -z "${STP_SANITIZER_PRELOAD:-}" ] || {
+    echo "SKIP: under a sanitizer" >&2
+    exit 77
+}
 for v in STP_HOOK STP_MODULE STP_BENCH_MKCERTS STP_BENCH_RESPONDER STP_BENCH_SWEEP; do
     [ -x "${!v:-}" ] || [ -f "${!v:-}" ] || stp_fail "$v is not set"
 done
